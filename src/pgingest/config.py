@@ -1,0 +1,352 @@
+"""The data_files.json config: pydantic models, defaults, loading and the JSON Schema.
+
+Unknown keys are errors; every error names its JSON path (``sources[1].paths``).
+Relative paths resolve against the folder of the config file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pgingest.errors import ConfigError
+from pgingest.naming import TableName, parse_table_name
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CONFIG_NAME",
+    "Config",
+    "CsvOptions",
+    "RetryPolicy",
+    "RetrySettings",
+    "Rule",
+    "Settings",
+    "Source",
+    "config_json_schema",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_CONFIG_NAME = "data_files.json"
+
+# 5000 rows keeps a batch of a wide table near a few MB: large enough that the
+# per-batch round trip is noise next to COPY, small enough that a failed batch
+# is cheap to replay and memory stays flat with many batches in flight.
+DEFAULT_BATCH_SIZE = 5000
+
+Format = Literal["csv", "tsv", "json", "ndjson", "parquet"]
+Mode = Literal["append", "upsert", "replace"]
+OnChange = Literal["skip", "reload", "error"]
+RuleAction = Literal["reject", "fail", "warn"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CsvOptions(_Model):
+    """How to read delimited text; the defaults are those of PostgreSQL's COPY (FORMAT csv)."""
+
+    delimiter: str = Field(",", description="One character between fields; TSV defaults to tab.")
+    header: bool = Field(True, description="The first line (after skip_rows) names the columns.")
+    quote: str | None = Field('"', description="Quote character; null turns quoting off.")
+    escape: str | None = Field(
+        None, description="Escape character inside quotes; null means a doubled quote, as COPY."
+    )
+    null: list[str] = Field(
+        default_factory=lambda: [""],
+        description="Unquoted values read as NULL. A quoted value is never NULL, as in COPY.",
+    )
+    encoding: str = Field("utf-8", description="Text encoding of the file, e.g. latin-1, utf-16.")
+    skip_rows: int = Field(0, ge=0, description="Lines to skip before the header or data.")
+    column_names: list[str] | None = Field(
+        None, description="Column names in file order; needed when header is false."
+    )
+
+    @field_validator("delimiter", "quote", "escape")
+    @classmethod
+    def _single_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"must be exactly one character, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _names_without_header(self) -> CsvOptions:
+        if not self.header and not self.column_names:
+            raise ValueError("header is false, so column_names must list the columns in order")
+        return self
+
+
+class RetryPolicy(_Model):
+    """Exponential backoff with jitter for one kind of work."""
+
+    attempts: int = Field(3, ge=1, description="Tries in all, the first included.")
+    initial_delay: float = Field(0.5, ge=0, description="Seconds before the first retry.")
+    multiplier: float = Field(2.0, ge=1, description="Each wait is this many times the last.")
+    max_delay: float = Field(30.0, ge=0, description="No single wait is longer (seconds).")
+    deadline: float | None = Field(
+        None, gt=0, description="Give up once this many seconds have passed since the first try."
+    )
+
+
+class RetrySettings(_Model):
+    """Separate retry policies for file work (open, read, fetch) and database work."""
+
+    file: RetryPolicy = Field(default_factory=lambda: RetryPolicy(attempts=3))
+    db: RetryPolicy = Field(default_factory=lambda: RetryPolicy(attempts=5))
+
+
+class Settings(_Model):
+    """Run-wide settings; the command line overrides them."""
+
+    workers: int | None = Field(None, ge=1, description="Parse workers; default: CPU count.")
+    connections: int | None = Field(
+        None, ge=1, description="Database connections; default: CPU count."
+    )
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, description="Rows per COPY batch.")
+    max_rejects: int | None = Field(
+        None, ge=0, description="Rejected rows a file may have before it fails; null: no limit."
+    )
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+class Rule(_Model):
+    """A data-quality rule on one column (or, with ``sql``, on a whole row)."""
+
+    column: str | None = None
+    not_null: bool = False
+    unique: bool = False
+    min: Decimal | str | None = None
+    max: Decimal | str | None = None
+    allowed: list[Any] | None = Field(None, alias="in")
+    regex: str | None = None
+    min_length: int | None = Field(None, ge=0)
+    max_length: int | None = Field(None, ge=0)
+    sql: str | None = None
+    action: RuleAction = "reject"
+
+    @model_validator(mode="after")
+    def _has_a_check(self) -> Rule:
+        checks = [
+            self.not_null,
+            self.unique,
+            self.min is not None,
+            self.max is not None,
+            self.allowed is not None,
+            self.regex is not None,
+            self.min_length is not None,
+            self.max_length is not None,
+            self.sql is not None,
+        ]
+        if not any(checks):
+            raise ValueError(
+                "a rule needs a check: not_null, unique, min, max, in, regex, "
+                "min_length, max_length or sql"
+            )
+        if self.sql is None and self.column is None:
+            raise ValueError("a rule needs a column (only an sql rule may omit it)")
+        return self
+
+
+class Source(_Model):
+    """A group of files loaded into one table."""
+
+    name: str = Field(min_length=1)
+    paths: list[str] = Field(min_length=1, description="Glob patterns: *, **, ?, [...].")
+    table: str = Field(min_length=1, description="Target table, optionally schema-qualified.")
+    format: Format | None = Field(None, description="Inferred from the extension when absent.")
+    mode: Mode = "append"
+    key: list[str] | None = Field(None, description="Key columns; needed by upsert.")
+    create: bool = Field(False, description="Create the table from the files when missing.")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="SQL types for created columns, overriding inference."
+    )
+    ignore_extra_columns: bool = Field(
+        False, description="Drop file columns that the table lacks instead of failing."
+    )
+    on_change: OnChange | None = Field(
+        None, description="A loaded file whose content changed: skip, reload or error."
+    )
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    rules: list[Rule] = Field(default_factory=list, alias="validate")
+    min_rows: int | None = Field(None, ge=0)
+    max_rows: int | None = Field(None, ge=0)
+
+    @field_validator("paths")
+    @classmethod
+    def _non_empty_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.strip():
+                raise ValueError("a path pattern is empty")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _valid_table(cls, value: str) -> str:
+        parse_table_name(value)
+        return value
+
+    @model_validator(mode="after")
+    def _mode_needs_key(self) -> Source:
+        if self.mode == "upsert" and not self.key:
+            raise ValueError('mode "upsert" needs "key": the columns that identify a row')
+        return self
+
+    @property
+    def table_name(self) -> TableName:
+        """The target table, parsed like PostgreSQL would (unquoted parts fold to lower case)."""
+        return parse_table_name(self.table)
+
+    @property
+    def change_policy(self) -> OnChange:
+        """What to do with a loaded file whose content changed (default: error)."""
+        return self.on_change or "error"
+
+
+class Config(_Model):
+    """A whole data_files.json."""
+
+    database_url: str | None = Field(
+        None, description="postgresql:// URL; DATABASE_URL and --database-url win over it."
+    )
+    settings: Settings = Field(default_factory=Settings)
+    sources: list[Source] = Field(min_length=1)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _file: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}; names must be unique")
+            seen.add(source.name)
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths resolve against (the config file's folder)."""
+        return self._base_dir
+
+    @property
+    def file(self) -> Path | None:
+        """The config file this came from, if any."""
+        return self._file
+
+    def with_settings(self, **changes: Any) -> Config:
+        """A copy with the given settings replaced (None values are ignored)."""
+        updates = {key: value for key, value in changes.items() if value is not None}
+        if not updates:
+            return self
+        settings = self.settings.model_copy(update=updates)
+        copy = self.model_copy(update={"settings": settings})
+        copy._base_dir = self._base_dir
+        copy._file = self._file
+        return copy
+
+    def resolve_pattern(self, pattern: str) -> str:
+        """A path pattern made absolute against the config's folder (URLs stay as they are)."""
+        if "://" in pattern:
+            return pattern
+        expanded = os.path.expanduser(pattern)
+        if os.path.isabs(expanded):
+            return expanded
+        return str(self._base_dir / expanded)
+
+
+def format_location(location: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a JSON path: ``("sources", 1, "paths")`` → ``sources[1].paths``."""
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _describe_validation(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = format_location(tuple(p for p in item["loc"] if p not in _UNION_TAGS))
+        message = item["msg"]
+        message = message.removeprefix("Value error, ")
+        message = message[0].lower() + message[1:] if message else message
+        problems.append(f"{location}: {message}")
+    return "; ".join(problems)
+
+
+# pydantic names the branch of a union or a typed wrapper in error locations;
+# users never wrote those keys, so they are dropped from the JSON path.
+_UNION_TAGS = {"decimal", "str", "function-after[_single_character(), str]"}
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base_dir: Path | None = None, file: Path | None = None
+) -> Config:
+    """Validate an already-decoded config mapping; errors name their JSON path."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid config: {_describe_validation(exc)}",
+            hint="see `pgingest schema` for every key",
+            file=str(file) if file else None,
+        ) from None
+    config._base_dir = (base_dir or Path.cwd()).resolve()
+    config._file = file
+    return config
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_NAME) -> Config:
+    """Read and validate a data_files.json; relative paths resolve against its folder."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file not found: {file}",
+            hint="pass the path to data_files.json, or run pgingest from its folder",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"config path is a folder, not a file: {file}",
+            hint=f"pass {file / DEFAULT_CONFIG_NAME} instead",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"config is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            file=str(file),
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "config must be a JSON object with a \"sources\" list", file=str(file)
+        )
+    return parse_config(data, base_dir=file.resolve().parent, file=file)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of data_files.json, as editors and validators read it."""
+    schema = Config.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "pgingest data_files.json"
+    return schema

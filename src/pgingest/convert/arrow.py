@@ -1,0 +1,156 @@
+"""Typed Arrow values (Parquet, JSON, typed CSV) → the column's exact Arrow type."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pgingest.convert.binary import durations_to_intervals
+from pgingest.convert.text import parse_numeric
+from pgingest.types import Kind, PgType, arrow_type_for
+
+__all__ = ["cast_typed", "dump_json", "to_json_texts"]
+
+
+def dump_json(value: Any) -> str:
+    """JSON text of a Python value; Decimals keep their exact digits, non-ASCII stays as is."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        items = (f"{dump_json(str(k))}: {dump_json(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(dump_json(v) for v in value) + "]"
+    if isinstance(value, bytes):
+        return json.dumps(value.hex())
+    if hasattr(value, "isoformat"):
+        return json.dumps(value.isoformat())
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def to_json_texts(array: pa.Array) -> pa.Array:
+    """Any Arrow values (structs, lists, maps, scalars) → their JSON text, row by row."""
+    if pa.types.is_map(array.type):
+        values = [None if v is None else dict(v) for v in array.to_pylist()]
+    else:
+        values = array.to_pylist()
+    return pa.array([None if v is None else dump_json(v) for v in values], pa.string())
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_string_view(data_type)
+    )
+
+
+def cast_typed(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
+    """A typed Arrow array → the column's Arrow type, as PostgreSQL would convert the value."""
+    source = array.type
+    if kind in (Kind.JSON, Kind.JSONB):
+        return array.cast(pa.string()) if _is_text(source) else to_json_texts(array)
+    if kind is Kind.TEXT:
+        if pa.types.is_nested(source):
+            return to_json_texts(array)
+        if pa.types.is_timestamp(source) or pa.types.is_date(source) or pa.types.is_time(source):
+            return _temporal_text(array)
+        return pc.cast(array, pa.string())
+    if kind is Kind.NUMERIC:
+        return _to_numeric(array, pg_type)
+    if kind is Kind.UUID:
+        return _to_uuid(array)
+    if kind is Kind.INTERVAL:
+        if pa.types.is_duration(source):
+            return durations_to_intervals(array)
+        raise TypeError(f"cannot convert {source} to interval")
+    if kind is Kind.TIMESTAMPTZ:
+        return _to_timestamptz(array, timezone)
+    if kind is Kind.TIMESTAMP:
+        return _to_timestamp(array, timezone)
+    if kind is Kind.TIME and pa.types.is_time(source):
+        return pc.cast(array, pa.time64("us"))
+    target = arrow_type_for(pg_type)
+    if kind is Kind.BYTEA:
+        return pc.cast(array, pa.binary())
+    return pc.cast(array, target)
+
+
+def _temporal_text(array: pa.Array) -> pa.Array:
+    if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+        text = pc.strftime(array, format="%Y-%m-%d %H:%M:%S%z")
+    elif pa.types.is_timestamp(array.type):
+        text = pc.strftime(array, format="%Y-%m-%d %H:%M:%S")
+    else:
+        text = pc.cast(array, pa.string())
+    return text
+
+
+def _to_numeric(array: pa.Array, pg_type: PgType) -> pa.Array:
+    source = array.type
+    if pa.types.is_floating(source):
+        # The float's shortest exact text, then decimal rounding: as float8::numeric does.
+        finite = pc.is_finite(array)
+        if not pc.all(pc.fill_null(finite, True)).as_py():
+            raise ValueError("NaN or infinity cannot be stored as numeric by pgingest")
+        return parse_numeric(pc.cast(array, pa.string()), pg_type)
+    if pa.types.is_decimal(source):
+        constrained = pg_type.numeric_precision_scale
+        scale = constrained[1] if constrained else source.scale
+        if source.scale > scale:
+            array = pc.round(array, ndigits=scale, round_mode="half_towards_infinity")
+        return pc.cast(array, arrow_type_for(pg_type, numeric_scale=scale))
+    if pa.types.is_integer(source) or pa.types.is_boolean(source):
+        return pc.cast(pc.cast(array, pa.int64()), arrow_type_for(pg_type, numeric_scale=0))
+    return parse_numeric(pc.cast(array, pa.string()), pg_type)
+
+
+def _to_uuid(array: pa.Array) -> pa.Array:
+    if isinstance(array.type, pa.ExtensionType):
+        array = array.storage
+    if pa.types.is_fixed_size_binary(array.type) and array.type.byte_width == 16:
+        return array
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        lengths = pc.binary_length(array)
+        if not pc.all(pc.fill_null(pc.equal(lengths, 16), True)).as_py():
+            raise ValueError("a binary uuid value is not 16 bytes long")
+        return pc.cast(array, pa.binary(16))
+    raise TypeError(f"cannot convert {array.type} to uuid")
+
+
+def _to_timestamptz(array: pa.Array, timezone: str) -> pa.Array:
+    source = array.type
+    if pa.types.is_date(source):
+        array = pc.cast(array, pa.timestamp("us"))
+        source = array.type
+    if pa.types.is_timestamp(source):
+        if source.tz is None:
+            array = pc.assume_timezone(
+                array, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
+            )
+        return pc.cast(array, pa.timestamp("us", tz="UTC"), safe=source.unit != "ns")
+    raise TypeError(f"cannot convert {source} to timestamptz")
+
+
+def _to_timestamp(array: pa.Array, timezone: str) -> pa.Array:
+    source = array.type
+    if pa.types.is_timestamp(source) and source.tz is not None:
+        array = pc.local_timestamp(pc.cast(array, pa.timestamp(source.unit, tz=timezone)))
+    elif not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
+        raise TypeError(f"cannot convert {source} to timestamp")
+    return pc.cast(array, pa.timestamp("us"), safe=array.type.unit != "ns"
+                   if pa.types.is_timestamp(array.type) else True)

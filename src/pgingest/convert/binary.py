@@ -1,0 +1,324 @@
+"""Values whose binary COPY format pgingest builds itself: uuid, interval, bytea text, arrays.
+
+uuid and interval travel as 16 raw bytes through pgpq's bytea encoder (which
+writes a value as-is); arrays whose element type pgpq cannot label are
+assembled in array_recv's format here. Formats: PostgreSQL's
+src/backend/utils/adt/{uuid.c, timestamp.c (interval_recv), arrayfuncs.c
+(array_recv)}.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "array_values_to_binary",
+    "durations_to_intervals",
+    "parse_array_literal",
+    "parse_bytea_texts",
+    "parse_interval",
+    "parse_intervals",
+    "parse_uuids",
+]
+
+UUID_HEX_DIGITS = 32
+
+# hex digit → value, 255 for anything else
+_HEX_VALUES = np.full(256, 255, dtype=np.uint8)
+for _index, _char in enumerate(b"0123456789abcdef"):
+    _HEX_VALUES[_char] = _index
+for _index, _char in enumerate(b"ABCDEF"):
+    _HEX_VALUES[_char] = _index + 10
+
+
+def parse_uuids(array: pa.Array) -> pa.Array:
+    """uuid text (any case, with or without hyphens or braces) → 16-byte binary, vectorised."""
+    text = pc.replace_substring(array, "-", "")
+    text = pc.utf8_trim(pc.utf8_trim(text, "{"), "}") if _has_brace(text) else text
+    lengths = pc.binary_length(text)
+    wrong_length = pc.fill_null(pc.not_equal(lengths, UUID_HEX_DIGITS), False)
+    if pc.any(wrong_length).as_py():
+        raise ValueError(f"invalid input syntax for type uuid: {_first(array, wrong_length)!r}")
+    filled = pc.fill_null(text, "0" * UUID_HEX_DIGITS)
+    filled = filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
+    count = len(filled)
+    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32, count=count + 1,
+                            offset=filled.offset * 4)
+    data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[
+        offsets[0] : offsets[0] + count * UUID_HEX_DIGITS
+    ]
+    nibbles = _HEX_VALUES[data].reshape(count, UUID_HEX_DIGITS)
+    invalid_rows = (nibbles == 255).any(axis=1)
+    if invalid_rows.any():
+        mask = pa.array(invalid_rows) if array.null_count == 0 else pc.and_(
+            pa.array(invalid_rows), pc.is_valid(array)
+        )
+        if pc.any(mask).as_py():
+            raise ValueError(f"invalid input syntax for type uuid: {_first(array, mask)!r}")
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    validity = pc.is_valid(array).buffers()[1] if array.null_count else None
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), count, [validity, pa.py_buffer(packed.tobytes())],
+        null_count=array.null_count,
+    )
+
+
+def _has_brace(text: pa.Array) -> bool:
+    return bool(pc.any(pc.fill_null(pc.starts_with(text, "{"), False)).as_py())
+
+
+def _first(array: pa.Array, mask: pa.Array) -> object:
+    return array.filter(mask)[0].as_py()
+
+
+# --- interval --------------------------------------------------------------------------
+
+_INTERVAL_FORMAT = struct.Struct(">qii")  # microseconds, days, months
+MICROS_PER_SECOND = 1_000_000
+MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
+DAYS_PER_MONTH = 30  # PostgreSQL's own convention for fractional months
+
+# unit → (months, days, microseconds) per one unit
+_UNITS: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+
+
+def _unit(names: str, months: int = 0, days: int = 0, micros: int = 0) -> None:
+    for name in names.split():
+        _UNITS[name] = (Decimal(months), Decimal(days), Decimal(micros))
+
+
+_unit("microsecond microseconds us usec usecs", micros=1)
+_unit("millisecond milliseconds ms msec msecs", micros=1000)
+_unit("second seconds sec secs s", micros=MICROS_PER_SECOND)
+_unit("minute minutes min mins m", micros=60 * MICROS_PER_SECOND)
+_unit("hour hours hr hrs h", micros=3600 * MICROS_PER_SECOND)
+_unit("day days d", days=1)
+_unit("week weeks w", days=7)
+_unit("month months mon mons", months=1)
+_unit("year years yr yrs y", months=12)
+_unit("decade decades", months=120)
+_unit("century centuries", months=1200)
+_unit("millennium millennia", months=12000)
+
+_CLOCK = re.compile(r"([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?")
+_ISO = re.compile(
+    r"([+-])?P(?:(?P<y>[\d.]+)Y)?(?:(?P<mo>[\d.]+)M)?(?:(?P<w>[\d.]+)W)?(?:(?P<d>[\d.]+)D)?"
+    r"(?:T(?:(?P<h>[\d.]+)H)?(?:(?P<mi>[\d.]+)M)?(?:(?P<s>[\d.]+)S)?)?",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*([a-z]+)?", re.IGNORECASE)
+
+
+class _Accumulator:
+    def __init__(self) -> None:
+        self.months = Decimal(0)
+        self.days = Decimal(0)
+        self.micros = Decimal(0)
+
+    def add(self, amount: Decimal, unit: str) -> None:
+        factors = _UNITS.get(unit.lower())
+        if factors is None:
+            raise ValueError(f"unknown interval unit {unit!r}")
+        months, days, micros = (amount * f for f in factors)
+        # Fractions spill downwards, as PostgreSQL does: 1.5 months = 1 month 15 days.
+        whole_months = int(months)
+        days += (months - whole_months) * DAYS_PER_MONTH
+        whole_days = int(days)
+        micros += (days - whole_days) * MICROS_PER_DAY
+        self.months += whole_months
+        self.days += whole_days
+        self.micros += micros
+
+    def pack(self, sign: int = 1) -> bytes:
+        micros = int((self.micros * sign).to_integral_value())
+        return _INTERVAL_FORMAT.pack(micros, int(self.days) * sign, int(self.months) * sign)
+
+
+def parse_interval(text: str) -> bytes:
+    """One interval in PostgreSQL, verbose (@ ... ago) or ISO 8601 form → interval_recv bytes."""
+    value = text.strip()
+    if not value:
+        raise ValueError("invalid input syntax for type interval: empty value")
+    try:
+        if value[0] in "Pp" or value[:2] in ("-P", "+P", "-p", "+p"):
+            return _parse_iso_interval(value)
+        return _parse_postgres_interval(value)
+    except (InvalidOperation, ValueError, OverflowError, struct.error):
+        raise ValueError(f"invalid input syntax for type interval: {text!r}") from None
+
+
+def _parse_iso_interval(value: str) -> bytes:
+    match = _ISO.fullmatch(value)
+    if match is None or value.upper().rstrip("T").endswith("P"):
+        raise ValueError(value)
+    total = _Accumulator()
+    for group, unit in (("y", "year"), ("mo", "month"), ("w", "week"), ("d", "day"),
+                        ("h", "hour"), ("mi", "minute"), ("s", "second")):
+        if match.group(group):
+            total.add(Decimal(match.group(group)), unit)
+    return total.pack(-1 if match.group(1) == "-" else 1)
+
+
+def _parse_postgres_interval(value: str) -> bytes:
+    text = value.lower()
+    sign = 1
+    if text.startswith("@"):
+        text = text[1:].strip()
+    if text.endswith(" ago"):
+        text, sign = text[: -len(" ago")].strip(), -1
+    total = _Accumulator()
+    position = 0
+    while position < len(text):
+        if text[position].isspace() or text[position] == ",":
+            position += 1
+            continue
+        clock = _CLOCK.match(text, position)
+        if clock and clock.group(0).count(":"):
+            clock_sign = -1 if clock.group(1) == "-" else 1
+            seconds = (Decimal(clock.group(2)) * 3600 + Decimal(clock.group(3)) * 60
+                       + Decimal(clock.group(4) or 0))
+            total.micros += clock_sign * seconds * MICROS_PER_SECOND
+            position = clock.end()
+            continue
+        token = _TOKEN.match(text, position)
+        if token is None:
+            raise ValueError(value)
+        amount = Decimal(token.group(1))
+        total.add(amount, token.group(2) or "second")
+        position = token.end()
+    return total.pack(sign)
+
+
+def parse_intervals(array: pa.Array) -> pa.Array:
+    """interval text → 16-byte interval_recv values; each distinct text is parsed once."""
+    encoded = pc.dictionary_encode(array)
+    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
+    dictionary = [parse_interval(text) for text in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(dictionary, pa.binary(16)), encoded.indices)
+
+
+def durations_to_intervals(array: pa.Array) -> pa.Array:
+    """Arrow durations → 16-byte intervals (microseconds only, no days or months)."""
+    micros = pc.cast(array, pa.duration("us")).cast(pa.int64())
+    values = np.zeros(len(micros), dtype=[("us", ">i8"), ("days", ">i4"), ("months", ">i4")])
+    values["us"] = micros.fill_null(0).to_numpy(zero_copy_only=False)
+    validity = None if micros.null_count == 0 else pc.is_valid(micros).buffers()[1]
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(values), [validity, pa.py_buffer(values.tobytes())],
+        null_count=micros.null_count,
+    )
+
+
+# --- bytea -------------------------------------------------------------------------------
+
+_OCTAL = re.compile(rb"\\([0-3][0-7]{2})|\\\\")
+
+
+def _parse_bytea(text: str) -> bytes:
+    if text.startswith("\\x"):
+        return bytes.fromhex(text[2:])
+    raw = text.encode("utf-8")
+    if b"\\" not in raw:
+        return raw
+
+    def unescape(match: re.Match[bytes]) -> bytes:
+        octal = match.group(1)
+        return bytes([int(octal, 8)]) if octal else b"\\"
+
+    result = _OCTAL.sub(unescape, raw)
+    if _OCTAL.sub(b"", raw).count(b"\\"):
+        raise ValueError("invalid input syntax for type bytea")
+    return result
+
+
+def parse_bytea_texts(array: pa.Array) -> pa.Array:
+    """bytea text (``\\x`` hex or escape format, as COPY reads it) → binary."""
+    values: list[bytes | None] = []
+    for text in array.to_pylist():
+        if text is None:
+            values.append(None)
+            continue
+        try:
+            values.append(_parse_bytea(text))
+        except ValueError:
+            raise ValueError(f"invalid input syntax for type bytea: {text!r}") from None
+    return pa.array(values, pa.binary())
+
+
+# --- arrays ------------------------------------------------------------------------------
+
+
+def parse_array_literal(text: str) -> list[str | None]:
+    """A one-dimensional PostgreSQL array literal ``{1,"a b",NULL}`` → its element texts."""
+    value = text.strip()
+    if not (value.startswith("{") and value.endswith("}")):
+        raise ValueError(f"malformed array literal: {text!r}")
+    body = value[1:-1]
+    elements: list[str | None] = []
+    if not body.strip():
+        return elements
+    position = 0
+    while position <= len(body):
+        while position < len(body) and body[position].isspace():
+            position += 1
+        if position < len(body) and body[position] == "{":
+            raise ValueError(f"only one-dimensional arrays are supported: {text!r}")
+        if position < len(body) and body[position] == '"':
+            position += 1
+            chars: list[str] = []
+            while position < len(body) and body[position] != '"':
+                if body[position] == "\\":
+                    position += 1
+                chars.append(body[position])
+                position += 1
+            if position >= len(body):
+                raise ValueError(f"malformed array literal: {text!r}")
+            position += 1
+            elements.append("".join(chars))
+            end = body.find(",", position)
+        else:
+            end = body.find(",", position)
+            raw = body[position:] if end < 0 else body[position:end]
+            raw = raw.strip().replace("\\", "")
+            elements.append(None if raw.upper() == "NULL" else raw)
+        if end < 0:
+            break
+        position = end + 1
+    return elements
+
+
+_ARRAY_HEADER = struct.Struct(">iiiii")  # ndim, has_null, element oid, length, lower bound
+_EMPTY_ARRAY = struct.Struct(">iii")
+_LENGTH = struct.Struct(">i")
+_NULL_ELEMENT = _LENGTH.pack(-1)
+
+
+def array_values_to_binary(
+    lists: pa.Array, element_oid: int, encode_elements: Callable[[pa.Array], Sequence[bytes | None]]
+) -> pa.Array:
+    """Arrow lists → array_recv values, one per row, given each element's binary encoding."""
+    flat = encode_elements(lists.flatten())
+    offsets = lists.offsets.to_numpy(zero_copy_only=False) - lists.offsets[0].as_py()
+    validity = lists.is_valid().to_numpy(zero_copy_only=False)
+    values: list[bytes | None] = []
+    for row in range(len(lists)):
+        if not validity[row]:
+            values.append(None)
+            continue
+        elements = flat[offsets[row] : offsets[row + 1]]
+        if not elements:
+            values.append(_EMPTY_ARRAY.pack(0, 0, element_oid))
+            continue
+        has_null = any(e is None for e in elements)
+        parts = [_ARRAY_HEADER.pack(1, int(has_null), element_oid, len(elements), 1)]
+        for element in elements:
+            parts.append(_NULL_ELEMENT if element is None else _LENGTH.pack(len(element)) + element)
+        values.append(b"".join(parts))
+    return pa.array(values, pa.binary())

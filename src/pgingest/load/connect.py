@@ -1,0 +1,154 @@
+"""Connections and the pool, and the one place psycopg errors become pgingest errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from pgingest.errors import ConnectError, LoadError
+from pgingest.naming import redact_url
+
+__all__ = [
+    "APPLICATION_NAME",
+    "TRANSIENT_SQLSTATES",
+    "connect",
+    "is_transient_sqlstate",
+    "open_pool",
+    "translate_db_error",
+]
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_NAME = "pgingest"
+
+# Seconds to wait for a connection before calling the database unreachable.
+CONNECT_TIMEOUT_SECONDS = 10
+
+# SQLSTATEs worth a retry (PostgreSQL Appendix A): the class 08 connection
+# errors and class 53 resource errors by class; the rest one by one.
+TRANSIENT_CLASSES = ("08", "53")
+TRANSIENT_SQLSTATES = {
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available
+    "57P01",  # admin_shutdown
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now
+}
+
+
+def is_transient_sqlstate(sqlstate: str | None) -> bool:
+    """Whether a failure with this SQLSTATE may succeed if tried again."""
+    if not sqlstate:
+        return False
+    return sqlstate in TRANSIENT_SQLSTATES or sqlstate[:2] in TRANSIENT_CLASSES
+
+
+def _first_line(text: str) -> str:
+    text = text.strip()
+    return text.splitlines()[0] if text else ""
+
+
+def translate_db_error(
+    exc: BaseException, *, url: str | None = None, **context: Any
+) -> LoadError:
+    """A psycopg error as a LoadError with its SQLSTATE, detail and hint; passwords removed."""
+    if isinstance(exc, LoadError):
+        return exc.with_context(**context)
+    sqlstate = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    message = _first_line(getattr(diag, "message_primary", None) or str(exc)) or type(
+        exc
+    ).__name__
+    detail = getattr(diag, "message_detail", None)
+    hint = getattr(diag, "message_hint", None)
+    column = getattr(diag, "column_name", None)
+    if detail:
+        message = f"{message} ({_first_line(detail)})"
+    if url:
+        message = _redact_text(message, url)
+    # OperationalError without a SQLSTATE is a broken connection: worth a retry.
+    transient = is_transient_sqlstate(sqlstate) or (
+        isinstance(exc, psycopg.OperationalError) and sqlstate is None
+    )
+    error_class = ConnectError if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) and (
+        sqlstate is None or sqlstate.startswith(("08", "28", "3D", "57P03"))
+    ) else LoadError
+    context.setdefault("column", column)
+    return error_class(message, hint=hint, is_transient=transient, sqlstate=sqlstate, **context)
+
+
+def _redact_text(text: str, url: str) -> str:
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+def _connect_kwargs() -> dict[str, Any]:
+    return {
+        "autocommit": True,
+        "application_name": APPLICATION_NAME,
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    }
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A new autocommit connection; ConnectError with a remedy if it cannot be made."""
+    try:
+        return psycopg.connect(url, **_connect_kwargs())
+    except psycopg.ProgrammingError as exc:
+        raise ConnectError(
+            f"invalid database URL {redact_url(url)}: {_redact_text(_first_line(str(exc)), url)}",
+            hint="use postgresql://user:password@host:port/database",
+        ) from None
+    except psycopg.Error as exc:
+        error = translate_db_error(exc, url=url)
+        raise ConnectError(
+            f"cannot connect to {redact_url(url)}: {error.message}",
+            hint=error.hint or _connect_hint(error.sqlstate),
+            is_transient=error.is_transient,
+            sqlstate=error.sqlstate,
+        ) from None
+
+
+def _connect_hint(sqlstate: str | None) -> str:
+    if sqlstate == "28P01":
+        return "check the user name and password in the database URL"
+    if sqlstate == "3D000":
+        return "create the database first, or fix its name in the URL"
+    return (
+        "check that PostgreSQL is running and the URL is right; "
+        "or leave DATABASE_URL unset to use pgingest's embedded PostgreSQL"
+    )
+
+
+def open_pool(url: str, size: int) -> ConnectionPool:
+    """A pool of exactly ``size`` connections, opened and checked before it is returned."""
+    pool: ConnectionPool = ConnectionPool(
+        url,
+        min_size=size,
+        max_size=size,
+        kwargs=_connect_kwargs(),
+        open=False,
+        name="pgingest",
+        timeout=CONNECT_TIMEOUT_SECONDS * 6,
+        reconnect_timeout=CONNECT_TIMEOUT_SECONDS * 6,
+        check=ConnectionPool.check_connection,
+    )
+    try:
+        pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS * 3)
+    except PoolTimeout as exc:
+        pool.close()
+        raise ConnectError(
+            f"could not open {size} connections to {redact_url(url)}",
+            hint="lower --connections, or raise max_connections on the server",
+            is_transient=True,
+        ) from exc
+    return pool

@@ -1,0 +1,85 @@
+"""``create: true``: a missing target table made from inferred (or configured) column types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgingest.errors import ConfigError
+from pgingest.infer import InferredColumn
+from pgingest.load.connect import translate_db_error
+from pgingest.naming import TableName
+
+__all__ = ["canonical_type", "create_table"]
+
+
+# A type name with an optional (p[,s]) modifier and [] suffix: double precision,
+# numeric(12,2), varchar(20)[], public.my_enum. Nothing else reaches the DDL.
+_SQL_TYPE = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(?:[ .][A-Za-z_][A-Za-z0-9_]*)*"
+    r"(?:\s*\(\s*\d+\s*(?:,\s*-?\d+\s*)?\))?(?:\s*\[\])?"
+)
+
+
+def canonical_type(conn: psycopg.Connection[Any], type_text: str, *, location: str) -> str:
+    """A configured SQL type, checked by the server; a ConfigError if it is not a type.
+
+    The pattern keeps arbitrary SQL out of DDL; the server then confirms the type exists.
+    """
+    text = type_text.strip()
+    if not _SQL_TYPE.fullmatch(text):
+        raise ConfigError(
+            f"{location}: {type_text!r} is not a SQL type name",
+            hint="use a PostgreSQL type such as text, bigint, numeric(12,2), timestamptz",
+        )
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SELECT NULL::{}").format(sql.SQL(text)))  # type: ignore[arg-type]
+    except psycopg.Error as exc:
+        raise ConfigError(
+            f"{location}: unknown SQL type {type_text!r}",
+            hint="use a PostgreSQL type such as text, bigint, numeric(12,2), timestamptz",
+        ) from exc
+    return text
+
+
+def create_table(
+    conn: psycopg.Connection[Any],
+    name: TableName,
+    columns: Sequence[InferredColumn],
+    *,
+    overrides: Mapping[str, str],
+    source_index: int,
+) -> list[InferredColumn]:
+    """Create schema (if needed) and table; returns the columns as created."""
+    final: list[InferredColumn] = []
+    for column in columns:
+        override = overrides.get(column.name)
+        if override is not None:
+            location = f"sources[{source_index}].columns.{column.name}"
+            final.append(InferredColumn(column.name, canonical_type(conn, override, location=location)))
+        else:
+            final.append(column)
+    unknown = set(overrides) - {c.name for c in columns}
+    if unknown:
+        raise ConfigError(
+            f"sources[{source_index}].columns names {sorted(unknown)!r}, "
+            "which the files do not have",
+            hint="check the names against the files' header or keys",
+        )
+    definitions = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in final
+    )
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name.schema)))
+            conn.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(name.identifier, definitions)
+            )
+    except psycopg.Error as exc:
+        raise translate_db_error(exc, table=str(name)) from exc
+    return final

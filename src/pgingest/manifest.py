@@ -1,0 +1,184 @@
+"""The manifest (``pgingest.files``): which units are loaded, and the row that says so.
+
+A unit's manifest row is written in the same transaction as its rows, so the
+manifest never claims rows that did not land, and rows never land unclaimed.
+A file counts as already loaded when a loaded row has its path and content
+fingerprint (sha256); size and modification time spare the hashing of files
+that have not been touched since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+
+from pgingest.discover import SourceFile
+from pgingest.errors import SourceError
+
+__all__ = [
+    "Decision",
+    "LoadedEntry",
+    "decide",
+    "fingerprint_file",
+    "fingerprint_files",
+    "loaded_entries",
+    "record_failed",
+    "record_loaded",
+]
+
+# hashlib releases the GIL on large reads, so threads hash files in parallel.
+FINGERPRINT_THREADS = 4
+
+Action = Literal["load", "skip", "changed"]
+
+
+@dataclass(frozen=True)
+class LoadedEntry:
+    """A loaded unit as the manifest records it."""
+
+    path: str
+    fingerprint: str
+    size: int | None
+    modified_ns: int | None
+    rows: int
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a discovered file, and its fingerprint when it was computed."""
+
+    file: SourceFile
+    action: Action
+    fingerprint: str | None = None
+    previous: LoadedEntry | None = None
+
+
+def fingerprint_file(path: str) -> str:
+    """``sha256:<hex>`` of the file's bytes as stored (compressed files are not decompressed)."""
+    try:
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256")
+    except OSError as exc:
+        raise SourceError(f"cannot read file to fingerprint it: {exc.strerror}", path=path) from exc
+    return f"sha256:{digest.hexdigest()}"
+
+
+def fingerprint_files(paths: Sequence[str]) -> dict[str, str | SourceError]:
+    """Fingerprints of many files, in parallel; an unreadable file maps to its error."""
+
+    def one(path: str) -> str | SourceError:
+        try:
+            return fingerprint_file(path)
+        except SourceError as exc:
+            return exc
+
+    with ThreadPoolExecutor(FINGERPRINT_THREADS, thread_name_prefix="pgingest-hash") as pool:
+        return dict(zip(paths, pool.map(one, paths), strict=True))
+
+
+def loaded_entries(
+    conn: psycopg.Connection[Any], table_name: str, paths: Iterable[str]
+) -> dict[str, list[LoadedEntry]]:
+    """Loaded manifest rows of these paths for this table, newest first."""
+    rows = conn.execute(
+        """
+        SELECT path, fingerprint, size, modified_ns, rows, run_id::text
+        FROM pgingest.files
+        WHERE table_name = %s AND path = ANY(%s) AND status = 'loaded'
+        ORDER BY loaded_at DESC, id DESC
+        """,
+        (table_name, list(paths)),
+    ).fetchall()
+    entries: dict[str, list[LoadedEntry]] = {}
+    for path, fingerprint, size, modified_ns, count, run_id in rows:
+        entries.setdefault(path, []).append(
+            LoadedEntry(path, fingerprint, size, modified_ns, count, run_id)
+        )
+    return entries
+
+
+def decide(
+    files: Sequence[SourceFile], entries: dict[str, list[LoadedEntry]]
+) -> tuple[list[Decision], list[SourceError]]:
+    """Load, skip (already loaded, unchanged) or changed, for each file."""
+    decisions: dict[str, Decision] = {}
+    to_hash: list[SourceFile] = []
+    for file in files:
+        previous = entries.get(file.path, [])
+        same_stat = next(
+            (e for e in previous if e.size == file.size and e.modified_ns == file.modified_ns),
+            None,
+        )
+        if same_stat is not None:
+            decisions[file.path] = Decision(file, "skip", same_stat.fingerprint, same_stat)
+        else:
+            to_hash.append(file)
+    problems: list[SourceError] = []
+    hashes = fingerprint_files([f.path for f in to_hash])
+    for file in to_hash:
+        result = hashes[file.path]
+        if isinstance(result, SourceError):
+            problems.append(result)
+            continue
+        previous = entries.get(file.path, [])
+        same = next((e for e in previous if e.fingerprint == result), None)
+        if same is not None:
+            decisions[file.path] = Decision(file, "skip", result, same)
+        elif previous:
+            decisions[file.path] = Decision(file, "changed", result, previous[0])
+        else:
+            decisions[file.path] = Decision(file, "load", result)
+    ordered = [decisions[f.path] for f in files if f.path in decisions]
+    return ordered, problems
+
+
+def record_loaded(
+    conn: psycopg.Connection[Any],
+    *,
+    decision: Decision,
+    table_name: str,
+    rows: int,
+    rejected: int,
+    run_id: uuid.UUID,
+) -> None:
+    """The loaded row of a unit; call inside the transaction that copied its rows."""
+    file = decision.file
+    conn.execute(
+        """
+        INSERT INTO pgingest.files
+            (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
+             status, stage, run_id)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s)
+        """,
+        (file.path, decision.fingerprint, file.size, file.modified_ns, table_name,
+         file.source, rows, rejected, run_id),
+    )
+
+
+def record_failed(
+    conn: psycopg.Connection[Any],
+    *,
+    path: str,
+    fingerprint: str | None,
+    table_name: str,
+    source: str,
+    stage: str,
+    error: str,
+    run_id: uuid.UUID,
+) -> None:
+    """A failed unit, for ``pgingest status`` and ``--retry-failed``; its rows never landed."""
+    conn.execute(
+        """
+        INSERT INTO pgingest.files
+            (path, fingerprint, table_name, source, status, stage, error, run_id)
+        VALUES (%s, %s, %s, %s, 'failed', %s, %s, %s)
+        """,
+        (path, fingerprint or "", table_name, source, stage, error, run_id),
+    )

@@ -1,0 +1,327 @@
+"""CSV and TSV with pyarrow's streaming, multi-threaded reader.
+
+NULL follows PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
+in ``null`` (by default the empty string) is NULL; a quoted value never is, so
+``""`` is the empty string. Quoted newlines, CRLF, a UTF-8 BOM and any
+single-character delimiter, quote and escape are read as COPY reads them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
+from pgingest.config import CsvOptions
+from pgingest.convert.text import BOOLEAN_FALSE, BOOLEAN_TRUE
+from pgingest.discover import SourceFile
+from pgingest.errors import ParseError, SourceError
+from pgingest.infer import SampleColumn
+from pgingest.parse import ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.stream import open_binary, open_stream, source_error
+
+__all__ = ["CsvReader"]
+
+# pyarrow parses a block per thread; 4 MiB blocks keep two cores busy while
+# holding only a few blocks of a file in memory at once.
+BLOCK_BYTES = 4 << 20
+# A block must hold at least one whole record; the header is peeked with a
+# block this large so that wide or long headers still fit.
+HEADER_BLOCK_BYTES = 1 << 20
+
+
+def _both_cases(words: list[str]) -> list[str]:
+    return sorted({v for w in words for v in (w, w.upper(), w.capitalize())})
+
+
+class CsvReader:
+    """Reads a delimited text file."""
+
+    def __init__(self, file: SourceFile, options: CsvOptions, *, is_tsv: bool = False) -> None:
+        self.file = file
+        self.options = options
+        delimiter = options.delimiter
+        if is_tsv and "delimiter" not in options.model_fields_set:
+            delimiter = "\t"
+        self.delimiter = delimiter
+        self.encoding = codecs.lookup(options.encoding).name
+        self._names: list[str] | None = None
+
+    # --- options -----------------------------------------------------------------------
+
+    def _read_options(self, *, block_size: int, use_threads: bool) -> pcsv.ReadOptions:
+        names = self.options.column_names
+        return pcsv.ReadOptions(
+            use_threads=use_threads,
+            block_size=block_size,
+            skip_rows=self.options.skip_rows,
+            column_names=names,
+            skip_rows_after_names=1 if (names and self.options.header) else 0,
+            encoding="utf8" if self.encoding == "utf-8" else self.encoding,
+        )
+
+    def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
+        quote = self.options.quote
+        return pcsv.ParseOptions(
+            delimiter=self.delimiter,
+            quote_char=quote if quote is not None else False,
+            double_quote=self.options.escape is None,
+            escape_char=self.options.escape if self.options.escape is not None else False,
+            newlines_in_values=True,
+            ignore_empty_lines=True,
+            invalid_row_handler=handler,
+        )
+
+    def _convert_options(
+        self, include: list[str], types: dict[str, pa.DataType]
+    ) -> pcsv.ConvertOptions:
+        return pcsv.ConvertOptions(
+            include_columns=include,
+            column_types=types,
+            null_values=list(self.options.null),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=_both_cases(BOOLEAN_TRUE),
+            false_values=_both_cases(BOOLEAN_FALSE),
+        )
+
+    def _open(
+        self, plan_names: list[str], types: dict[str, pa.DataType], *, careful: bool,
+        handler: Any = None, block_size: int = BLOCK_BYTES,
+    ) -> pcsv.CSVStreamingReader:
+        stream = open_stream(self.file)
+        try:
+            return pcsv.open_csv(
+                stream,
+                read_options=self._read_options(block_size=block_size, use_threads=not careful),
+                parse_options=self._parse_options(handler),
+                convert_options=self._convert_options(plan_names, types),
+            )
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            stream.close()
+            raise self._error(exc) from exc
+
+    def _error(self, exc: BaseException) -> SourceError | ParseError:
+        text = str(exc).strip()
+        if isinstance(exc, OSError):
+            return source_error(exc, self.file)
+        if isinstance(exc, UnicodeDecodeError):
+            return ParseError(
+                f"cannot decode the file as {self.encoding}: {exc.reason} at byte {exc.start}",
+                hint='set csv.encoding on the source, e.g. "latin-1" or "utf-16"',
+                path=self.file.path,
+            )
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return ParseError(f"cannot parse CSV: {first}", path=self.file.path)
+
+    # --- columns -----------------------------------------------------------------------
+
+    def column_names(self, *, complete: bool = False) -> list[str]:
+        """The header's names (or the configured column_names), checked for duplicates."""
+        if self._names is None:
+            if self.options.column_names:
+                names = list(self.options.column_names)
+            elif self.file.size == 0:
+                raise ParseError(
+                    "the file is empty: it has no header line",
+                    hint="remove the file, or set header: false if empty files are expected",
+                    path=self.file.path,
+                )
+            else:
+                reader = self._open([], {}, careful=False, block_size=HEADER_BLOCK_BYTES)
+                try:
+                    names = list(reader.schema.names)
+                finally:
+                    reader.close()
+            self._check_names(names)
+            self._names = names
+        return list(self._names)
+
+    def _check_names(self, names: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for position, name in enumerate(names, start=1):
+            if name == "":
+                raise ParseError(
+                    f"column {position} of the header has no name",
+                    hint="name it in the file, or give csv.column_names",
+                    path=self.file.path,
+                    line=self.options.skip_rows + 1,
+                )
+            if name in seen:
+                raise ParseError(
+                    f"the header names column {name!r} twice (columns {seen[name]} and "
+                    f"{position})",
+                    hint="rename one in the file, or give csv.column_names",
+                    path=self.file.path,
+                    line=self.options.skip_rows + 1,
+                )
+            seen[name] = position
+
+    # --- batches -----------------------------------------------------------------------
+
+    def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        """Batches of the plan's columns: typed where pyarrow can (fast), else bytes (careful)."""
+        if plan.careful:
+            return rebatch(self._read_careful(plan), plan.batch_rows)
+        return rebatch(self._read_fast(plan), plan.batch_rows)
+
+    def _read_fast(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        types = {c.name: c.native_type or pa.string() for c in plan.columns}
+        reader = self._open(plan.names, types, careful=False)
+        record = 0
+        try:
+            for batch in _batches(reader, self._error):
+                yield SourceBatch(batch, record)
+                record += batch.num_rows
+        finally:
+            reader.close()
+
+    def _read_careful(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        # Every value as bytes: pgingest's conversion then finds each bad value,
+        # invalid UTF-8 included; ragged rows are collected instead of failing the file.
+        invalid: list[SkippedRecord] = []
+        header_rows = 0 if (self.options.column_names and not self.options.header) else 1
+
+        def on_invalid(row: Any) -> str:
+            record = (row.number or 0) - header_rows - 1 - self.options.skip_rows
+            reason = (f"expected {row.expected_columns} fields, found {row.actual_columns}")
+            invalid.append(SkippedRecord(record, row.text, reason))
+            return "skip"
+
+        types = {c.name: pa.binary() for c in plan.columns}
+        reader = self._open(plan.names, types, careful=True, handler=on_invalid)
+        mapper = _RecordMapper()
+        schema = None
+        try:
+            for batch in _batches(reader, self._error):
+                schema = batch.schema
+                skipped = mapper.add_invalid(invalid)
+                invalid.clear()
+                records = mapper.take(batch.num_rows)
+                yield SourceBatch(batch, int(records[0]) if len(records) else 0, records,
+                                  tuple(skipped))
+            if invalid and schema is not None:
+                skipped = mapper.add_invalid(invalid)
+                yield SourceBatch(pa.RecordBatch.from_pylist([], schema=schema), 0, None,
+                                  tuple(skipped))
+            elif invalid:
+                empty = pa.RecordBatch.from_pylist(
+                    [], schema=pa.schema([(name, pa.binary()) for name in plan.names])
+                )
+                yield SourceBatch(empty, 0, None, tuple(invalid))
+        finally:
+            reader.close()
+
+    def sample(self, limit: int) -> list[SampleColumn]:
+        """The first ``limit`` records as text (NULL as None), ragged rows left out."""
+        names = self.column_names()
+        types = {name: pa.binary() for name in names}
+        reader = self._open(names, types, careful=True, handler=lambda row: "skip")
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+        taken = 0
+        try:
+            for batch in _batches(reader, self._error):
+                part = batch.slice(0, limit - taken)
+                for name in names:
+                    columns[name].extend(
+                        None if v is None else v.decode(self.encoding_for_python, "replace")
+                        for v in part.column(name).to_pylist()
+                    )
+                taken += part.num_rows
+                if taken >= limit:
+                    break
+        finally:
+            reader.close()
+        return [SampleColumn(name, values) for name, values in columns.items()]
+
+    @property
+    def encoding_for_python(self) -> str:
+        """pyarrow hands over UTF-8 whatever the file's encoding."""
+        return "utf-8"
+
+    # --- lines -------------------------------------------------------------------------
+
+    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
+        """Where each record starts, found by re-reading the file with the csv module."""
+        wanted = set(records)
+        if not wanted:
+            return {}
+        last = max(wanted)
+        found: dict[int, int] = {}
+        quote = self.options.quote
+        with open_binary(self.file) as raw:
+            text = io.TextIOWrapper(raw, encoding=self.encoding, errors="replace", newline="")
+            reader = csv.reader(
+                text,
+                delimiter=self.delimiter,
+                quotechar=quote or '"',
+                quoting=csv.QUOTE_NONE if quote is None else csv.QUOTE_MINIMAL,
+                doublequote=self.options.escape is None,
+                escapechar=self.options.escape,
+                strict=False,
+            )
+            skip = self.options.skip_rows + (1 if self.options.header else 0)
+            record = -skip
+            previous_line = 0
+            try:
+                for row in reader:
+                    if row or record < 0:
+                        if record >= 0 and record in wanted:
+                            found[record] = previous_line + 1
+                        record += 1
+                        if record > last:
+                            break
+                    previous_line = reader.line_num
+            except csv.Error:
+                pass  # lines past a malformed record stay unknown; callers fall back
+        return found
+
+
+def _batches(
+    reader: pcsv.CSVStreamingReader, error: Any
+) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+            raise error(exc) from exc
+        if batch.num_rows:
+            yield batch
+
+
+class _RecordMapper:
+    """Gives record numbers to the rows pyarrow kept, skipping the records it rejected."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._invalid: list[int] = []
+
+    def add_invalid(self, rows: list[SkippedRecord]) -> list[SkippedRecord]:
+        self._invalid.extend(r.record for r in rows)
+        self._invalid.sort()
+        return list(rows)
+
+    def take(self, count: int) -> np.ndarray:
+        records = np.empty(count, dtype=np.int64)
+        filled = 0
+        while filled < count:
+            while self._invalid and self._invalid[0] < self._next:
+                self._invalid.pop(0)
+            if self._invalid and self._invalid[0] == self._next:
+                self._invalid.pop(0)
+                self._next += 1
+                continue
+            stop = self._invalid[0] if self._invalid else self._next + (count - filled)
+            run = min(stop - self._next, count - filled)
+            records[filled : filled + run] = np.arange(self._next, self._next + run)
+            filled += run
+            self._next += run
+        return records

@@ -1,0 +1,319 @@
+"""JSON Lines (NDJSON) and top-level JSON arrays of objects, streaming.
+
+Fast mode reads NDJSON with pyarrow's multi-threaded JSON reader. The careful
+mode, and any file whose target has json/jsonb or array columns, reads record
+by record: NDJSON line by line, a JSON array with ijson's streaming parser (a
+file is never held whole). Numbers are read as exact decimals, so a JSON value
+stored into jsonb keeps its digits.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import ijson
+import pyarrow as pa
+import pyarrow.json as pjson
+
+from pgingest.convert.arrow import dump_json
+from pgingest.convert.binary import parse_array_literal
+from pgingest.discover import SourceFile
+from pgingest.errors import ParseError
+from pgingest.infer import SampleColumn
+from pgingest.parse import ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.stream import open_binary, open_stream, source_error
+
+__all__ = ["JsonReader"]
+
+# Keys are learned from the first records; a key first seen later makes the
+# unit start again with every key of the file (SchemaDrift).
+SAMPLE_RECORDS = 1000
+BLOCK_BYTES = 4 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def _text_form(value: Any) -> str | None:
+    """A JSON scalar as the text PostgreSQL's input functions would read."""
+    if value is None:
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal, float)):
+        return str(value)
+    return dump_json(value)
+
+
+class JsonReader:
+    """Reads NDJSON, or a JSON array of objects."""
+
+    def __init__(self, file: SourceFile, *, is_lines: bool) -> None:
+        self.file = file
+        self._declared_lines = is_lines
+        self._is_lines: bool | None = None
+        self._names: list[str] | None = None
+        self._complete = False
+
+    @property
+    def is_lines(self) -> bool:
+        """True for one object per line; False for a top-level array."""
+        if self._is_lines is None:
+            self._is_lines = self._sniff_lines()
+        return self._is_lines
+
+    def _sniff_lines(self) -> bool:
+        try:
+            with open_binary(self.file) as raw:
+                head = raw.read(4096).removeprefix(_BOM).lstrip()
+        except OSError as exc:
+            raise source_error(exc, self.file) from exc
+        if not head:
+            raise ParseError("the file is empty", path=self.file.path)
+        if head[:1] == b"[":
+            return False
+        if head[:1] == b"{":
+            return True
+        raise ParseError(
+            "expected JSON objects, one per line, or an array of objects",
+            hint='check the file, or set "format" on the source',
+            path=self.file.path,
+            line=1,
+        )
+
+    # --- records -----------------------------------------------------------------------
+
+    def _records(self) -> Iterator[tuple[int, int, Any]]:
+        """(record number, line, value) of each record; a bad NDJSON line has value _BAD."""
+        try:
+            with open_binary(self.file) as raw:
+                if self.is_lines:
+                    yield from self._line_records(raw)
+                else:
+                    yield from self._array_records(raw)
+        except (OSError, pa.ArrowException) as exc:
+            raise source_error(exc, self.file) from exc
+
+    def _line_records(self, raw: io.BufferedReader | Any) -> Iterator[tuple[int, int, Any]]:
+        record = 0
+        for line_number, line in enumerate(raw, start=1):
+            if line_number == 1:
+                line = line.removeprefix(_BOM)
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line, parse_float=Decimal)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                value = _Bad(line, f"malformed JSON: {exc}")
+            yield record, line_number, value
+            record += 1
+
+    def _array_records(self, raw: Any) -> Iterator[tuple[int, int, Any]]:
+        head = raw.peek(3)[:3]
+        if head == _BOM:
+            raw.read(3)
+        try:
+            for record, value in enumerate(ijson.items(raw, "item", use_float=False)):
+                yield record, record + 1, value
+        except ijson.JSONError as exc:
+            raise ParseError(
+                f"malformed JSON: {exc}", hint="check the file with a JSON validator",
+                path=self.file.path,
+            ) from exc
+
+    # --- columns -----------------------------------------------------------------------
+
+    def column_names(self, *, complete: bool = False) -> list[str]:
+        """Keys of the first records (or of every record with ``complete``), in first-seen order."""
+        if self._names is not None and (self._complete or not complete):
+            return list(self._names)
+        names: dict[str, None] = {}
+        for record, line, value in self._records():
+            if isinstance(value, dict):
+                names.update(dict.fromkeys(value))
+            elif not isinstance(value, _Bad) and not complete:
+                raise ParseError(
+                    f"expected a JSON object, found {type(value).__name__}",
+                    path=self.file.path, line=line,
+                )
+            if not complete and record + 1 >= SAMPLE_RECORDS:
+                break
+        self._names = list(names)
+        self._complete = complete
+        return list(self._names)
+
+    def sample(self, limit: int) -> list[SampleColumn]:
+        """The first ``limit`` objects' values per key (a missing key reads as None)."""
+        rows = []
+        for record, _line, value in self._records():
+            if isinstance(value, dict):
+                rows.append(value)
+            if record + 1 >= limit:
+                break
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        return [
+            SampleColumn(name, [row.get(name) for row in rows], strings_are_text=True)
+            for name in names
+        ]
+
+    # --- batches -----------------------------------------------------------------------
+
+    def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        """Batches of the plan's columns, as typed values (fast) or text forms."""
+        needs_records = any(c.json_text or c.is_list for c in plan.columns)
+        if plan.careful or needs_records or not self.is_lines:
+            return rebatch(self._read_records(plan), plan.batch_rows)
+        return rebatch(self._read_fast(plan), plan.batch_rows)
+
+    def _read_fast(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        known = set(self.column_names())
+        schema = pa.schema([(c.name, c.native_type or pa.string()) for c in plan.columns])
+        stream = open_stream(self.file)
+        try:
+            reader = pjson.open_json(
+                stream,
+                read_options=pjson.ReadOptions(block_size=BLOCK_BYTES),
+                parse_options=pjson.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="infer"
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            stream.close()
+            raise _FastPathFailed(str(exc)) from exc
+        record = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except pa.ArrowInvalid as exc:
+                    raise _FastPathFailed(str(exc)) from exc
+                if set(batch.schema.names) - known:
+                    raise SchemaDrift(str(sorted(set(batch.schema.names) - known)))
+                batch = batch.select(plan.names)
+                yield SourceBatch(batch, record)
+                record += batch.num_rows
+        finally:
+            stream.close()
+
+    def _read_records(self, plan: ReadPlan) -> Iterator[SourceBatch]:
+        known = set(self.column_names())
+        rows: list[dict[str, Any]] = []
+        records: list[int] = []
+        skipped: list[SkippedRecord] = []
+        chunk = max(plan.batch_rows, 1)
+        list_columns = [c.name for c in plan.columns if c.is_list]
+        for record, _line, value in self._records():
+            if isinstance(value, _Bad):
+                skipped.append(SkippedRecord(record, value.text, value.reason))
+                continue
+            if not isinstance(value, dict):
+                skipped.append(SkippedRecord(record, dump_json(value),
+                                             f"expected a JSON object, found {_json_type(value)}"))
+                continue
+            if not known.issuperset(value):
+                raise SchemaDrift(str(sorted(set(value) - known)))
+            problem = _list_problem(value, list_columns)
+            if problem:
+                skipped.append(SkippedRecord(record, dump_json(value), problem))
+                continue
+            rows.append(value)
+            records.append(record)
+            if len(rows) >= chunk:
+                yield self._make_batch(plan, rows, records, skipped)
+                rows, records, skipped = [], [], []
+        if rows or skipped:
+            yield self._make_batch(plan, rows, records, skipped)
+
+    def _make_batch(
+        self, plan: ReadPlan, rows: list[dict[str, Any]], records: list[int],
+        skipped: list[SkippedRecord],
+    ) -> SourceBatch:
+        import numpy as np
+
+        arrays = []
+        for column in plan.columns:
+            values = [row.get(column.name) for row in rows]
+            if column.json_text:
+                arrays.append(pa.array([None if v is None else dump_json(v) for v in values],
+                                       pa.string()))
+            elif column.is_list:
+                arrays.append(pa.array([_list_form(v) for v in values], pa.list_(pa.string())))
+            else:
+                arrays.append(pa.array([_text_form(v) for v in values], pa.string()))
+        data = pa.RecordBatch.from_arrays(arrays, names=plan.names)
+        numbers = np.asarray(records, dtype=np.int64)
+        first = int(numbers[0]) if len(numbers) else 0
+        return SourceBatch(data, first, numbers, tuple(skipped))
+
+    # --- lines -------------------------------------------------------------------------
+
+    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
+        """NDJSON: the record's line; a JSON array: the record number + 1."""
+        wanted = set(records)
+        if not wanted:
+            return {}
+        if not self.is_lines:
+            return {r: r + 1 for r in wanted}
+        found: dict[int, int] = {}
+        last = max(wanted)
+        for record, line, _value in self._records():
+            if record in wanted:
+                found[record] = line
+            if record >= last:
+                break
+        return found
+
+
+class _Bad:
+    """A line that is not valid JSON, kept with its reason."""
+
+    def __init__(self, line: bytes, reason: str) -> None:
+        self.text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        self.reason = reason
+
+
+class _FastPathFailed(ParseError):
+    """pyarrow's JSON reader refused the file; the careful reader will say why, exactly."""
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "a number" if isinstance(value, (int, float, Decimal)) else type(value).__name__
+
+
+def _list_problem(value: dict[str, Any], list_columns: list[str]) -> str | None:
+    for name in list_columns:
+        item = value.get(name)
+        if item is None or isinstance(item, list):
+            continue
+        if isinstance(item, str):
+            try:
+                parse_array_literal(item)
+            except ValueError as exc:
+                return f"column {name!r}: {exc}"
+            continue
+        return f"column {name!r}: expected a JSON array, found {_json_type(item)}"
+    return None
+
+
+def _list_form(value: Any) -> list[str | None] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_array_literal(value)
+    return [_text_form(v) for v in value]

@@ -1,0 +1,198 @@
+"""A whole run: discover → prepare (tables, manifest) → load units in parallel → report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgingest.config import Config
+from pgingest.convert import ConvertContext
+from pgingest.database import DatabaseTarget, resolve_database
+from pgingest.discover import discover_files
+from pgingest.errors import PgIngestError
+from pgingest.executor import LocalExecutor
+from pgingest.load.catalog import server_timezone
+from pgingest.load.connect import open_pool, translate_db_error
+from pgingest.load.schema import ensure_schema
+from pgingest.manifest import record_failed
+from pgingest.pipeline.prepare import PreparedSource, prepare_source
+from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, load_unit
+from pgingest.report.metrics import Metrics
+from pgingest.report.reporter import NullReporter, Reporter
+from pgingest.report.run_report import FailedFile, RunReport, TableFigures
+
+__all__ = ["RunOptions", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, beyond the config: the database and the observers."""
+
+    database_url: str | None = None
+    reporter: Reporter | None = None
+    metrics: Metrics | None = None
+
+
+def _cpu_count() -> int:
+    return max(os.cpu_count() or 1, 1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def run(config: Config, options: RunOptions | None = None) -> RunReport:
+    """Load every file the config matches; returns the run report.
+
+    Problems with single files are reported, not raised. Raises ConfigError for
+    a bad config and ConnectError when the database cannot be reached.
+    """
+    options = options or RunOptions()
+    reporter = options.reporter or NullReporter()
+    metrics = options.metrics or Metrics()
+    started_at = _now()
+    run_id = uuid.uuid4()
+    settings = config.settings
+    workers = settings.workers or _cpu_count()
+    connections = settings.connections or _cpu_count()
+
+    with metrics.stage("discover"):
+        discovered = discover_files(config)
+    target = resolve_database(config, options.database_url)
+    logger.info("run %s: loading into %s", run_id, target)
+    pool = open_pool(target.url, connections)
+    try:
+        with pool.connection() as conn:
+            ensure_schema(conn)
+            timezone = server_timezone(conn)
+            _insert_run(conn, run_id, started_at, config)
+            with metrics.stage("fingerprint"):
+                prepared = [prepare_source(conn, found, index)
+                            for index, found in enumerate(discovered)]
+        units = sorted((u for p in prepared for u in p.units), key=lambda u: -u.file.size)
+        reporter.run_started(files=len(units), total_bytes=sum(u.file.size for u in units))
+        for p in prepared:
+            for decision in p.skipped:
+                reporter.file_skipped(decision.file, "already loaded")
+        context = UnitContext(
+            pool=pool, run_id=run_id, batch_rows=settings.batch_size,
+            convert=ConvertContext(timezone=timezone), metrics=metrics, reporter=reporter,
+        )
+        results = list(LocalExecutor(workers).map_unordered(
+            lambda unit: load_unit(unit, context), units
+        ))
+        report = _report(run_id, started_at, discovered, prepared, results, metrics, target)
+        with pool.connection() as conn:
+            _record_failures(conn, run_id, prepared, results)
+            _finish_run(conn, report)
+    except psycopg.Error as exc:
+        raise translate_db_error(exc, url=target.url) from exc
+    finally:
+        pool.close()
+    return report
+
+
+def _insert_run(
+    conn: psycopg.Connection[Any], run_id: uuid.UUID, started_at: dt.datetime, config: Config
+) -> None:
+    conn.execute(
+        "INSERT INTO pgingest.runs (run_id, started_at, config_path) VALUES (%s, %s, %s)",
+        (run_id, started_at, str(config.file) if config.file else None),
+    )
+
+
+def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
+    conn.execute(
+        """
+        UPDATE pgingest.runs SET finished_at = %s, status = %s,
+            files_attempted = %s, files_succeeded = %s, files_failed = %s, files_skipped = %s,
+            records_parsed = %s, records_inserted = %s, records_rejected = %s, report = %s
+        WHERE run_id = %s
+        """,
+        (report.finished_at, "succeeded" if report.is_success else "failed",
+         report.files_attempted, report.files_succeeded, report.files_failed,
+         report.files_skipped, report.records_parsed, report.records_inserted,
+         report.records_rejected, json.dumps(report.to_dict()), report.run_id),
+    )
+
+
+def _record_failures(
+    conn: psycopg.Connection[Any], run_id: uuid.UUID, prepared: list[PreparedSource],
+    results: list[UnitResult],
+) -> None:
+    for p in prepared:
+        for file, stage, error in p.failed:
+            record_failed(conn, path=file.path if file else str(error.path or ""),
+                          fingerprint=None, table_name=str(p.source.table_name),
+                          source=p.source.name, stage=stage, error=error.describe(),
+                          run_id=run_id)
+    for result in results:
+        if result.error is not None:
+            unit: Unit = result.unit
+            record_failed(conn, path=unit.file.path, fingerprint=unit.decision.fingerprint,
+                          table_name=str(unit.table.name), source=unit.source.name,
+                          stage=result.stage or "load", error=result.error.describe(),
+                          run_id=run_id)
+
+
+def _report(
+    run_id: uuid.UUID,
+    started_at: dt.datetime,
+    discovered: list[Any],
+    prepared: list[PreparedSource],
+    results: list[UnitResult],
+    metrics: Metrics,
+    target: DatabaseTarget,
+) -> RunReport:
+    snapshot = metrics.snapshot()
+    busy, wall = RunReport.stage_figures(snapshot)
+    failed: list[FailedFile] = []
+    for p in prepared:
+        for file, stage, error in p.failed:
+            failed.append(FailedFile(file.path if file else str(error.path or ""), stage,
+                                     error.describe(), p.source.name, str(p.source.table_name)))
+    for result in results:
+        if result.error is not None:
+            failed.append(FailedFile(result.unit.file.path, result.stage or "load",
+                                     result.error.describe(), result.unit.source.name,
+                                     str(result.unit.table.name)))
+    tables: dict[str, TableFigures] = {}
+    for name in dict.fromkeys(str(p.source.table_name) for p in prepared):
+        done = [r for r in results if r.is_success and str(r.unit.table.name) == name]
+        seconds = max((r.finished for r in done), default=0.0) - min(
+            (r.started for r in done), default=0.0)
+        tables[name] = TableFigures(sum(r.rows for r in done), seconds)
+    warnings = [
+        f"source {d.source.name}: pattern {pattern} matched no files"
+        for d in discovered for pattern in d.unmatched_patterns
+    ]
+    succeeded = [r for r in results if r.is_success]
+    return RunReport(
+        run_id=str(run_id),
+        started_at=started_at,
+        finished_at=_now(),
+        files_attempted=len(results) + sum(1 for p in prepared for f in p.failed if f[0]),
+        files_succeeded=len(succeeded),
+        files_failed=len(failed),
+        files_skipped=sum(len(p.skipped) for p in prepared),
+        records_parsed=sum(r.parsed for r in results),
+        records_inserted=sum(r.rows for r in succeeded),
+        records_rejected=sum(r.rejected for r in results),
+        stages=busy,
+        stages_wall=wall,
+        failed_files=failed,
+        tables=tables,
+        warnings=warnings,
+        bytes_read=sum(r.unit.file.size for r in succeeded),
+        database=str(target),
+    )
+

@@ -1,0 +1,85 @@
+"""Counters and stage timers of a run: plain numbers, safe across threads, with a snapshot."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+__all__ = ["STAGES", "Metrics", "MetricsSnapshot"]
+
+# The stages of the flow, in order, as the run report names them.
+STAGES = ("discover", "fingerprint", "parse", "convert", "validate", "encode", "copy", "merge")
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The figures at one moment."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    stage_busy: dict[str, float] = field(default_factory=dict)
+    stage_wall: dict[str, float] = field(default_factory=dict)
+    table_rows: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str) -> int:
+        """A counter's value (0 if never counted)."""
+        return self.counters.get(name, 0)
+
+
+class Metrics:
+    """Counters and per-stage busy and wall time; ``clock`` is injectable for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counters: dict[str, int] = defaultdict(int)
+        self._busy: dict[str, float] = defaultdict(float)
+        self._first_start: dict[str, float] = {}
+        self._last_end: dict[str, float] = {}
+        self._tables: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Add to a counter."""
+        with self._lock:
+            self._counters[name] += amount
+
+    def add_table_rows(self, table: str, rows: int) -> None:
+        """Rows that landed in a table."""
+        with self._lock:
+            self._tables[table] += rows
+
+    def record_stage(self, name: str, start: float, end: float) -> None:
+        """A stretch of work in a stage: its busy time adds up, its wall time spans."""
+        with self._lock:
+            self._busy[name] += end - start
+            self._first_start[name] = min(self._first_start.get(name, start), start)
+            self._last_end[name] = max(self._last_end.get(name, end), end)
+
+    def now(self) -> float:
+        """The metrics clock."""
+        return self._clock()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the block as work of stage ``name``."""
+        start = self._clock()
+        try:
+            yield
+        finally:
+            self.record_stage(name, start, self._clock())
+
+    def snapshot(self) -> MetricsSnapshot:
+        """A consistent copy of every figure."""
+        with self._lock:
+            wall = {
+                name: self._last_end[name] - self._first_start[name] for name in self._first_start
+            }
+            return MetricsSnapshot(
+                counters=dict(self._counters),
+                stage_busy=dict(self._busy),
+                stage_wall=wall,
+                table_rows=dict(self._tables),
+            )

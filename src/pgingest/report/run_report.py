@@ -1,0 +1,120 @@
+"""The run report: what a run did, as the ``--report`` JSON and ``pgingest.runs`` hold it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pgingest.report.metrics import STAGES, MetricsSnapshot
+
+__all__ = ["FailedFile", "RunReport", "TableFigures"]
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file that did not load, the stage where it failed, and why."""
+
+    path: str
+    stage: str
+    error: str
+    source: str | None = None
+    table: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the report lists it."""
+        return {"path": self.path, "stage": self.stage, "error": self.error,
+                "source": self.source, "table": self.table}
+
+
+@dataclass(frozen=True)
+class TableFigures:
+    """Rows and time for one target table."""
+
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput into this table over its load time."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Every figure of a run."""
+
+    run_id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    files_attempted: int
+    files_succeeded: int
+    files_failed: int
+    files_skipped: int
+    records_parsed: int
+    records_inserted: int
+    records_rejected: int
+    stages: dict[str, float]
+    stages_wall: dict[str, float]
+    failed_files: list[FailedFile]
+    tables: dict[str, TableFigures]
+    warnings: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    database: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the whole run."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows inserted per second of the whole run."""
+        return self.records_inserted / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def is_success(self) -> bool:
+        """True when no file failed."""
+        return self.files_failed == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data; the keys are a contract (see DESIGN.md)."""
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "seconds": round(self.seconds, 6),
+            "files": {
+                "attempted": self.files_attempted,
+                "succeeded": self.files_succeeded,
+                "failed": self.files_failed,
+                "skipped": self.files_skipped,
+            },
+            "records": {
+                "parsed": self.records_parsed,
+                "inserted": self.records_inserted,
+                "rejected": self.records_rejected,
+            },
+            "stages": {name: round(value, 6) for name, value in self.stages.items()},
+            "stages_wall": {name: round(value, 6) for name, value in self.stages_wall.items()},
+            "throughput_rows_per_sec": round(self.rows_per_second, 1),
+            "bytes_read": self.bytes_read,
+            "failed_files": [f.to_dict() for f in self.failed_files],
+            "tables": {name: figures.rows for name, figures in self.tables.items()},
+            "table_seconds": {name: round(f.seconds, 6) for name, f in self.tables.items()},
+            "warnings": list(self.warnings),
+            "database": self.database,
+        }
+
+    def write(self, path: str | Path) -> None:
+        """Write the JSON report to ``path``."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @staticmethod
+    def stage_figures(snapshot: MetricsSnapshot) -> tuple[dict[str, float], dict[str, float]]:
+        """Busy and wall seconds per stage, in flow order, every stage present."""
+        busy = {name: snapshot.stage_busy.get(name, 0.0) for name in STAGES}
+        wall = {name: snapshot.stage_wall.get(name, 0.0) for name in STAGES}
+        return busy, wall
