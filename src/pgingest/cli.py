@@ -35,8 +35,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 LOG_ENV = "PGINGEST_LOG"
-_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-               "warning": logging.WARNING, "error": logging.ERROR}
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 app = typer.Typer(
     name="pgingest",
@@ -51,13 +56,14 @@ stdout = Console(highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ConfigArgument = Annotated[
-    Path, typer.Argument(help="The config file.", show_default=True)
-]
+ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", help="PostgreSQL URL; wins over DATABASE_URL and the config.",
-                 show_default=False),
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL; wins over DATABASE_URL and the config.",
+        show_default=False,
+    ),
 ]
 
 
@@ -89,8 +95,10 @@ def _report_error(error: BaseException) -> NoReturn:
         text = error.describe()
     else:
         code = EXIT_FAILED
-        text = (f"internal error: {type(error).__name__}: {error} "
-                f"(rerun with {LOG_ENV}=debug for details, and please report it)")
+        text = (
+            f"internal error: {type(error).__name__}: {error} "
+            f"(rerun with {LOG_ENV}=debug for details, and please report it)"
+        )
     if _is_debug():
         logging.getLogger("pgingest").exception("failed")
     stderr.print("[bold red]error:[/] ", markup=True, end="")
@@ -158,8 +166,12 @@ def run_command(
             for failed in result.failed_files:
                 stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
         if result.database and configured_url(loaded, database_url) is None and not quiet:
-            stdout.print("Loaded into the embedded PostgreSQL; connect with: "
-                         f'psql "$(pgingest db-url {config})"', markup=False, soft_wrap=True)
+            stdout.print(
+                "Loaded into the embedded PostgreSQL; connect with: "
+                f'psql "$(pgingest db-url {config})"',
+                markup=False,
+                soft_wrap=True,
+            )
         return EXIT_OK if result.is_success else EXIT_FAILED
 
     _guarded(action)
@@ -229,8 +241,13 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def main_callback(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                           help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
 ) -> None:
     """pgingest: fast, exactly-once loading of files into PostgreSQL."""

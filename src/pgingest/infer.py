@@ -8,6 +8,7 @@ jsonb. Parquet's own types map one to one.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,8 +57,6 @@ class InferredColumn:
 
 
 def _valid_date(text: str) -> bool:
-    import datetime
-
     try:
         datetime.date.fromisoformat(text[:10])
     except ValueError:

@@ -157,8 +157,17 @@ def record_loaded(
              status, stage, run_id)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s)
         """,
-        (file.path, decision.fingerprint, file.size, file.modified_ns, table_name,
-         file.source, rows, rejected, run_id),
+        (
+            file.path,
+            decision.fingerprint,
+            file.size,
+            file.modified_ns,
+            table_name,
+            file.source,
+            rows,
+            rejected,
+            run_id,
+        ),
     )
 
 

@@ -64,17 +64,34 @@ class UnitPlan:
 # Kinds pyarrow's CSV reader converts exactly as PostgreSQL's input functions
 # do for well-formed values (anything else fails the fast path and is read again
 # carefully): integers, floats, booleans, ISO dates, zone-less ISO timestamps.
-_CSV_NATIVE = {Kind.INT16, Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.BOOL,
-               Kind.DATE, Kind.TIMESTAMP, Kind.TEXT}
+_CSV_NATIVE = {
+    Kind.INT16,
+    Kind.INT32,
+    Kind.INT64,
+    Kind.FLOAT32,
+    Kind.FLOAT64,
+    Kind.BOOL,
+    Kind.DATE,
+    Kind.TIMESTAMP,
+    Kind.TEXT,
+}
 # pyarrow's JSON reader: JSON numbers to integers, floats and exact decimals; booleans; strings.
-_JSON_NATIVE = {Kind.INT16, Kind.INT32, Kind.INT64, Kind.FLOAT32, Kind.FLOAT64, Kind.BOOL,
-                Kind.TEXT, Kind.NUMERIC}
+_JSON_NATIVE = {
+    Kind.INT16,
+    Kind.INT32,
+    Kind.INT64,
+    Kind.FLOAT32,
+    Kind.FLOAT64,
+    Kind.BOOL,
+    Kind.TEXT,
+    Kind.NUMERIC,
+}
 
 
 def _native_type(file_format: str, target: TargetColumn, kind: Kind) -> pa.DataType | None:
     if file_format in ("csv", "tsv") and kind in _CSV_NATIVE:
         return arrow_type_for(target.type)
-    if file_format == "ndjson" or file_format == "json":
+    if file_format in {"ndjson", "json"}:
         if kind is Kind.NUMERIC and target.type.numeric_precision_scale is None:
             return None  # unconstrained: the scale is chosen per batch from the text
         if kind in _JSON_NATIVE:
@@ -118,9 +135,14 @@ def match_columns(
         for column in table.columns:
             if column.name not in used and not column.has_default:
                 matches.append(ColumnMatch(column.name, column))
-    missing = [c.name for c in table.columns
-               if c.name not in used and c.not_null and not c.has_default
-               and file.format not in ("json", "ndjson")]
+    missing = [
+        c.name
+        for c in table.columns
+        if c.name not in used
+        and c.not_null
+        and not c.has_default
+        and file.format not in ("json", "ndjson")
+    ]
     if missing:
         raise SourceError(
             f"the file has no column {', '.join(repr(m) for m in missing)}, which table "

@@ -91,8 +91,10 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable database URL>"
-    if parts.password is None:
-        redacted = url
+    if not parts.password:
+        redacted = (
+            url.replace(f"{parts.username}:@", f"{parts.username}@", 1) if parts.username else url
+        )
     else:
         user = parts.username or ""
         host = parts.hostname or ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import pgpq
 import pyarrow as pa
@@ -224,7 +225,7 @@ def uses_native_list(pg_type: PgType) -> bool:
     return element.receive in _NATIVE_LIST_ELEMENTS
 
 
-def encoder_builder_for(field: pa.Field, pg_type: PgType) -> pgpq.EncoderBuilder:
+def encoder_builder_for(field: pa.Field, pg_type: PgType) -> Any:
     """The pgpq encoder that writes this Arrow field in the column's binary format."""
     kind = kind_of(pg_type, column=field.name)
     if kind is Kind.JSONB:

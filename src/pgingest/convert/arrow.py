@@ -152,5 +152,8 @@ def _to_timestamp(array: pa.Array, timezone: str) -> pa.Array:
         array = pc.local_timestamp(pc.cast(array, pa.timestamp(source.unit, tz=timezone)))
     elif not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         raise TypeError(f"cannot convert {source} to timestamp")
-    return pc.cast(array, pa.timestamp("us"), safe=array.type.unit != "ns"
-                   if pa.types.is_timestamp(array.type) else True)
+    return pc.cast(
+        array,
+        pa.timestamp("us"),
+        safe=array.type.unit != "ns" if pa.types.is_timestamp(array.type) else True,
+    )

@@ -49,23 +49,28 @@ def parse_uuids(array: pa.Array) -> pa.Array:
     filled = pc.fill_null(text, "0" * UUID_HEX_DIGITS)
     filled = filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
     count = len(filled)
-    offsets = np.frombuffer(filled.buffers()[1], dtype=np.int32, count=count + 1,
-                            offset=filled.offset * 4)
+    offsets = np.frombuffer(
+        filled.buffers()[1], dtype=np.int32, count=count + 1, offset=filled.offset * 4
+    )
     data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[
         offsets[0] : offsets[0] + count * UUID_HEX_DIGITS
     ]
     nibbles = _HEX_VALUES[data].reshape(count, UUID_HEX_DIGITS)
     invalid_rows = (nibbles == 255).any(axis=1)
     if invalid_rows.any():
-        mask = pa.array(invalid_rows) if array.null_count == 0 else pc.and_(
-            pa.array(invalid_rows), pc.is_valid(array)
+        mask = (
+            pa.array(invalid_rows)
+            if array.null_count == 0
+            else pc.and_(pa.array(invalid_rows), pc.is_valid(array))
         )
         if pc.any(mask).as_py():
             raise ValueError(f"invalid input syntax for type uuid: {_first(array, mask)!r}")
     packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     validity = pc.is_valid(array).buffers()[1] if array.null_count else None
     return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), count, [validity, pa.py_buffer(packed.tobytes())],
+        pa.binary(16),
+        count,
+        [validity, pa.py_buffer(packed.tobytes())],
         null_count=array.null_count,
     )
 
@@ -159,8 +164,15 @@ def _parse_iso_interval(value: str) -> bytes:
     if match is None or value.upper().rstrip("T").endswith("P"):
         raise ValueError(value)
     total = _Accumulator()
-    for group, unit in (("y", "year"), ("mo", "month"), ("w", "week"), ("d", "day"),
-                        ("h", "hour"), ("mi", "minute"), ("s", "second")):
+    for group, unit in (
+        ("y", "year"),
+        ("mo", "month"),
+        ("w", "week"),
+        ("d", "day"),
+        ("h", "hour"),
+        ("mi", "minute"),
+        ("s", "second"),
+    ):
         if match.group(group):
             total.add(Decimal(match.group(group)), unit)
     return total.pack(-1 if match.group(1) == "-" else 1)
@@ -182,8 +194,11 @@ def _parse_postgres_interval(value: str) -> bytes:
         clock = _CLOCK.match(text, position)
         if clock and clock.group(0).count(":"):
             clock_sign = -1 if clock.group(1) == "-" else 1
-            seconds = (Decimal(clock.group(2)) * 3600 + Decimal(clock.group(3)) * 60
-                       + Decimal(clock.group(4) or 0))
+            seconds = (
+                Decimal(clock.group(2)) * 3600
+                + Decimal(clock.group(3)) * 60
+                + Decimal(clock.group(4) or 0)
+            )
             total.micros += clock_sign * seconds * MICROS_PER_SECOND
             position = clock.end()
             continue
@@ -211,7 +226,9 @@ def durations_to_intervals(array: pa.Array) -> pa.Array:
     values["us"] = micros.fill_null(0).to_numpy(zero_copy_only=False)
     validity = None if micros.null_count == 0 else pc.is_valid(micros).buffers()[1]
     return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(16), len(values), [validity, pa.py_buffer(values.tobytes())],
+        pa.binary(16),
+        len(values),
+        [validity, pa.py_buffer(values.tobytes())],
         null_count=micros.null_count,
     )
 

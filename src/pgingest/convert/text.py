@@ -50,8 +50,7 @@ def parse_booleans(array: pa.Array) -> pa.Array:
     text = pc.utf8_lower(_trim(array))
     is_true = pc.is_in(text, value_set=pa.array(BOOLEAN_TRUE))
     is_false = pc.is_in(text, value_set=pa.array(BOOLEAN_FALSE))
-    _fail_first(array, pc.and_(pc.is_valid(array), pc.invert(pc.or_(is_true, is_false))),
-                "boolean")
+    _fail_first(array, pc.and_(pc.is_valid(array), pc.invert(pc.or_(is_true, is_false))), "boolean")
     return pc.if_else(pc.is_valid(array), is_true, pa.scalar(None, pa.bool_()))
 
 
@@ -83,9 +82,7 @@ def parse_numeric(array: pa.Array, pg_type: PgType) -> pa.Array:
     try:
         return pc.cast(parsed, target)
     except pa.ArrowInvalid:
-        raise ValueError(
-            f"numeric field overflow: a value does not fit {pg_type.name}"
-        ) from None
+        raise ValueError(f"numeric field overflow: a value does not fit {pg_type.name}") from None
 
 
 def parse_timestamps(array: pa.Array, *, with_zone: bool, timezone: str) -> pa.Array:
@@ -124,9 +121,7 @@ def _parse_floats(array: pa.Array, target: pa.DataType) -> pa.Array:
     return pc.cast(_trim(array), target)
 
 
-def parse_text(
-    array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str
-) -> pa.Array:
+def parse_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
     """Text → the column's Arrow type. Raises ValueError or ArrowInvalid on a bad value."""
     if kind in (Kind.TEXT, Kind.JSON, Kind.JSONB):
         return array

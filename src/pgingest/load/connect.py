@@ -52,17 +52,13 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def translate_db_error(
-    exc: BaseException, *, url: str | None = None, **context: Any
-) -> LoadError:
+def translate_db_error(exc: BaseException, *, url: str | None = None, **context: Any) -> LoadError:
     """A psycopg error as a LoadError with its SQLSTATE, detail and hint; passwords removed."""
     if isinstance(exc, LoadError):
         return exc.with_context(**context)
     sqlstate = getattr(exc, "sqlstate", None)
     diag = getattr(exc, "diag", None)
-    message = _first_line(getattr(diag, "message_primary", None) or str(exc)) or type(
-        exc
-    ).__name__
+    message = _first_line(getattr(diag, "message_primary", None) or str(exc)) or type(exc).__name__
     detail = getattr(diag, "message_detail", None)
     hint = getattr(diag, "message_hint", None)
     column = getattr(diag, "column_name", None)
@@ -74,9 +70,12 @@ def translate_db_error(
     transient = is_transient_sqlstate(sqlstate) or (
         isinstance(exc, psycopg.OperationalError) and sqlstate is None
     )
-    error_class = ConnectError if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) and (
-        sqlstate is None or sqlstate.startswith(("08", "28", "3D", "57P03"))
-    ) else LoadError
+    error_class = (
+        ConnectError
+        if isinstance(exc, (psycopg.OperationalError, PoolTimeout))
+        and (sqlstate is None or sqlstate.startswith(("08", "28", "3D", "57P03")))
+        else LoadError
+    )
     context.setdefault("column", column)
     return error_class(message, hint=hint, is_transient=transient, sqlstate=sqlstate, **context)
 

@@ -110,7 +110,8 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
                 self._finish()
         if self._copy is None:
             self._start(batch.schema)
-        assert self._encoder is not None and self._copy is not None
+        assert self._encoder is not None
+        assert self._copy is not None
         with self._metrics.stage("encode"):
             data = self._encoder.write_batch(batch)
         if data:
@@ -126,7 +127,9 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         if kind is None:

@@ -38,7 +38,7 @@ def canonical_type(conn: psycopg.Connection[Any], type_text: str, *, location: s
         )
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("SELECT NULL::{}").format(sql.SQL(text)))  # type: ignore[arg-type]
+            conn.execute(sql.SQL("SELECT NULL::{}").format(sql.SQL(text)))
     except psycopg.Error as exc:
         raise ConfigError(
             f"{location}: unknown SQL type {type_text!r}",
@@ -61,7 +61,9 @@ def create_table(
         override = overrides.get(column.name)
         if override is not None:
             location = f"sources[{source_index}].columns.{column.name}"
-            final.append(InferredColumn(column.name, canonical_type(conn, override, location=location)))
+            final.append(
+                InferredColumn(column.name, canonical_type(conn, override, location=location))
+            )
         else:
             final.append(column)
     unknown = set(overrides) - {c.name for c in columns}
@@ -76,7 +78,9 @@ def create_table(
     )
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name.schema)))
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name.schema))
+            )
             conn.execute(
                 sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(name.identifier, definitions)
             )

@@ -91,7 +91,7 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
         applied = row[0] if row and row[0] is not None else 0
         for version, statement in enumerate(MIGRATIONS, start=1):
             if version > applied:
-                conn.execute(statement)  # type: ignore[call-overload]
+                conn.execute(statement)
                 conn.execute("INSERT INTO pgingest.schema_version VALUES (%s)", (version,))
 
 

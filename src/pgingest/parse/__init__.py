@@ -32,8 +32,8 @@ __all__ = [
     "SkippedRecord",
     "SourceBatch",
     "SourceReader",
-    "rebatch",
     "open_reader",
+    "rebatch",
 ]
 
 
@@ -149,10 +149,7 @@ def rebatch(batches: Iterable[SourceBatch], rows: int) -> Iterator[SourceBatch]:
 
 def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceBatch:
     first = parts[0]
-    if len(parts) == 1:
-        data = first.data
-    else:
-        data = pa.concat_batches([p.data for p in parts])
+    data = first.data if len(parts) == 1 else pa.concat_batches([p.data for p in parts])
     contiguous = all(p.records is None for p in parts) and all(
         parts[i].first_record + parts[i].num_rows == parts[i + 1].first_record
         for i in range(len(parts) - 1)
@@ -163,7 +160,7 @@ def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceB
 
 def open_reader(file: SourceFile, source: Source) -> SourceReader:
     """The reader for a file's format."""
-    from pgingest.parse import csv, json, parquet
+    from pgingest.parse import csv, json, parquet  # noqa: PLC0415 - they import this module
 
     if file.format in ("csv", "tsv"):
         return csv.CsvReader(file, source.csv, is_tsv=file.format == "tsv")

@@ -92,8 +92,13 @@ class CsvReader:
         )
 
     def _open(
-        self, plan_names: list[str], types: dict[str, pa.DataType], *, careful: bool,
-        handler: Any = None, block_size: int = BLOCK_BYTES,
+        self,
+        plan_names: list[str],
+        types: dict[str, pa.DataType],
+        *,
+        careful: bool,
+        handler: Any = None,
+        block_size: int = BLOCK_BYTES,
     ) -> pcsv.CSVStreamingReader:
         stream = open_stream(self.file)
         try:
@@ -155,8 +160,7 @@ class CsvReader:
                 )
             if name in seen:
                 raise ParseError(
-                    f"the header names column {name!r} twice (columns {seen[name]} and "
-                    f"{position})",
+                    f"the header names column {name!r} twice (columns {seen[name]} and {position})",
                     hint="rename one in the file, or give csv.column_names",
                     path=self.file.path,
                     line=self.options.skip_rows + 1,
@@ -190,7 +194,7 @@ class CsvReader:
 
         def on_invalid(row: Any) -> str:
             record = (row.number or 0) - header_rows - 1 - self.options.skip_rows
-            reason = (f"expected {row.expected_columns} fields, found {row.actual_columns}")
+            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
             invalid.append(SkippedRecord(record, row.text, reason))
             return "skip"
 
@@ -204,12 +208,14 @@ class CsvReader:
                 skipped = mapper.add_invalid(invalid)
                 invalid.clear()
                 records = mapper.take(batch.num_rows)
-                yield SourceBatch(batch, int(records[0]) if len(records) else 0, records,
-                                  tuple(skipped))
+                yield SourceBatch(
+                    batch, int(records[0]) if len(records) else 0, records, tuple(skipped)
+                )
             if invalid and schema is not None:
                 skipped = mapper.add_invalid(invalid)
-                yield SourceBatch(pa.RecordBatch.from_pylist([], schema=schema), 0, None,
-                                  tuple(skipped))
+                yield SourceBatch(
+                    pa.RecordBatch.from_pylist([], schema=schema), 0, None, tuple(skipped)
+                )
             elif invalid:
                 empty = pa.RecordBatch.from_pylist(
                     [], schema=pa.schema([(name, pa.binary()) for name in plan.names])
@@ -283,9 +289,7 @@ class CsvReader:
         return found
 
 
-def _batches(
-    reader: pcsv.CSVStreamingReader, error: Any
-) -> Iterator[pa.RecordBatch]:
+def _batches(reader: pcsv.CSVStreamingReader, error: Any) -> Iterator[pa.RecordBatch]:
     while True:
         try:
             batch = reader.read_next_batch()

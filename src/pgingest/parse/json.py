@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import ijson
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
@@ -102,9 +103,8 @@ class JsonReader:
 
     def _line_records(self, raw: io.BufferedReader | Any) -> Iterator[tuple[int, int, Any]]:
         record = 0
-        for line_number, line in enumerate(raw, start=1):
-            if line_number == 1:
-                line = line.removeprefix(_BOM)
+        for line_number, raw_line in enumerate(raw, start=1):
+            line = raw_line.removeprefix(_BOM) if line_number == 1 else raw_line
             if not line.strip():
                 continue
             try:
@@ -123,7 +123,8 @@ class JsonReader:
                 yield record, record + 1, value
         except ijson.JSONError as exc:
             raise ParseError(
-                f"malformed JSON: {exc}", hint="check the file with a JSON validator",
+                f"malformed JSON: {exc}",
+                hint="check the file with a JSON validator",
                 path=self.file.path,
             ) from exc
 
@@ -140,7 +141,8 @@ class JsonReader:
             elif not isinstance(value, _Bad) and not complete:
                 raise ParseError(
                     f"expected a JSON object, found {type(value).__name__}",
-                    path=self.file.path, line=line,
+                    path=self.file.path,
+                    line=line,
                 )
             if not complete and record + 1 >= SAMPLE_RECORDS:
                 break
@@ -187,7 +189,7 @@ class JsonReader:
             )
         except pa.ArrowInvalid as exc:
             stream.close()
-            raise _FastPathFailed(str(exc)) from exc
+            raise FastPathFailedError(str(exc)) from exc
         record = 0
         try:
             while True:
@@ -196,7 +198,7 @@ class JsonReader:
                 except StopIteration:
                     return
                 except pa.ArrowInvalid as exc:
-                    raise _FastPathFailed(str(exc)) from exc
+                    raise FastPathFailedError(str(exc)) from exc
                 if set(batch.schema.names) - known:
                     raise SchemaDrift(str(sorted(set(batch.schema.names) - known)))
                 batch = batch.select(plan.names)
@@ -217,8 +219,13 @@ class JsonReader:
                 skipped.append(SkippedRecord(record, value.text, value.reason))
                 continue
             if not isinstance(value, dict):
-                skipped.append(SkippedRecord(record, dump_json(value),
-                                             f"expected a JSON object, found {_json_type(value)}"))
+                skipped.append(
+                    SkippedRecord(
+                        record,
+                        dump_json(value),
+                        f"expected a JSON object, found {_json_type(value)}",
+                    )
+                )
                 continue
             if not known.issuperset(value):
                 raise SchemaDrift(str(sorted(set(value) - known)))
@@ -235,17 +242,19 @@ class JsonReader:
             yield self._make_batch(plan, rows, records, skipped)
 
     def _make_batch(
-        self, plan: ReadPlan, rows: list[dict[str, Any]], records: list[int],
+        self,
+        plan: ReadPlan,
+        rows: list[dict[str, Any]],
+        records: list[int],
         skipped: list[SkippedRecord],
     ) -> SourceBatch:
-        import numpy as np
-
         arrays = []
         for column in plan.columns:
             values = [row.get(column.name) for row in rows]
             if column.json_text:
-                arrays.append(pa.array([None if v is None else dump_json(v) for v in values],
-                                       pa.string()))
+                arrays.append(
+                    pa.array([None if v is None else dump_json(v) for v in values], pa.string())
+                )
             elif column.is_list:
                 arrays.append(pa.array([_list_form(v) for v in values], pa.list_(pa.string())))
             else:
@@ -282,7 +291,7 @@ class _Bad:
         self.reason = reason
 
 
-class _FastPathFailed(ParseError):
+class FastPathFailedError(ParseError):
     """pyarrow's JSON reader refused the file; the careful reader will say why, exactly."""
 
 

@@ -88,8 +88,9 @@ class ParquetReader:
         parquet, path, is_temporary = self._open()
         record = 0
         try:
-            batches = parquet.iter_batches(batch_size=plan.batch_rows, columns=plan.names,
-                                           use_threads=True)
+            batches = parquet.iter_batches(
+                batch_size=plan.batch_rows, columns=plan.names, use_threads=True
+            )
             while True:
                 try:
                     batch = next(batches)

@@ -75,8 +75,9 @@ def plan_run(config: Config, *, database_url: str | None = None) -> RunPlan:
     return RunPlan(database=str(target), sources=plans)
 
 
-def _plan_source(conn: psycopg.Connection[Any], found: Any, index: int,
-                 has_manifest: bool) -> SourcePlan:
+def _plan_source(
+    conn: psycopg.Connection[Any], found: Any, index: int, has_manifest: bool
+) -> SourcePlan:
     source: Source = found.source
     table = read_table(conn, source.table_name)
     if table is not None:
@@ -103,11 +104,12 @@ def _plan_source(conn: psycopg.Connection[Any], found: Any, index: int,
                 match_columns(names, table, source, file)
         except PgIngestError as exc:
             action, problem = "fail", exc.describe()
-        files.append(FilePlan(file.path, file.format, file.compression, file.size, action,
-                              names, problem))
+        files.append(
+            FilePlan(file.path, file.format, file.compression, file.size, action, names, problem)
+        )
     source_problem = None
     if table is None and not source.create:
-        source_problem = f"table {source.table_name} does not exist (set \"create\": true)"
+        source_problem = f'table {source.table_name} does not exist (set "create": true)'
     return SourcePlan(
         source=source,
         table=str(source.table_name),

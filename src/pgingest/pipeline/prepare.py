@@ -59,8 +59,7 @@ def _table(
     if not source.create:
         raise LoadError(
             f"table {source.table_name} does not exist",
-            hint=f'create it, or set "create": true on source {source.name!r} '
-            f"(sources[{index}])",
+            hint=f'create it, or set "create": true on source {source.name!r} (sources[{index}])',
             table=str(source.table_name),
         )
     if not allow_create:
@@ -99,26 +98,34 @@ def prepare_source(
         return PreparedSource(source, None, failed=failed)
     entries = (
         loaded_entries(conn, str(source.table_name), [f.path for f in found.files])
-        if has_manifest else {}
+        if has_manifest
+        else {}
     )
     decisions, problems = decide(found.files, entries)
     failed.extend((None, "fingerprint", problem) for problem in problems)
     units: list[Unit] = []
     skipped: list[Decision] = []
     for decision in decisions:
-        if decision.action == "skip":
-            skipped.append(decision)
-        elif decision.action == "changed" and source.change_policy == "skip":
+        if decision.action == "skip" or (
+            decision.action == "changed" and source.change_policy == "skip"
+        ):
             skipped.append(decision)
         elif decision.action == "changed":
             previous = decision.previous
             when = f" by run {previous.run_id}" if previous and previous.run_id else ""
-            failed.append((decision.file, "manifest", LoadError(
-                f"the file changed since it was loaded{when}",
-                hint=f'set "on_change" on source {source.name!r}: "skip" to leave it, '
-                '"reload" to replace its rows',
-                path=decision.file.path, table=str(source.table_name),
-            )))
+            failed.append(
+                (
+                    decision.file,
+                    "manifest",
+                    LoadError(
+                        f"the file changed since it was loaded{when}",
+                        hint=f'set "on_change" on source {source.name!r}: "skip" to leave it, '
+                        '"reload" to replace its rows',
+                        path=decision.file.path,
+                        table=str(source.table_name),
+                    ),
+                )
+            )
         elif table is not None:
             units.append(Unit(decision.file, source, table, decision))
     return PreparedSource(source, table, units, skipped, failed, created)

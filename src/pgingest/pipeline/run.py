@@ -15,8 +15,7 @@ import psycopg
 from pgingest.config import Config
 from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
-from pgingest.discover import discover_files
-from pgingest.errors import PgIngestError
+from pgingest.discover import DiscoveredSource, discover_files
 from pgingest.executor import LocalExecutor
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import open_pool, translate_db_error
@@ -76,21 +75,27 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             timezone = server_timezone(conn)
             _insert_run(conn, run_id, started_at, config)
             with metrics.stage("fingerprint"):
-                prepared = [prepare_source(conn, found, index)
-                            for index, found in enumerate(discovered)]
+                prepared = [
+                    prepare_source(conn, found, index) for index, found in enumerate(discovered)
+                ]
         units = sorted((u for p in prepared for u in p.units), key=lambda u: -u.file.size)
         reporter.run_started(files=len(units), total_bytes=sum(u.file.size for u in units))
         for p in prepared:
             for decision in p.skipped:
                 reporter.file_skipped(decision.file, "already loaded")
         context = UnitContext(
-            pool=pool, run_id=run_id, batch_rows=settings.batch_size,
-            convert=ConvertContext(timezone=timezone), metrics=metrics, reporter=reporter,
+            pool=pool,
+            run_id=run_id,
+            batch_rows=settings.batch_size,
+            convert=ConvertContext(timezone=timezone),
+            metrics=metrics,
+            reporter=reporter,
         )
-        results = list(LocalExecutor(workers).map_unordered(
-            lambda unit: load_unit(unit, context), units
-        ))
-        report = _report(run_id, started_at, discovered, prepared, results, metrics, target)
+        results = list(
+            LocalExecutor(workers).map_unordered(lambda unit: load_unit(unit, context), units)
+        )
+        outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
+        report = _report(outcome, metrics)
         with pool.connection() as conn:
             _record_failures(conn, run_id, prepared, results)
             _finish_run(conn, report)
@@ -118,67 +123,110 @@ def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
             records_parsed = %s, records_inserted = %s, records_rejected = %s, report = %s
         WHERE run_id = %s
         """,
-        (report.finished_at, "succeeded" if report.is_success else "failed",
-         report.files_attempted, report.files_succeeded, report.files_failed,
-         report.files_skipped, report.records_parsed, report.records_inserted,
-         report.records_rejected, json.dumps(report.to_dict()), report.run_id),
+        (
+            report.finished_at,
+            "succeeded" if report.is_success else "failed",
+            report.files_attempted,
+            report.files_succeeded,
+            report.files_failed,
+            report.files_skipped,
+            report.records_parsed,
+            report.records_inserted,
+            report.records_rejected,
+            json.dumps(report.to_dict()),
+            report.run_id,
+        ),
     )
 
 
 def _record_failures(
-    conn: psycopg.Connection[Any], run_id: uuid.UUID, prepared: list[PreparedSource],
+    conn: psycopg.Connection[Any],
+    run_id: uuid.UUID,
+    prepared: list[PreparedSource],
     results: list[UnitResult],
 ) -> None:
     for p in prepared:
         for file, stage, error in p.failed:
-            record_failed(conn, path=file.path if file else str(error.path or ""),
-                          fingerprint=None, table_name=str(p.source.table_name),
-                          source=p.source.name, stage=stage, error=error.describe(),
-                          run_id=run_id)
+            record_failed(
+                conn,
+                path=file.path if file else str(error.path or ""),
+                fingerprint=None,
+                table_name=str(p.source.table_name),
+                source=p.source.name,
+                stage=stage,
+                error=error.describe(),
+                run_id=run_id,
+            )
     for result in results:
         if result.error is not None:
             unit: Unit = result.unit
-            record_failed(conn, path=unit.file.path, fingerprint=unit.decision.fingerprint,
-                          table_name=str(unit.table.name), source=unit.source.name,
-                          stage=result.stage or "load", error=result.error.describe(),
-                          run_id=run_id)
+            record_failed(
+                conn,
+                path=unit.file.path,
+                fingerprint=unit.decision.fingerprint,
+                table_name=str(unit.table.name),
+                source=unit.source.name,
+                stage=result.stage or "load",
+                error=result.error.describe(),
+                run_id=run_id,
+            )
 
 
-def _report(
-    run_id: uuid.UUID,
-    started_at: dt.datetime,
-    discovered: list[Any],
-    prepared: list[PreparedSource],
-    results: list[UnitResult],
-    metrics: Metrics,
-    target: DatabaseTarget,
-) -> RunReport:
+@dataclass(frozen=True)
+class _Outcome:
+    """Everything a run found and did, from which its report is made."""
+
+    run_id: uuid.UUID
+    started_at: dt.datetime
+    target: DatabaseTarget
+    discovered: list[DiscoveredSource]
+    prepared: list[PreparedSource]
+    results: list[UnitResult]
+
+
+def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
+    prepared, results, discovered = outcome.prepared, outcome.results, outcome.discovered
     snapshot = metrics.snapshot()
     busy, wall = RunReport.stage_figures(snapshot)
     failed: list[FailedFile] = []
     for p in prepared:
         for file, stage, error in p.failed:
-            failed.append(FailedFile(file.path if file else str(error.path or ""), stage,
-                                     error.describe(), p.source.name, str(p.source.table_name)))
+            failed.append(
+                FailedFile(
+                    file.path if file else str(error.path or ""),
+                    stage,
+                    error.describe(),
+                    p.source.name,
+                    str(p.source.table_name),
+                )
+            )
     for result in results:
         if result.error is not None:
-            failed.append(FailedFile(result.unit.file.path, result.stage or "load",
-                                     result.error.describe(), result.unit.source.name,
-                                     str(result.unit.table.name)))
+            failed.append(
+                FailedFile(
+                    result.unit.file.path,
+                    result.stage or "load",
+                    result.error.describe(),
+                    result.unit.source.name,
+                    str(result.unit.table.name),
+                )
+            )
     tables: dict[str, TableFigures] = {}
     for name in dict.fromkeys(str(p.source.table_name) for p in prepared):
         done = [r for r in results if r.is_success and str(r.unit.table.name) == name]
         seconds = max((r.finished for r in done), default=0.0) - min(
-            (r.started for r in done), default=0.0)
+            (r.started for r in done), default=0.0
+        )
         tables[name] = TableFigures(sum(r.rows for r in done), seconds)
     warnings = [
         f"source {d.source.name}: pattern {pattern} matched no files"
-        for d in discovered for pattern in d.unmatched_patterns
+        for d in discovered
+        for pattern in d.unmatched_patterns
     ]
     succeeded = [r for r in results if r.is_success]
     return RunReport(
-        run_id=str(run_id),
-        started_at=started_at,
+        run_id=str(outcome.run_id),
+        started_at=outcome.started_at,
         finished_at=_now(),
         files_attempted=len(results) + sum(1 for p in prepared for f in p.failed if f[0]),
         files_succeeded=len(succeeded),
@@ -193,6 +241,5 @@ def _report(
         tables=tables,
         warnings=warnings,
         bytes_read=sum(r.unit.file.size for r in succeeded),
-        database=str(target),
+        database=str(outcome.target),
     )
-

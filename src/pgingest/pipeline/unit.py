@@ -27,8 +27,8 @@ from pgingest.load.catalog import Table
 from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter, copy_row_of_error
 from pgingest.manifest import Decision, record_loaded
-from pgingest.parse import SchemaDrift, SourceBatch, SourceReader, open_reader
 from pgingest.match import UnitPlan, match_columns
+from pgingest.parse import SchemaDrift, SourceBatch, SourceReader, open_reader
 from pgingest.report.metrics import Metrics
 from pgingest.report.reporter import NullReporter, Reporter
 
@@ -142,8 +142,9 @@ def _copy_unit(
                             _check_skipped(batch, reader, unit.file)
                         parsed += batch.num_rows + len(batch.skipped)
                         with metrics.stage("convert"):
-                            converted = convert_batch(batch.data, targets, convert_context,
-                                                      limit=1 if careful else 0)
+                            converted = convert_batch(
+                                batch.data, targets, convert_context, limit=1 if careful else 0
+                            )
                         if converted.bad:
                             if not careful:
                                 raise _RetryCarefully(converted.bad[0].reason)
@@ -153,10 +154,17 @@ def _copy_unit(
                         if converted.kept_rows is not None:
                             records = records[converted.kept_rows.to_numpy()]
                         copied.add(records)
-                        ctx.reporter.rows_loaded(unit.file, rows=converted.batch.num_rows,
-                                                 fraction=0.0)
-                record_loaded(conn, decision=unit.decision, table_name=str(unit.table.name),
-                              rows=copied.rows, rejected=0, run_id=ctx.run_id)
+                        ctx.reporter.rows_loaded(
+                            unit.file, rows=converted.batch.num_rows, fraction=0.0
+                        )
+                record_loaded(
+                    conn,
+                    decision=unit.decision,
+                    table_name=str(unit.table.name),
+                    rows=copied.rows,
+                    rejected=0,
+                    run_id=ctx.run_id,
+                )
                 start = metrics.now()
             metrics.record_stage("copy", start, metrics.now())
         except psycopg.Error as exc:
@@ -206,8 +214,9 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
                 rows, parsed = _copy_unit(unit, plan, reader, ctx, careful=careful)
                 break
             except SchemaDrift:
-                plan = match_columns(reader.column_names(complete=True), unit.table,
-                                     unit.source, unit.file)
+                plan = match_columns(
+                    reader.column_names(complete=True), unit.table, unit.source, unit.file
+                )
                 careful = True
             except (_RetryCarefully, ParseError) as exc:
                 if careful:
@@ -218,7 +227,9 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
             raise ParseError("the file could not be read consistently", path=unit.file.path)
     except ColumnTypeError as exc:
         error: PgIngestError = ParseError(
-            str(exc), path=unit.file.path, column=exc.column,
+            str(exc),
+            path=unit.file.path,
+            column=exc.column,
             hint="the file's type for this column cannot become the table's; change one of them",
         )
         return _failed(unit, ctx, error, "convert", started)
@@ -229,14 +240,15 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
         return _failed(unit, ctx, exc, stage, started)
     except Exception as exc:  # a bug must fail this file, not the other files of the run
         logger.exception("internal error while loading %s", unit.file.path)
-        internal = PgIngestError(f"internal error: {type(exc).__name__}: {exc}",
-                                 hint="please report this with PGINGEST_LOG=debug output",
-                                 path=unit.file.path)
+        internal = PgIngestError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="please report this with PGINGEST_LOG=debug output",
+            path=unit.file.path,
+        )
         return _failed(unit, ctx, internal, stage, started)
     ctx.metrics.add_table_rows(str(unit.table.name), rows)
     ctx.reporter.unit_finished(unit.file, rows=rows)
-    return UnitResult(unit, rows=rows, parsed=parsed, started=started,
-                      finished=time.perf_counter())
+    return UnitResult(unit, rows=rows, parsed=parsed, started=started, finished=time.perf_counter())
 
 
 def _failed(
@@ -244,5 +256,4 @@ def _failed(
 ) -> UnitResult:
     logger.info("failed: %s", error.describe())
     ctx.reporter.unit_failed(unit.file, error)
-    return UnitResult(unit, error=error, stage=stage, started=started,
-                      finished=time.perf_counter())
+    return UnitResult(unit, error=error, stage=stage, started=started, finished=time.perf_counter())

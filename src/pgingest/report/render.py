@@ -64,7 +64,9 @@ class ProgressReporter:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         self._progress.stop()
@@ -93,8 +95,9 @@ class ProgressReporter:
         if self._task is not None and file is not None:
             self._progress.advance(self._task)
         if self._enabled:
-            self._progress.console.print(f"[red]failed:[/] {error.describe()}", markup=True,
-                                         highlight=False, soft_wrap=True)
+            self._progress.console.print(
+                f"[red]failed:[/] {error.describe()}", markup=True, highlight=False, soft_wrap=True
+            )
 
     def file_skipped(self, file: SourceFile, reason: str) -> None:
         """Skips are summed up at the end."""
@@ -108,30 +111,39 @@ def render_summary(console: Console, report: RunReport) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("rows/s", justify="right")
     for name, figures in report.tables.items():
-        table.add_row(name, f"{figures.rows:,}", f"{figures.seconds:.2f}",
-                      f"{figures.rows_per_second:,.0f}")
+        table.add_row(
+            name, f"{figures.rows:,}", f"{figures.seconds:.2f}", f"{figures.rows_per_second:,.0f}"
+        )
     console.print(table)
     console.print(
         f"{report.files_succeeded} loaded, {report.files_skipped} skipped, "
         f"{report.files_failed} failed; {report.records_inserted:,} rows in "
         f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False, style="yellow", soft_wrap=True)
     for failed in report.failed_files:
-        console.print(f"failed ({failed.stage}): {failed.error}", markup=False, style="red",
-                      soft_wrap=True)
+        console.print(
+            f"failed ({failed.stage}): {failed.error}", markup=False, style="red", soft_wrap=True
+        )
 
 
 def render_plan(console: Console, plan: RunPlan) -> None:
     """Each source: its table and columns, its files with size, format and what would happen."""
     console.print(f"database: {plan.database}", markup=False, highlight=False)
     for source in plan.sources:
-        state = "exists" if source.table_exists else (
-            "will be created" if source.source.create else "MISSING")
-        console.print(f"\nsource {source.source.name} → {source.table} ({state}, "
-                      f"mode {source.source.mode})", markup=False, highlight=False)
+        state = (
+            "exists"
+            if source.table_exists
+            else ("will be created" if source.source.create else "MISSING")
+        )
+        console.print(
+            f"\nsource {source.source.name} → {source.table} ({state}, mode {source.source.mode})",
+            markup=False,
+            highlight=False,
+        )
         if source.problem:
             console.print(f"  problem: {source.problem}", markup=False, style="red")
         if source.table_columns:
@@ -148,6 +160,9 @@ def render_plan(console: Console, plan: RunPlan) -> None:
             files.add_row(file.path, fmt, format_bytes(file.size), action)
         console.print(files)
         to_load = sum(1 for f in source.files if f.action == "load")
-        console.print(f"  {len(source.files)} files, {to_load} to load, "
-                      f"{format_bytes(sum(f.size for f in source.files if f.action == 'load'))}",
-                      markup=False, highlight=False)
+        console.print(
+            f"  {len(source.files)} files, {to_load} to load, "
+            f"{format_bytes(sum(f.size for f in source.files if f.action == 'load'))}",
+            markup=False,
+            highlight=False,
+        )

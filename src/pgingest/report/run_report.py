@@ -25,8 +25,13 @@ class FailedFile:
 
     def to_dict(self) -> dict[str, Any]:
         """As the report lists it."""
-        return {"path": self.path, "stage": self.stage, "error": self.error,
-                "source": self.source, "table": self.table}
+        return {
+            "path": self.path,
+            "stage": self.stage,
+            "error": self.error,
+            "source": self.source,
+            "table": self.table,
+        }
 
 
 @dataclass(frozen=True)
