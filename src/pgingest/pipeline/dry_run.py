@@ -53,6 +53,13 @@ class RunPlan:
 
     database: str
     sources: list[SourcePlan]
+    base_dir: str = ""
+
+    def display_path(self, path: str) -> str:
+        """A file's path relative to the config's folder when it lies inside it."""
+        if self.base_dir and path.startswith(self.base_dir.rstrip("/") + "/"):
+            return path[len(self.base_dir.rstrip("/")) + 1 :]
+        return path
 
 
 def _has_manifest(conn: psycopg.Connection[Any]) -> bool:
@@ -72,7 +79,7 @@ def plan_run(config: Config, *, database_url: str | None = None) -> RunPlan:
                 plans.append(_plan_source(conn, found, index, has_manifest))
         except psycopg.Error as exc:
             raise translate_db_error(exc, url=target.url) from exc
-    return RunPlan(database=str(target), sources=plans)
+    return RunPlan(database=str(target), sources=plans, base_dir=str(config.base_dir))
 
 
 def _plan_source(

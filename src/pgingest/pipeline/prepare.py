@@ -11,7 +11,7 @@ import psycopg
 
 from pgingest.config import Source
 from pgingest.discover import DiscoveredSource, SourceFile
-from pgingest.errors import LoadError, PgIngestError
+from pgingest.errors import ConfigError, LoadError, PgIngestError
 from pgingest.infer import SAMPLE_FILES, SAMPLE_ROWS, SampleColumn, infer_columns
 from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import create_table
@@ -93,6 +93,8 @@ def prepare_source(
     ]
     try:
         table, created = _table(conn, found, index, allow_create=allow_create)
+    except ConfigError:
+        raise  # the whole run is misconfigured, not this source's files
     except PgIngestError as exc:
         failed.extend((file, "plan", exc) for file in found.files)
         return PreparedSource(source, None, failed=failed)

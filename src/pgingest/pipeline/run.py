@@ -18,7 +18,7 @@ from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
 from pgingest.executor import LocalExecutor
 from pgingest.load.catalog import server_timezone
-from pgingest.load.connect import open_pool, translate_db_error
+from pgingest.load.connect import connect, open_pool, translate_db_error
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
@@ -68,6 +68,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         discovered = discover_files(config)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
+    connect(target.url).close()  # fails fast, with the server's own reason, if it cannot
     pool = open_pool(target.url, connections)
     try:
         with pool.connection() as conn:

@@ -152,12 +152,14 @@ def render_plan(console: Console, plan: RunPlan) -> None:
         for pattern in source.unmatched_patterns:
             console.print(f"  warning: {pattern} matches no files", markup=False, style="yellow")
         files = Table(show_edge=False, header_style="bold", pad_edge=False)
-        for heading in ("file", "format", "size", "action"):
-            files.add_column(heading)
+        files.add_column("file", overflow="fold")
+        for heading in ("format", "size"):
+            files.add_column(heading, no_wrap=True)
+        files.add_column("action", overflow="fold")
         for file in source.files:
             fmt = file.format + (f"+{file.compression}" if file.compression else "")
             action = file.action if not file.problem else f"{file.action}: {file.problem}"
-            files.add_row(file.path, fmt, format_bytes(file.size), action)
+            files.add_row(plan.display_path(file.path), fmt, format_bytes(file.size), action)
         console.print(files)
         to_load = sum(1 for f in source.files if f.action == "load")
         console.print(
