@@ -27,21 +27,31 @@ def customers(rng: random.Random) -> list[int]:
     start = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
     with open(HERE / "customers.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["customer_id", "name", "email", "country", "zip", "signed_up_at",
-                         "is_active", "note"])
+        writer.writerow(
+            ["customer_id", "name", "email", "country", "zip", "signed_up_at", "is_active", "note"]
+        )
         for customer_id in range(1, 201):
             ids.append(customer_id)
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            email = f"{name.split()[0].lower()}.{customer_id}@example.com"
+            email = f"{name.split(maxsplit=1)[0].lower()}.{customer_id}@example.com"
             zip_code = f"{rng.randint(501, 99950):05d}"
             signed = start + dt.timedelta(minutes=rng.randint(0, 1_000_000))
             offset = rng.choice(["+00", "+02", "-05:00", "Z"])
-            note = rng.choice(["", "VIP, prefers email", 'said "call me"', "line one\nline two",
-                               None])
-            writer.writerow([customer_id, name, email, rng.choice(COUNTRIES), zip_code,
-                             signed.strftime("%Y-%m-%d %H:%M:%S") + offset,
-                             rng.choice(["t", "f", "true", "false"]),
-                             "" if note is None else note])
+            note = rng.choice(
+                ["", "VIP, prefers email", 'said "call me"', "line one\nline two", None]
+            )
+            writer.writerow(
+                [
+                    customer_id,
+                    name,
+                    email,
+                    rng.choice(COUNTRIES),
+                    zip_code,
+                    signed.strftime("%Y-%m-%d %H:%M:%S") + offset,
+                    rng.choice(["t", "f", "true", "false"]),
+                    "" if note is None else note,
+                ]
+            )
     return ids
 
 
@@ -51,16 +61,21 @@ def orders(rng: random.Random, customer_ids: list[int]) -> None:
         lines = []
         for _ in range(250):
             order_id += 1
-            items = [{"sku": f"SKU-{rng.randint(1, 40):03d}", "qty": rng.randint(1, 4),
-                      "unit_price": str(decimal.Decimal(rng.randint(199, 9999)) / 100)}
-                     for _ in range(rng.randint(1, 3))]
+            items = [
+                {
+                    "sku": f"SKU-{rng.randint(1, 40):03d}",
+                    "qty": rng.randint(1, 4),
+                    "unit_price": str(decimal.Decimal(rng.randint(199, 9999)) / 100),
+                }
+                for _ in range(rng.randint(1, 3))
+            ]
             total = sum(decimal.Decimal(i["unit_price"]) * i["qty"] for i in items)
             day = rng.randint(1, 28)
             record = {
                 "order_id": order_id,
                 "customer_id": rng.choice(customer_ids),
                 "ordered_at": f"{month}-{day:02d}T{rng.randint(0, 23):02d}:"
-                              f"{rng.randint(0, 59):02d}:00Z",
+                f"{rng.randint(0, 59):02d}:00Z",
                 "status": rng.choice(STATUSES),
                 "total": float(total),
                 "items": items,
@@ -73,20 +88,33 @@ def orders(rng: random.Random, customer_ids: list[int]) -> None:
 
 def products(rng: random.Random) -> None:
     count = 40
-    table = pa.table({
-        "product_id": pa.array(range(1, count + 1), pa.int32()),
-        "sku": [f"SKU-{i:03d}" for i in range(1, count + 1)],
-        "uuid": pa.array([uuid.UUID(int=rng.getrandbits(128)).bytes for _ in range(count)],
-                         pa.binary(16)),
-        "title": [f"{rng.choice(['Blue', 'Red', 'Tiny', 'Huge'])} "
-                  f"{rng.choice(['widget', 'gadget', 'gizmo'])}" for _ in range(count)],
-        "price": pa.array([decimal.Decimal(rng.randint(199, 9999)) / 100 for _ in range(count)],
-                          pa.decimal128(10, 2)),
-        "weight_kg": [round(rng.uniform(0.05, 12.0), 3) for _ in range(count)],
-        "in_stock": [rng.random() > 0.2 for _ in range(count)],
-        "added_on": pa.array([dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 500))
-                              for _ in range(count)], pa.date32()),
-    })
+    table = pa.table(
+        {
+            "product_id": pa.array(range(1, count + 1), pa.int32()),
+            "sku": [f"SKU-{i:03d}" for i in range(1, count + 1)],
+            "uuid": pa.array(
+                [uuid.UUID(int=rng.getrandbits(128)).bytes for _ in range(count)], pa.binary(16)
+            ),
+            "title": [
+                f"{rng.choice(['Blue', 'Red', 'Tiny', 'Huge'])} "
+                f"{rng.choice(['widget', 'gadget', 'gizmo'])}"
+                for _ in range(count)
+            ],
+            "price": pa.array(
+                [decimal.Decimal(rng.randint(199, 9999)) / 100 for _ in range(count)],
+                pa.decimal128(10, 2),
+            ),
+            "weight_kg": [round(rng.uniform(0.05, 12.0), 3) for _ in range(count)],
+            "in_stock": [rng.random() > 0.2 for _ in range(count)],
+            "added_on": pa.array(
+                [
+                    dt.date(2023, 1, 1) + dt.timedelta(days=rng.randint(0, 500))
+                    for _ in range(count)
+                ],
+                pa.date32(),
+            ),
+        }
+    )
     pq.write_table(table, HERE / "products.parquet")
 
 

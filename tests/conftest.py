@@ -77,7 +77,7 @@ def write_config(folder: Path, data: dict[str, Any]) -> Path:
 
 @pytest.fixture
 def load(database_url: str, tmp_path: Path) -> Callable[..., RunReport]:
-    """Run pgingest on a config (a dict, its sources relative to tmp_path) into the test database."""
+    """Run pgingest on a config dict (paths relative to tmp_path) into the test database."""
 
     def loader(data: dict[str, Any], *, base_dir: Path | None = None) -> RunReport:
         config: Config = parse_config(data, base_dir=base_dir or tmp_path)

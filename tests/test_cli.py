@@ -1,4 +1,4 @@
-"""The command line: exit codes, one-line errors with a remedy, results read back from PostgreSQL."""
+"""The command line: exit codes, one-line errors with a remedy, results read from PostgreSQL."""
 
 from __future__ import annotations
 
@@ -44,8 +44,17 @@ def test_run_loads_and_prints_a_summary(
     assert "1 loaded, 0 skipped, 0 failed; 2 rows" in result.output
     assert db.execute("SELECT count(*) FROM events").fetchone() == (2,)
     data = json.loads(report.read_text())
-    assert set(data) >= {"run_id", "started_at", "finished_at", "files", "records", "stages",
-                         "throughput_rows_per_sec", "failed_files", "tables"}
+    assert set(data) >= {
+        "run_id",
+        "started_at",
+        "finished_at",
+        "files",
+        "records",
+        "stages",
+        "throughput_rows_per_sec",
+        "failed_files",
+        "tables",
+    }
     assert data["files"] == {"attempted": 1, "succeeded": 1, "failed": 0, "skipped": 0}
     assert data["records"] == {"parsed": 2, "inserted": 2, "rejected": 0}
     assert data["tables"] == {"public.events": 2}
@@ -79,10 +88,13 @@ def test_environment_wins_over_config(
 ) -> None:
     db.execute("CREATE TABLE events (id bigint, name text)")
     (tmp_path / "events.csv").write_text("id,name\n1,a\n")
-    config = write_config(tmp_path, {
-        "database_url": "postgresql://nobody@127.0.0.1:1/none",
-        "sources": [{"name": "events", "paths": ["*.csv"], "table": "events"}],
-    })
+    config = write_config(
+        tmp_path,
+        {
+            "database_url": "postgresql://nobody@127.0.0.1:1/none",
+            "sources": [{"name": "events", "paths": ["*.csv"], "table": "events"}],
+        },
+    )
     result = _invoke("run", str(config), env={"DATABASE_URL": database_url})
     assert result.exit_code == 0, result.output
 
@@ -135,8 +147,9 @@ def test_wrong_password_never_shows_it(server_url: str, tmp_path: Path) -> None:
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute("DROP ROLE IF EXISTS pgingest_pw_test")
         admin.execute("CREATE ROLE pgingest_pw_test LOGIN PASSWORD 'right'")
-        hba = admin.execute("SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'"
-                            ).fetchone()
+        hba = admin.execute(
+            "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method = 'trust'"
+        ).fetchone()
     if hba and hba[0]:
         pytest.skip("this server trusts logins, so a wrong password cannot be refused")
     config = _events(tmp_path)
@@ -170,8 +183,15 @@ def test_plan_shows_files_and_touches_nothing(
 def test_plan_of_the_example(database_url: str) -> None:
     result = _invoke("plan", str(EXAMPLE), "--database-url", database_url)
     assert result.exit_code == 0, result.output
-    for name in ("shop.customers", "shop.orders", "shop.products", "will be created",
-                 "customers.csv", "orders-2024-01.ndjson.gz", "products.parquet"):
+    for name in (
+        "shop.customers",
+        "shop.orders",
+        "shop.products",
+        "will be created",
+        "customers.csv",
+        "orders-2024-01.ndjson.gz",
+        "products.parquet",
+    ):
         assert name in result.output
 
 
@@ -193,11 +213,17 @@ def test_python_dash_m_and_console_script(
     db.execute("CREATE TABLE events (id bigint, name text)")
     config = _events(tmp_path)
     env = {**os.environ, "DATABASE_URL": database_url}
-    module = subprocess.run([sys.executable, "-m", "pgingest", "run", str(config)], env=env,
-                            capture_output=True, text=True, check=False)
+    module = subprocess.run(
+        [sys.executable, "-m", "pgingest", "run", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert module.returncode == 0, module.stderr
     script = Path(sys.executable).parent / "pgingest"
-    version = subprocess.run([str(script), "--version"], capture_output=True, text=True,
-                             check=False)
+    version = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, check=False
+    )
     assert version.returncode == 0
     assert version.stdout.startswith("pgingest ")

@@ -65,7 +65,7 @@ def test_duplicate_source_names() -> None:
 
 
 def test_bad_table_name() -> None:
-    data = {"sources": [{**MINIMAL["sources"][0], "table": 'a.b.c.d'}]}
+    data = {"sources": [{**MINIMAL["sources"][0], "table": "a.b.c.d"}]}
     with pytest.raises(ConfigError, match=r"sources\[0\]\.table: .*4 parts"):
         parse_config(data)
 

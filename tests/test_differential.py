@@ -36,7 +36,9 @@ TRICKY_ROWS = [
 
 def _server_copy(db: psycopg.Connection[Any], table: str, path: Path, options: str) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
-        sql.Identifier(table), sql.SQL(COLUMNS), sql.SQL(options)  # type: ignore[arg-type]
+        sql.Identifier(table),
+        sql.SQL(COLUMNS),
+        sql.SQL(options),  # type: ignore[arg-type]
     )
     with db.cursor() as cursor, cursor.copy(statement) as copy:
         copy.write(path.read_bytes())
@@ -63,7 +65,7 @@ CASES = {
         "FORMAT csv, HEADER, DELIMITER ';'",
     ),
     "null_string": (
-        HEADER + "\n1,NULL,1,t,NULL,NULL,\"NULL\",NULL,NULL\n2,,2,f,NULL,NULL,,,NULL\n",
+        HEADER + '\n1,NULL,1,t,NULL,NULL,"NULL",NULL,NULL\n2,,2,f,NULL,NULL,,,NULL\n',
         {"null": ["NULL"]},
         "FORMAT csv, HEADER, NULL 'NULL'",
     ),
@@ -90,8 +92,13 @@ def test_same_table_as_server_copy(
     db.execute(f"CREATE TABLE by_server {TABLE}")
     db.execute(f"CREATE TABLE by_pgingest {TABLE}")
     _server_copy(db, "by_server", path, copy_options)
-    report = load({"sources": [{"name": case, "paths": [path.name], "table": "by_pgingest",
-                                "csv": csv_options}]})
+    report = load(
+        {
+            "sources": [
+                {"name": case, "paths": [path.name], "table": "by_pgingest", "csv": csv_options}
+            ]
+        }
+    )
     assert report.failed_files == []
     _assert_identical(db)
 
@@ -109,7 +116,9 @@ def test_quoted_empty_is_empty_string_and_unquoted_empty_is_null(
 
 
 def test_server_timezone_applies_to_zoneless_timestamps(
-    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path,
+    db: psycopg.Connection[Any],
+    load: Callable[..., RunReport],
+    tmp_path: Path,
     database_url: str,
 ) -> None:
     db.execute(
@@ -121,11 +130,10 @@ def test_server_timezone_applies_to_zoneless_timestamps(
     db.execute("CREATE TABLE by_server (at timestamptz)")
     db.execute("CREATE TABLE by_pgingest (at timestamptz)")
     with psycopg.connect(database_url, autocommit=True) as fresh:  # sees the new TimeZone
-        with fresh.cursor() as cursor, cursor.copy(
-            "COPY by_server FROM STDIN (FORMAT csv, HEADER)"
-        ) as copy:
+        with (
+            fresh.cursor() as cursor,
+            cursor.copy("COPY by_server FROM STDIN (FORMAT csv, HEADER)") as copy,
+        ):
             copy.write((tmp_path / "t.csv").read_bytes())
     load({"sources": [{"name": "t", "paths": ["t.csv"], "table": "by_pgingest"}]})
-    assert db.execute(
-        "SELECT at FROM by_server EXCEPT SELECT at FROM by_pgingest"
-    ).fetchall() == []
+    assert db.execute("SELECT at FROM by_server EXCEPT SELECT at FROM by_pgingest").fetchall() == []

@@ -7,9 +7,7 @@ import pgingest
 
 def test_all_lists_every_public_name() -> None:
     public = {name for name in dir(pgingest) if not name.startswith("_")}
-    modules = {
-        name for name in public if type(getattr(pgingest, name)).__name__ == "module"
-    }
+    modules = {name for name in public if type(getattr(pgingest, name)).__name__ == "module"}
     assert set(pgingest.__all__) == (public - modules - {"annotations"}) | {"__version__"}
 
 

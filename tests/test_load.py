@@ -56,7 +56,9 @@ def test_missing_columns_get_defaults_and_names_match_case_insensitively(
     report = load(_source())
     assert report.failed_files == []
     assert db.execute("SELECT id, name, loaded FROM t ORDER BY id").fetchall() == [
-        (1, "alice", True), (2, "bob", True)]
+        (1, "alice", True),
+        (2, "bob", True),
+    ]
 
 
 def test_extra_file_column_is_an_error_unless_ignored(
@@ -166,7 +168,8 @@ def test_quoted_and_odd_identifiers(
     db.execute('CREATE SCHEMA "My Schema"')
     db.execute('CREATE TABLE "My Schema"."odd; table" ("the ""id""" int, "a b" text)')
     (tmp_path / "a.csv").write_text('"the ""id""","a b"\n1,x\n')
-    report = load({"sources": [{"name": "t", "paths": ["a.csv"],
-                                "table": '"My Schema"."odd; table"'}]})
+    report = load(
+        {"sources": [{"name": "t", "paths": ["a.csv"], "table": '"My Schema"."odd; table"'}]}
+    )
     assert report.failed_files == []
     assert db.execute('SELECT * FROM "My Schema"."odd; table"').fetchall() == [(1, "x")]

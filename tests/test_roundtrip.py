@@ -97,14 +97,32 @@ def export_parquet(db: psycopg.Connection[Any], path: Path) -> None:
     columns["u"] = [None if v is None else v.bytes for v in columns["u"]]
     columns["au"] = [None if v is None else [x.bytes for x in v] for v in columns["au"]]
     types = {
-        "id": pa.int32(), "s": pa.int16(), "i": pa.int32(), "b": pa.int64(),
-        "n": pa.decimal128(12, 2), "nu": pa.decimal128(38, 9), "r": pa.float32(),
-        "d": pa.float64(), "bo": pa.bool_(), "t": pa.string(), "vc": pa.string(),
-        "c": pa.string(), "dt": pa.date32(), "ts": pa.timestamp("us"),
-        "tz": pa.timestamp("us", tz="UTC"), "tm": pa.time64("us"), "iv": pa.string(),
-        "u": pa.binary(16), "j": pa.string(), "jb": pa.string(), "by": pa.binary(),
-        "ai": pa.list_(pa.int32()), "at": pa.list_(pa.string()), "au": pa.list_(pa.binary(16)),
-        "atz": pa.list_(pa.timestamp("us", tz="UTC")), "avc": pa.list_(pa.string()),
+        "id": pa.int32(),
+        "s": pa.int16(),
+        "i": pa.int32(),
+        "b": pa.int64(),
+        "n": pa.decimal128(12, 2),
+        "nu": pa.decimal128(38, 9),
+        "r": pa.float32(),
+        "d": pa.float64(),
+        "bo": pa.bool_(),
+        "t": pa.string(),
+        "vc": pa.string(),
+        "c": pa.string(),
+        "dt": pa.date32(),
+        "ts": pa.timestamp("us"),
+        "tz": pa.timestamp("us", tz="UTC"),
+        "tm": pa.time64("us"),
+        "iv": pa.string(),
+        "u": pa.binary(16),
+        "j": pa.string(),
+        "jb": pa.string(),
+        "by": pa.binary(),
+        "ai": pa.list_(pa.int32()),
+        "at": pa.list_(pa.string()),
+        "au": pa.list_(pa.binary(16)),
+        "atz": pa.list_(pa.timestamp("us", tz="UTC")),
+        "avc": pa.list_(pa.string()),
     }
     table = pa.table({name: pa.array(columns[name], types[name]) for name in names})
     pq.write_table(table, path)
@@ -139,37 +157,51 @@ def test_every_type_round_trips(
     assert _differences(db) == [], _column_differences(db)
     # A quoted empty CSV field stays the empty string; only unquoted empties are NULL.
     assert db.execute("SELECT vc = '', c IS NULL FROM loaded WHERE id = 2").fetchone() == (
-        True, False)
+        True,
+        False,
+    )
 
 
 _SAFE_TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     max_size=30,
 )
-_ROW = st.fixed_dictionaries({
-    "s": st.none() | st.integers(-(2**15), 2**15 - 1),
-    "b": st.none() | st.integers(-(2**63), 2**63 - 1),
-    "n": st.none() | st.decimals(min_value=-(10**9), max_value=10**9, places=2,
-                                 allow_nan=False, allow_infinity=False),
-    "d": st.none() | st.floats(allow_nan=False, allow_infinity=True, width=64),
-    "bo": st.none() | st.booleans(),
-    "t": st.none() | _SAFE_TEXT,
-    "dt": st.none() | st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)),
-    "tz": st.none() | st.datetimes(min_value=dt.datetime(1900, 1, 1),
-                                   max_value=dt.datetime(2200, 1, 1),
-                                   timezones=st.just(dt.UTC)),
-    "u": st.none() | st.uuids(),
-    "jb": st.none() | st.recursive(
-        st.none() | st.booleans() | st.integers(-1000, 1000) | _SAFE_TEXT,
-        lambda inner: st.lists(inner, max_size=3)
-        | st.dictionaries(_SAFE_TEXT, inner, max_size=3),
-        max_leaves=6,
-    ),
-})
+_ROW = st.fixed_dictionaries(
+    {
+        "s": st.none() | st.integers(-(2**15), 2**15 - 1),
+        "b": st.none() | st.integers(-(2**63), 2**63 - 1),
+        "n": st.none()
+        | st.decimals(
+            min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False
+        ),
+        "d": st.none() | st.floats(allow_nan=False, allow_infinity=True, width=64),
+        "bo": st.none() | st.booleans(),
+        "t": st.none() | _SAFE_TEXT,
+        "dt": st.none() | st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)),
+        "tz": st.none()
+        | st.datetimes(
+            min_value=dt.datetime(1900, 1, 1),
+            max_value=dt.datetime(2200, 1, 1),
+            timezones=st.just(dt.UTC),
+        ),
+        "u": st.none() | st.uuids(),
+        "jb": st.none()
+        | st.recursive(
+            st.none() | st.booleans() | st.integers(-1000, 1000) | _SAFE_TEXT,
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(_SAFE_TEXT, inner, max_size=3)
+            ),
+            max_leaves=6,
+        ),
+    }
+)
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(rows=st.lists(_ROW, min_size=1, max_size=8))
 def test_generated_values_round_trip_through_every_format(
     rows: list[dict[str, Any]], database_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -187,9 +219,22 @@ def test_generated_values_round_trip_through_every_format(
             cursor.executemany(
                 "INSERT INTO reference (id, s, b, n, d, bo, t, dt, tz, u, jb) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [(index, r["s"], r["b"], r["n"], r["d"], r["bo"], r["t"], r["dt"], r["tz"],
-                  r["u"], None if r["jb"] is None else psycopg.types.json.Jsonb(r["jb"]))
-                 for index, r in enumerate(rows)],
+                [
+                    (
+                        index,
+                        r["s"],
+                        r["b"],
+                        r["n"],
+                        r["d"],
+                        r["bo"],
+                        r["t"],
+                        r["dt"],
+                        r["tz"],
+                        r["u"],
+                        None if r["jb"] is None else psycopg.types.json.Jsonb(r["jb"]),
+                    )
+                    for index, r in enumerate(rows)
+                ],
             )
         for kind in sorted(EXPORTS):
             db.execute("TRUNCATE loaded")

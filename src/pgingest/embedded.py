@@ -7,8 +7,10 @@ only, keeps running between runs (so its data can be queried, see
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -69,12 +71,30 @@ def stop_embedded(base_dir: Path) -> bool:
     data_dir = embedded_data_dir(base_dir)
     if not (data_dir / "postmaster.pid").exists():
         return False
+    if _stale_pid(data_dir):
+        return False
     pgserver = _pgserver()
+    resolved = data_dir.resolve()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        server.cleanup()
-    return not (data_dir / "postmaster.pid").exists() or _stale_pid(data_dir)
+        server = pgserver.get_server(resolved, cleanup_mode=None, start=False)
+        try:
+            pgserver.pgexec.pgexec(
+                "pg_ctl",
+                ("-w", "-D", str(resolved), "-m", "fast", "stop"),
+                bin_path=server.bin_path,
+                user=server.system_user,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise ConnectError(
+                f"could not stop the embedded PostgreSQL in {data_dir}: {exc}",
+                hint=f"see {data_dir / 'log'}",
+            ) from exc
+        # get_server caches handles per folder; a stopped server's handle is stale,
+        # and its exit hook would trip over the missing cache entry.
+        atexit.unregister(server._cleanup)
+        pgserver.PostgresServer._instances.pop(resolved, None)
+    return True
 
 
 def _stale_pid(data_dir: Path) -> bool:

@@ -47,7 +47,11 @@ def test_booleans_accept_what_boolin_accepts() -> None:
 
 def test_numeric_rounds_half_away_from_zero_like_postgres() -> None:
     assert _convert(["1.005", "-1.005", "2.5e-1", "7", None], _numeric(12, 2)) == [
-        Decimal("1.01"), Decimal("-1.01"), Decimal("0.25"), Decimal("7.00"), None,
+        Decimal("1.01"),
+        Decimal("-1.01"),
+        Decimal("0.25"),
+        Decimal("7.00"),
+        None,
     ]
     with pytest.raises(ValueError, match="overflow"):
         _convert(["123456"], _numeric(5, 2))
@@ -58,14 +62,20 @@ def test_unconstrained_numeric_keeps_every_digit() -> None:
     result = _convert(values, _type("numeric", "numeric_recv"))
     assert result == [Decimal(v) for v in values]
     with pytest.raises(pa.ArrowInvalid):  # 39 digits do not fit a 128-bit decimal
-        _convert(["0.1234567890123456789", "12345678901234567890"],
-                 _type("numeric", "numeric_recv"))
+        _convert(
+            ["0.1234567890123456789", "12345678901234567890"], _type("numeric", "numeric_recv")
+        )
 
 
 def test_timestamptz_offsets_and_zoneless_values_use_the_server_zone() -> None:
     result = _convert(
-        ["2024-01-01 10:00:00+02", "2024-07-01T10:00:00Z", "2024-01-01 10:00:00", "2024-01-02",
-         None],
+        [
+            "2024-01-01 10:00:00+02",
+            "2024-07-01T10:00:00Z",
+            "2024-01-01 10:00:00",
+            "2024-01-02",
+            None,
+        ],
         _type("timestamp with time zone", "timestamptz_recv"),
     )
     utc = dt.UTC
@@ -79,14 +89,18 @@ def test_timestamptz_offsets_and_zoneless_values_use_the_server_zone() -> None:
 
 
 def test_timestamp_without_zone_ignores_an_offset() -> None:
-    result = _convert(["2024-01-01 10:00:00+05", "2024-01-01 10:00:00.123456"],
-                      _type("timestamp", "timestamp_recv"))
+    result = _convert(
+        ["2024-01-01 10:00:00+05", "2024-01-01 10:00:00.123456"],
+        _type("timestamp", "timestamp_recv"),
+    )
     assert result == [dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 10, 0, 0, 123456)]
 
 
 def test_time_and_date() -> None:
     assert _convert(["13:45:00", "01:02:03.5"], _type("time", "time_recv")) == [
-        dt.time(13, 45), dt.time(1, 2, 3, 500000)]
+        dt.time(13, 45),
+        dt.time(1, 2, 3, 500000),
+    ]
     assert _convert(["2024-02-29"], _type("date", "date_recv")) == [dt.date(2024, 2, 29)]
 
 
@@ -124,7 +138,9 @@ def test_array_literals() -> None:
 
 def test_bytea_hex_and_escape() -> None:
     assert _convert(["\\x0001ff", "ab\\\\c\\001"], _type("bytea", "bytearecv")) == [
-        b"\x00\x01\xff", b"ab\\c\x01"]
+        b"\x00\x01\xff",
+        b"ab\\c\x01",
+    ]
 
 
 def test_convert_batch_finds_bad_rows_and_keeps_the_rest() -> None:
