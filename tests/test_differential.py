@@ -129,11 +129,11 @@ def test_server_timezone_applies_to_zoneless_timestamps(
     (tmp_path / "t.csv").write_text("at\n2024-01-01 10:00:00\n2024-07-01 10:00:00\n")
     db.execute("CREATE TABLE by_server (at timestamptz)")
     db.execute("CREATE TABLE by_pgingest (at timestamptz)")
-    with psycopg.connect(database_url, autocommit=True) as fresh:  # sees the new TimeZone
-        with (
-            fresh.cursor() as cursor,
-            cursor.copy("COPY by_server FROM STDIN (FORMAT csv, HEADER)") as copy,
-        ):
-            copy.write((tmp_path / "t.csv").read_bytes())
+    with (
+        psycopg.connect(database_url, autocommit=True) as fresh,  # sees the new TimeZone
+        fresh.cursor() as cursor,
+        cursor.copy("COPY by_server FROM STDIN (FORMAT csv, HEADER)") as copy,
+    ):
+        copy.write((tmp_path / "t.csv").read_bytes())
     load({"sources": [{"name": "t", "paths": ["t.csv"], "table": "by_pgingest"}]})
     assert db.execute("SELECT at FROM by_server EXCEPT SELECT at FROM by_pgingest").fetchall() == []

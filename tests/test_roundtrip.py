@@ -68,10 +68,13 @@ def _differences(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 
 def export_csv(db: psycopg.Connection[Any], path: Path) -> None:
     """The reference rows as PostgreSQL writes CSV."""
-    with path.open("wb") as handle, db.cursor() as cursor:
-        with cursor.copy("COPY reference TO STDOUT (FORMAT csv, HEADER)") as copy:
-            for chunk in copy:
-                handle.write(chunk)
+    with (
+        path.open("wb") as handle,
+        db.cursor() as cursor,
+        cursor.copy("COPY reference TO STDOUT (FORMAT csv, HEADER)") as copy,
+    ):
+        for chunk in copy:
+            handle.write(chunk)
 
 
 def export_ndjson(db: psycopg.Connection[Any], path: Path) -> None:
