@@ -7,25 +7,51 @@ Library use mirrors the command line::
     config = pgingest.load_config("data_files.json")
     report = pgingest.run(config)
     print(report.records_inserted, report.failed_files)
+
+The public names are imported on first use, so ``import pgingest`` stays light
+and the command line can tune the process before Arrow loads.
 """
 
 from __future__ import annotations
 
-from pgingest.config import Config, load_config, parse_config
-from pgingest.errors import (
-    ConfigError,
-    ConnectError,
-    LoadError,
-    ParseError,
-    PgIngestError,
-    SourceError,
-)
-from pgingest.pipeline import RunOptions, run
-from pgingest.report.metrics import Metrics
-from pgingest.report.reporter import NullReporter, Reporter
-from pgingest.report.run_report import FailedFile, RunReport
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgingest.config import Config, load_config, parse_config
+    from pgingest.errors import (
+        ConfigError,
+        ConnectError,
+        LoadError,
+        ParseError,
+        PgIngestError,
+        SourceError,
+    )
+    from pgingest.pipeline import RunOptions, run
+    from pgingest.report.metrics import Metrics
+    from pgingest.report.reporter import NullReporter, Reporter
+    from pgingest.report.run_report import FailedFile, RunReport
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Config": "pgingest.config",
+    "load_config": "pgingest.config",
+    "parse_config": "pgingest.config",
+    "ConfigError": "pgingest.errors",
+    "ConnectError": "pgingest.errors",
+    "LoadError": "pgingest.errors",
+    "ParseError": "pgingest.errors",
+    "PgIngestError": "pgingest.errors",
+    "SourceError": "pgingest.errors",
+    "RunOptions": "pgingest.pipeline",
+    "run": "pgingest.pipeline",
+    "Metrics": "pgingest.report.metrics",
+    "NullReporter": "pgingest.report.reporter",
+    "Reporter": "pgingest.report.reporter",
+    "FailedFile": "pgingest.report.run_report",
+    "RunReport": "pgingest.report.run_report",
+}
 
 __all__ = [
     "Config",
@@ -46,3 +72,16 @@ __all__ = [
     "parse_config",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pgingest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -74,6 +74,7 @@ _CSV_NATIVE = {
     Kind.DATE,
     Kind.TIMESTAMP,
     Kind.TEXT,
+    Kind.NUMERIC,  # decimal(p, s): a value with more fractional digits fails the fast path
 }
 # pyarrow's JSON reader: JSON numbers to integers, floats and exact decimals; booleans; strings.
 _JSON_NATIVE = {
@@ -89,13 +90,12 @@ _JSON_NATIVE = {
 
 
 def _native_type(file_format: str, target: TargetColumn, kind: Kind) -> pa.DataType | None:
+    if kind is Kind.NUMERIC and target.type.numeric_precision_scale is None:
+        return None  # unconstrained: the scale is chosen per batch from the text
     if file_format in ("csv", "tsv") and kind in _CSV_NATIVE:
         return arrow_type_for(target.type)
-    if file_format in {"ndjson", "json"}:
-        if kind is Kind.NUMERIC and target.type.numeric_precision_scale is None:
-            return None  # unconstrained: the scale is chosen per batch from the text
-        if kind in _JSON_NATIVE:
-            return arrow_type_for(target.type)
+    if file_format in {"ndjson", "json"} and kind in _JSON_NATIVE:
+        return arrow_type_for(target.type)
     return None
 
 

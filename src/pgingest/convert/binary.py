@@ -38,34 +38,24 @@ for _index, _char in enumerate(b"ABCDEF"):
     _HEX_VALUES[_char] = _index + 10
 
 
-def parse_uuids(array: pa.Array) -> pa.Array:
-    """uuid text (any case, with or without hyphens or braces) → 16-byte binary, vectorised."""
-    text = pc.replace_substring(array, "-", "")
-    text = pc.utf8_trim(pc.utf8_trim(text, "{"), "}") if _has_brace(text) else text
-    lengths = pc.binary_length(text)
-    wrong_length = pc.fill_null(pc.not_equal(lengths, UUID_HEX_DIGITS), False)
-    if pc.any(wrong_length).as_py():
-        raise ValueError(f"invalid input syntax for type uuid: {_first(array, wrong_length)!r}")
-    filled = pc.fill_null(text, "0" * UUID_HEX_DIGITS)
-    filled = filled.combine_chunks() if isinstance(filled, pa.ChunkedArray) else filled
-    count = len(filled)
+# Positions of the 32 hex digits in the canonical 8-4-4-4-12 form.
+_CANONICAL_HEX = np.array([i for i in range(36) if i not in (8, 13, 18, 23)], dtype=np.int64)
+_CANONICAL_LENGTH = 36
+
+
+def _string_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data bytes) of a string array, without copying."""
     offsets = np.frombuffer(
-        filled.buffers()[1], dtype=np.int32, count=count + 1, offset=filled.offset * 4
+        array.buffers()[1], dtype=np.int32, count=len(array) + 1, offset=array.offset * 4
     )
-    data = np.frombuffer(filled.buffers()[2], dtype=np.uint8)[
-        offsets[0] : offsets[0] + count * UUID_HEX_DIGITS
-    ]
-    nibbles = _HEX_VALUES[data].reshape(count, UUID_HEX_DIGITS)
-    invalid_rows = (nibbles == 255).any(axis=1)
-    if invalid_rows.any():
-        mask = (
-            pa.array(invalid_rows)
-            if array.null_count == 0
-            else pc.and_(pa.array(invalid_rows), pc.is_valid(array))
-        )
-        if pc.any(mask).as_py():
-            raise ValueError(f"invalid input syntax for type uuid: {_first(array, mask)!r}")
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
+    data_buffer = array.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _pack_uuids(nibbles: np.ndarray, rows: np.ndarray, count: int, array: pa.Array) -> pa.Array:
+    packed = np.zeros((count, 16), dtype=np.uint8)
+    packed[rows] = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     validity = pc.is_valid(array).buffers()[1] if array.null_count else None
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(16),
@@ -73,6 +63,53 @@ def parse_uuids(array: pa.Array) -> pa.Array:
         [validity, pa.py_buffer(packed.tobytes())],
         null_count=array.null_count,
     )
+
+
+def _parse_canonical_uuids(array: pa.Array) -> pa.Array | None:
+    """The common 8-4-4-4-12 form by one gather of the hex digits; None if any value differs."""
+    offsets, data = _string_parts(array)
+    lengths = np.diff(offsets)
+    valid = (
+        np.ones(len(array), dtype=bool)
+        if array.null_count == 0
+        else pc.is_valid(array).to_numpy(zero_copy_only=False)
+    )
+    if not np.all(lengths[valid] == _CANONICAL_LENGTH):
+        return None
+    rows = np.flatnonzero(valid)
+    starts = offsets[:-1][rows].astype(np.int64)
+    dashes = data[starts[:, None] + np.array([8, 13, 18, 23])]
+    if not np.all(dashes == ord("-")):
+        return None
+    nibbles = _HEX_VALUES[data[starts[:, None] + _CANONICAL_HEX]]
+    if np.any(nibbles == 255):
+        return None
+    return _pack_uuids(nibbles, rows, len(array), array)
+
+
+def parse_uuids(array: pa.Array) -> pa.Array:
+    """uuid text (any case, with or without hyphens or braces) → 16-byte binary, vectorised."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    fast = _parse_canonical_uuids(array)
+    if fast is not None:
+        return fast
+    text = pc.replace_substring(array, "-", "")
+    text = pc.utf8_trim(pc.utf8_trim(text, "{"), "}") if _has_brace(text) else text
+    lengths = pc.binary_length(text)
+    wrong_length = pc.fill_null(pc.not_equal(lengths, UUID_HEX_DIGITS), False)
+    if pc.any(wrong_length).as_py():
+        raise ValueError(f"invalid input syntax for type uuid: {_first(array, wrong_length)!r}")
+    offsets, data = _string_parts(text)
+    valid = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    starts = offsets[:-1][rows].astype(np.int64)
+    nibbles = _HEX_VALUES[data[starts[:, None] + np.arange(UUID_HEX_DIGITS)]]
+    bad = np.any(nibbles == 255, axis=1)
+    if bad.any():
+        value = array[int(rows[np.argmax(bad)])].as_py()
+        raise ValueError(f"invalid input syntax for type uuid: {value!r}")
+    return _pack_uuids(nibbles, rows, len(array), array)
 
 
 def _has_brace(text: pa.Array) -> bool:

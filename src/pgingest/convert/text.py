@@ -91,6 +91,11 @@ def parse_timestamps(array: pa.Array, *, with_zone: bool, timezone: str) -> pa.A
     A zone offset on a ``timestamp`` (without time zone) column is ignored, as
     PostgreSQL ignores it.
     """
+    target = pa.timestamp("us", tz="UTC") if with_zone else pa.timestamp("us")
+    try:  # the common case: ISO 8601 with (or, for timestamp, without) an offset
+        return pc.cast(array, target)
+    except pa.ArrowInvalid:
+        pass
     text = pc.replace_substring_regex(_trim(array), r"\s*(?:UTC|GMT)$", "+00")
     has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET), False)
     if not with_zone:
