@@ -78,7 +78,7 @@ def test_database_url_flag_wins_over_environment(
 ) -> None:
     db.execute("CREATE TABLE events (id bigint, name text)")
     config = _events(tmp_path)
-    env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}  # would be refused
     result = _invoke("run", str(config), "--database-url", database_url, env=env)
     assert result.exit_code == 0, result.output
 
@@ -99,16 +99,40 @@ def test_environment_wins_over_config(
     assert result.exit_code == 0, result.output
 
 
-def test_bad_value_fails_the_file_with_file_line_and_column(
+def test_bad_value_is_rejected_and_the_rest_loads(
     db: psycopg.Connection[Any], database_url: str, tmp_path: Path
 ) -> None:
     db.execute("CREATE TABLE events (id bigint, name text)")
     config = _events(tmp_path, '1,a\n2,"two\nlines"\nthree,c\n')
     result = _invoke("run", str(config), "--database-url", database_url)
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT id FROM events ORDER BY id").fetchall() == [(1,), (2,)]
+    rejects = db.execute(
+        "SELECT source, line, column_name, value, raw, error FROM pgingest.rejects"
+    ).fetchall()
+    assert len(rejects) == 1
+    source, line, column, value, raw, error = rejects[0]
+    assert (source, line, column, value, raw) == (
+        str(tmp_path / "events.csv"),
+        5,
+        "id",
+        "three",
+        "three,c",
+    )
+    assert "three" in error
+
+
+def test_bad_value_past_max_rejects_fails_the_file_with_line_and_column(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE events (id bigint, name text)")
+    config = _events(tmp_path, '1,a\n2,"two\nlines"\nthree,c\n')
+    result = _invoke("run", str(config), "--database-url", database_url, "--max-rejects", "0")
     assert result.exit_code == 1
-    assert f"{tmp_path / 'events.csv'}:5, column 'id'" in result.output
-    assert "three" in result.output
+    assert "more than max_rejects (0)" in result.output
+    assert "line 5" in result.output
     assert db.execute("SELECT count(*) FROM events").fetchone() == (0,)  # all or nothing
+    assert db.execute("SELECT line, value FROM pgingest.rejects").fetchall() == [(5, "three")]
 
 
 def test_bad_config_exits_2_with_json_path(tmp_path: Path) -> None:
@@ -134,7 +158,14 @@ def test_bad_option_exits_2(tmp_path: Path) -> None:
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     config = _events(tmp_path)
-    result = _invoke("run", str(config), "--database-url", "postgresql://u:s3cret@127.0.0.1:1/x")
+    result = _invoke(
+        "run",
+        str(config),
+        "--database-url",
+        "postgresql://u:s3cret@127.0.0.1:1/x",
+        "--db-attempts",
+        "1",
+    )
     assert result.exit_code == 1
     assert "cannot connect to postgresql://u:***@127.0.0.1:1/x" in result.output
     assert "s3cret" not in result.output

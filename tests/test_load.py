@@ -20,21 +20,48 @@ def _source(**extra: Any) -> dict[str, Any]:
     return {"sources": [{"name": "t", "paths": ["*.csv"], "table": "t", **extra}]}
 
 
-def test_server_error_rolls_back_the_whole_file_and_names_the_line(
+def test_rows_the_server_refuses_are_rejected_and_the_rest_load(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE t (id int PRIMARY KEY, name varchar(3) NOT NULL CHECK (name <> 'no'))")
+    rows = "".join(f"{i},ok\n" for i in range(1, 20))
+    rows += '20,"too\nlong"\n21,\n5,dup\n22,no\n23,ok\n'
+    (tmp_path / "a.csv").write_text("id,name\n" + rows)
+    report = load({**_source(), "settings": {"batch_size": 7}})
+    assert report.failed_files == []
+    assert report.records_inserted == 20
+    assert report.records_rejected == 4
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (20,)
+    rejects = db.execute(
+        "SELECT line, sqlstate, column_name, raw FROM pgingest.rejects ORDER BY line"
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rejects] == [
+        (21, "22001"),
+        (23, "23502"),
+        (24, "23505"),
+        (25, "23514"),
+    ]
+    assert rejects[0][3] == '20,"too\nlong"'
+    assert rejects[1][2] == "name"
+
+
+def test_server_refusals_past_max_rejects_fail_the_file(
     db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
 ) -> None:
     db.execute("CREATE TABLE t (id int PRIMARY KEY, name varchar(3) NOT NULL)")
     rows = "".join(f"{i},ok\n" for i in range(1, 20)) + '20,"too\nlong"\n'
     (tmp_path / "a.csv").write_text("id,name\n" + rows)
-    report = load({**_source(), "settings": {"batch_size": 7}})
+    report = load({**_source(), "settings": {"batch_size": 7, "max_rejects": 0}})
     assert report.files_failed == 1
     (failed,) = report.failed_files
-    assert failed.stage == "copy"
-    assert f"{tmp_path / 'a.csv'}:21" in failed.error
+    assert failed.stage == "validate"
+    assert "line 21" in failed.error
     assert "value too long" in failed.error
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
-    status = db.execute("SELECT status, stage FROM pgingest.files").fetchall()
-    assert status == [("failed", "copy")]
+    assert db.execute("SELECT status, stage FROM pgingest.files").fetchall() == [
+        ("failed", "validate")
+    ]
+    assert db.execute("SELECT line FROM pgingest.rejects").fetchall() == [(21,)]
 
 
 def test_other_files_still_load_when_one_fails(
@@ -43,7 +70,7 @@ def test_other_files_still_load_when_one_fails(
     db.execute("CREATE TABLE t (id int)")
     (tmp_path / "good.csv").write_text("id\n1\n2\n")
     (tmp_path / "bad.csv").write_text("id\nx\n")
-    report = load(_source())
+    report = load({**_source(), "settings": {"max_rejects": 0}})
     assert (report.files_succeeded, report.files_failed) == (1, 1)
     assert db.execute("SELECT count(*) FROM t").fetchone() == (2,)
 

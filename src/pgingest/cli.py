@@ -139,6 +139,22 @@ def run_command(
         int | None, typer.Option(help="Database connections (default: CPU count).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Rows per COPY batch.")] = None,
+    max_rejects: Annotated[
+        int | None,
+        typer.Option(help="Rejected records a file may have before it fails (0: none)."),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Load only the files whose last attempt failed.")
+    ] = False,
+    file_attempts: Annotated[
+        int | None, typer.Option(help="Tries for file work (open, read), first included.")
+    ] = None,
+    db_attempts: Annotated[
+        int | None, typer.Option(help="Tries for database work (connect, COPY), first included.")
+    ] = None,
+    retry_deadline: Annotated[
+        float | None, typer.Option(help="Give up retrying after this many seconds.")
+    ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Write the run report (JSON) to this file.")
     ] = None,
@@ -150,14 +166,28 @@ def run_command(
     """Load every file the config matches into PostgreSQL."""
 
     def action() -> int:
-        loaded = _load(config).with_settings(
-            workers=_positive("--workers", workers),
-            connections=_positive("--connections", connections),
-            batch_size=_positive("--batch-size", batch_size),
+        if max_rejects is not None and max_rejects < 0:
+            _fail_usage(f"--max-rejects must be 0 or more, got {max_rejects}")
+        loaded = (
+            _load(config)
+            .with_settings(
+                workers=_positive("--workers", workers),
+                connections=_positive("--connections", connections),
+                batch_size=_positive("--batch-size", batch_size),
+                max_rejects=max_rejects,
+            )
+            .with_retry(
+                file_attempts=_positive("--file-attempts", file_attempts),
+                db_attempts=_positive("--db-attempts", db_attempts),
+                deadline=retry_deadline,
+            )
         )
         show_progress = (progress if progress is not None else stderr.is_terminal) and not quiet
         with ProgressReporter(stderr, enabled=show_progress) as reporter:
-            result = run(loaded, RunOptions(database_url=database_url, reporter=reporter))
+            options = RunOptions(
+                database_url=database_url, reporter=reporter, retry_failed=retry_failed
+            )
+            result = run(loaded, options)
         if report is not None:
             result.write(report)
         if not quiet:

@@ -259,6 +259,27 @@ class Config(_Model):
         copy._file = self._file
         return copy
 
+    def with_retry(
+        self,
+        *,
+        file_attempts: int | None = None,
+        db_attempts: int | None = None,
+        deadline: float | None = None,
+    ) -> Config:
+        """A copy with retry attempts (and an overall deadline for both kinds) replaced."""
+        retry = self.settings.retry
+        file_changes: dict[str, Any] = {"attempts": file_attempts} if file_attempts else {}
+        db_changes: dict[str, Any] = {"attempts": db_attempts} if db_attempts else {}
+        if deadline is not None:
+            file_changes["deadline"] = db_changes["deadline"] = deadline
+        retry = retry.model_copy(
+            update={
+                "file": retry.file.model_copy(update=file_changes),
+                "db": retry.db.model_copy(update=db_changes),
+            }
+        )
+        return self.with_settings(retry=retry)
+
     def resolve_pattern(self, pattern: str) -> str:
         """A path pattern made absolute against the config's folder (URLs stay as they are)."""
         if "://" in pattern:

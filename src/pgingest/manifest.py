@@ -25,6 +25,7 @@ __all__ = [
     "Decision",
     "LoadedEntry",
     "decide",
+    "failed_paths",
     "fingerprint_file",
     "fingerprint_files",
     "loaded_entries",
@@ -102,6 +103,21 @@ def loaded_entries(
             LoadedEntry(path, fingerprint, size, modified_ns, count, run_id)
         )
     return entries
+
+
+def failed_paths(conn: psycopg.Connection[Any], table_name: str, paths: Iterable[str]) -> set[str]:
+    """Paths whose latest manifest row for this table says they failed."""
+    rows = conn.execute(
+        """
+        SELECT path FROM (
+            SELECT DISTINCT ON (path) path, status FROM pgingest.files
+            WHERE table_name = %s AND path = ANY(%s)
+            ORDER BY path, loaded_at DESC, id DESC
+        ) latest WHERE status = 'failed'
+        """,
+        (table_name, list(paths)),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def decide(

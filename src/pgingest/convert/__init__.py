@@ -202,12 +202,12 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _value_text(array: pa.Array, row: int) -> str | None:
+def _value_text(array: pa.Array, row: int, *, binary_is_text: bool) -> str | None:
     value = array[row].as_py()
     if value is None:
         return None
     if isinstance(value, bytes):
-        return value.hex()
+        return value.decode("utf-8", "replace") if binary_is_text else value.hex()
     return str(value)
 
 
@@ -238,7 +238,12 @@ def convert_batch(
             if not found:  # fails as a whole but not in parts: report the first row
                 found = [(0, "value cannot be converted")]
             bad.extend(
-                BadValue(row, column.name, _value_text(_normalise(source), row), reason)
+                BadValue(
+                    row,
+                    column.name,
+                    _value_text(_normalise(source), row, binary_is_text=ctx.binary_is_text),
+                    reason,
+                )
                 for row, reason in found
             )
             arrays.append(source)

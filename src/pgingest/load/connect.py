@@ -15,6 +15,7 @@ __all__ = [
     "APPLICATION_NAME",
     "TRANSIENT_SQLSTATES",
     "connect",
+    "free_connections",
     "is_transient_sqlstate",
     "open_pool",
     "translate_db_error",
@@ -126,6 +127,23 @@ def _connect_hint(sqlstate: str | None) -> str:
         "check that PostgreSQL is running and the URL is right; "
         "or leave DATABASE_URL unset to use pgingest's embedded PostgreSQL"
     )
+
+
+def free_connections(conn: psycopg.Connection[Any]) -> int | None:
+    """Connections this role may still open on the server, None if it cannot tell."""
+    try:
+        row = conn.execute(
+            """
+            SELECT current_setting('max_connections')::int
+                 - current_setting('superuser_reserved_connections')::int
+                 - coalesce(current_setting('reserved_connections', true)::int, 0)
+                 - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+            """
+        ).fetchone()
+    except psycopg.Error:
+        return None
+    # The connection asking is about to close, so it counts as free.
+    return None if row is None else int(row[0]) + 1
 
 
 def open_pool(url: str, size: int) -> ConnectionPool:

@@ -2,8 +2,8 @@
 
 Every reader answers three questions: which columns the file has
 (``column_names``), the batches of the columns a plan asks for (``read``),
-and on which line a record starts (``line_numbers``, asked only when a
-record is rejected, so the hot path never counts lines).
+and where a record is and what it said (``locate``: its line and raw text,
+asked only when a record is rejected, so the hot path never counts lines).
 
 Readers have two modes. The fast mode lets pyarrow convert values while it
 parses wherever its rules match PostgreSQL's; the careful mode reads every
@@ -27,6 +27,7 @@ from pgingest.infer import SampleColumn
 
 __all__ = [
     "ColumnRead",
+    "Location",
     "ReadPlan",
     "SchemaDrift",
     "SkippedRecord",
@@ -59,6 +60,14 @@ class ReadPlan:
     def names(self) -> list[str]:
         """The file columns read, in batch order."""
         return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a record is in its file (line; record number + 1 where there are no lines)."""
+
+    line: int | None
+    raw: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,8 @@ class SourceReader(Protocol):
         """Batches of ``plan.batch_rows`` rows (the last may be shorter) of the plan's columns."""
         ...
 
-    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
-        """1-based line where each 0-based record starts (record number + 1 if not text)."""
+    def locate(self, records: Iterable[int]) -> dict[int, Location]:
+        """For each 0-based record: the 1-based line where it starts and its raw text."""
         ...
 
     def sample(self, limit: int) -> list[SampleColumn]:

@@ -23,7 +23,7 @@ from pgingest.convert.text import BOOLEAN_FALSE, BOOLEAN_TRUE
 from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
-from pgingest.parse import ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
 from pgingest.parse.stream import open_binary, open_stream, source_error
 
 __all__ = ["CsvReader"]
@@ -254,18 +254,19 @@ class CsvReader:
 
     # --- lines -------------------------------------------------------------------------
 
-    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
-        """Where each record starts, found by re-reading the file with the csv module."""
+    def locate(self, records: Iterable[int]) -> dict[int, Location]:
+        """Line and raw text of records, found by re-reading the file with the csv module."""
         wanted = set(records)
         if not wanted:
             return {}
         last = max(wanted)
-        found: dict[int, int] = {}
+        found: dict[int, Location] = {}
         quote = self.options.quote
         with open_binary(self.file) as raw:
             text = io.TextIOWrapper(raw, encoding=self.encoding, errors="replace", newline="")
+            tap = _LineTap(text)
             reader = csv.reader(
-                text,
+                tap,
                 delimiter=self.delimiter,
                 quotechar=quote or '"',
                 quoting=csv.QUOTE_NONE if quote is None else csv.QUOTE_MINIMAL,
@@ -273,21 +274,43 @@ class CsvReader:
                 escapechar=self.options.escape,
                 strict=False,
             )
-            skip = self.options.skip_rows + (1 if self.options.header else 0)
-            record = -skip
+            record = -(self.options.skip_rows + (1 if self.options.header else 0))
             previous_line = 0
             try:
                 for row in reader:
                     if row or record < 0:
                         if record >= 0 and record in wanted:
-                            found[record] = previous_line + 1
+                            found[record] = Location(previous_line + 1, tap.text())
                         record += 1
                         if record > last:
                             break
                     previous_line = reader.line_num
+                    tap.clear()
             except csv.Error:
-                pass  # lines past a malformed record stay unknown; callers fall back
+                pass  # records past a malformed one stay unlocated; callers show record numbers
         return found
+
+
+class _LineTap:
+    """Hands lines to the csv module and keeps those of the record being read."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self._taken: list[str] = []
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._taken.append(line)
+        return line
+
+    def text(self) -> str:
+        return "".join(self._taken).rstrip("\r\n")
+
+    def clear(self) -> None:
+        self._taken.clear()
 
 
 def _batches(reader: pcsv.CSVStreamingReader, error: Any) -> Iterator[pa.RecordBatch]:

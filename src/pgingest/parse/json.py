@@ -25,7 +25,7 @@ from pgingest.convert.binary import parse_array_literal
 from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
-from pgingest.parse import ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse import Location, ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
 from pgingest.parse.stream import open_binary, open_stream, source_error
 
 __all__ = ["JsonReader"]
@@ -266,18 +266,17 @@ class JsonReader:
 
     # --- lines -------------------------------------------------------------------------
 
-    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
-        """NDJSON: the record's line; a JSON array: the record number + 1."""
+    def locate(self, records: Iterable[int]) -> dict[int, Location]:
+        """NDJSON: the record's line and its text; a JSON array: record number + 1 and JSON."""
         wanted = set(records)
         if not wanted:
             return {}
-        if not self.is_lines:
-            return {r: r + 1 for r in wanted}
-        found: dict[int, int] = {}
+        found: dict[int, Location] = {}
         last = max(wanted)
-        for record, line, _value in self._records():
+        for record, line, value in self._records():
             if record in wanted:
-                found[record] = line
+                raw = value.text if isinstance(value, _Bad) else dump_json(value)
+                found[record] = Location(line if self.is_lines else record + 1, raw)
             if record >= last:
                 break
         return found

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
-from pgingest.parse import ReadPlan, SourceBatch
+from pgingest.parse import Location, ReadPlan, SourceBatch
 from pgingest.parse.stream import open_seekable, source_error
 
 __all__ = ["ParquetReader"]
@@ -105,6 +105,6 @@ class ParquetReader:
             if is_temporary:
                 os.unlink(path)
 
-    def line_numbers(self, records: Iterable[int]) -> dict[int, int]:
-        """Parquet has no lines: the 1-based record number."""
-        return {record: record + 1 for record in records}
+    def locate(self, records: Iterable[int]) -> dict[int, Location]:
+        """Parquet has no lines: the 1-based record number (the raw row comes from its batch)."""
+        return {record: Location(record + 1) for record in records}

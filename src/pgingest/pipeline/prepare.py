@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -15,7 +15,7 @@ from pgingest.errors import ConfigError, LoadError, PgIngestError
 from pgingest.infer import SAMPLE_FILES, SAMPLE_ROWS, SampleColumn, infer_columns
 from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import create_table
-from pgingest.manifest import Decision, decide, loaded_entries
+from pgingest.manifest import Decision, decide, failed_paths, loaded_entries
 from pgingest.parse import open_reader
 from pgingest.pipeline.unit import Unit
 
@@ -85,9 +85,16 @@ def prepare_source(
     *,
     allow_create: bool = True,
     has_manifest: bool = True,
+    retry_failed: bool = False,
 ) -> PreparedSource:
-    """The table (created if allowed and asked for) and a decision for each file."""
+    """The table (created if allowed and asked for) and a decision for each file.
+
+    With ``retry_failed``, only files whose last attempt failed are considered.
+    """
     source = found.source
+    if retry_failed and has_manifest:
+        retry = failed_paths(conn, str(source.table_name), [f.path for f in found.files])
+        found = replace(found, files=[f for f in found.files if f.path in retry])
     failed: list[tuple[SourceFile | None, str, PgIngestError]] = [
         (None, "discover", problem) for problem in found.problems
     ]

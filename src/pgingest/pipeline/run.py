@@ -6,11 +6,14 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from pgingest.config import Config
 from pgingest.convert import ConvertContext
@@ -18,14 +21,16 @@ from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
 from pgingest.executor import LocalExecutor
 from pgingest.load.catalog import server_timezone
-from pgingest.load.connect import connect, open_pool, translate_db_error
+from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, load_unit
 from pgingest.report.metrics import Metrics
+from pgingest.report.rejects import write_rejects
 from pgingest.report.reporter import NullReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
+from pgingest.retry import Retrier
 
 __all__ = ["RunOptions", "run"]
 
@@ -34,11 +39,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run, beyond the config: the database and the observers."""
+    """How to run, beyond the config: the database, what to load, and the observers."""
 
     database_url: str | None = None
     reporter: Reporter | None = None
     metrics: Metrics | None = None
+    retry_failed: bool = False  # load only the files whose last attempt failed
+    sleep: Callable[[float], None] | None = None  # how retries wait (tests pass a fake)
 
 
 def _cpu_count() -> int:
@@ -64,11 +71,19 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     workers = settings.workers or _cpu_count()
     connections = settings.connections or _cpu_count()
 
+    retrier = Retrier(
+        settings.retry,
+        sleep=options.sleep or time.sleep,
+        on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
+    )
+
     with metrics.stage("discover"):
         discovered = discover_files(config)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
-    connect(target.url).close()  # fails fast, with the server's own reason, if it cannot
+    connections = retrier.call(
+        lambda: _usable_connections(target.url, connections), what="connecting"
+    )
     pool = open_pool(target.url, connections)
     try:
         with pool.connection() as conn:
@@ -77,7 +92,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             _insert_run(conn, run_id, started_at, config)
             with metrics.stage("fingerprint"):
                 prepared = [
-                    prepare_source(conn, found, index) for index, found in enumerate(discovered)
+                    prepare_source(conn, found, index, retry_failed=options.retry_failed)
+                    for index, found in enumerate(discovered)
                 ]
         units = sorted((u for p in prepared for u in p.units), key=lambda u: -u.file.size)
         reporter.run_started(files=len(units), total_bytes=sum(u.file.size for u in units))
@@ -90,6 +106,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             batch_rows=settings.batch_size,
             convert=ConvertContext(timezone=timezone),
             metrics=metrics,
+            retrier=retrier,
+            max_rejects=settings.max_rejects,
             reporter=reporter,
         )
         results = list(
@@ -97,14 +115,42 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         )
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
         report = _report(outcome, metrics)
-        with pool.connection() as conn:
-            _record_failures(conn, run_id, prepared, results)
-            _finish_run(conn, report)
+        retrier.call(
+            lambda: _bookkeep(pool, run_id, prepared, results, report), what="recording the run"
+        )
     except psycopg.Error as exc:
         raise translate_db_error(exc, url=target.url) from exc
     finally:
         pool.close()
     return report
+
+
+def _usable_connections(url: str, wanted: int) -> int:
+    """How many connections to open: as many as asked, or what the server has free."""
+    with connect(url) as conn:
+        free = free_connections(conn)
+    if free is not None and free < wanted:
+        usable = max(free, 1)
+        logger.warning(
+            "asked for %d connections but the server has %d free (max_connections); using %d",
+            wanted,
+            free,
+            usable,
+        )
+        return usable
+    return wanted
+
+
+def _bookkeep(
+    pool: ConnectionPool,
+    run_id: uuid.UUID,
+    prepared: list[PreparedSource],
+    results: list[UnitResult],
+    report: RunReport,
+) -> None:
+    with pool.connection() as conn, conn.transaction():
+        _record_failures(conn, run_id, prepared, results)
+        _finish_run(conn, report)
 
 
 def _insert_run(
@@ -171,6 +217,14 @@ def _record_failures(
                 error=result.error.describe(),
                 run_id=run_id,
             )
+            # The rejects that failed the file stay visible, so the user can fix them.
+            write_rejects(
+                conn,
+                run_id=run_id,
+                table_name=str(unit.table.name),
+                source=unit.file.path,
+                rejects=result.rejects,
+            )
 
 
 @dataclass(frozen=True)
@@ -235,12 +289,13 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         files_skipped=sum(len(p.skipped) for p in prepared),
         records_parsed=sum(r.parsed for r in results),
         records_inserted=sum(r.rows for r in succeeded),
-        records_rejected=sum(r.rejected for r in results),
+        records_rejected=sum(r.rejected for r in results if r.is_success),
         stages=busy,
         stages_wall=wall,
         failed_files=failed,
         tables=tables,
         warnings=warnings,
         bytes_read=sum(r.unit.file.size for r in succeeded),
+        retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db")},
         database=str(outcome.target),
     )

@@ -68,6 +68,7 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     bytes_read: int = 0
     database: str | None = None
+    retries: dict[str, int] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -106,6 +107,7 @@ class RunReport:
             "stages_wall": {name: round(value, 6) for name, value in self.stages_wall.items()},
             "throughput_rows_per_sec": round(self.rows_per_second, 1),
             "bytes_read": self.bytes_read,
+            "retries": dict(self.retries),
             "failed_files": [f.to_dict() for f in self.failed_files],
             "tables": {name: figures.rows for name, figures in self.tables.items()},
             "table_seconds": {name: round(f.seconds, 6) for name, f in self.tables.items()},

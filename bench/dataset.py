@@ -1,0 +1,83 @@
+"""Where a generated "events" data set lives, and how to tell it is complete.
+
+Layout of a data set folder:
+
+    csv/events-00.csv …       the parts as CSV (the main input)
+    ndjson/events-00.ndjson … the same rows as NDJSON
+    parquet/events-00.parquet the same rows as Parquet
+    one/events.csv            the same rows as ONE CSV file
+    dataset.json              rows, parts, seed, formats: written last, so a
+                              folder without it is an interrupted generation
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+DEFAULT_ROWS = 2_000_000
+DEFAULT_PARTS = 8  # issue #3: eight CSV files
+DEFAULT_SEED = 42
+# Bump when the generator changes what it writes, so old folders are rebuilt.
+GENERATOR_VERSION = 1
+FORMATS = ("csv", "ndjson", "parquet", "one")
+EXTENSIONS = {"csv": "csv", "ndjson": "ndjson", "parquet": "parquet"}
+MANIFEST_NAME = "dataset.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSetSpec:
+    """What a data set holds; two equal specs mean byte-identical files."""
+
+    rows: int = DEFAULT_ROWS
+    parts: int = DEFAULT_PARTS
+    seed: int = DEFAULT_SEED
+    formats: tuple[str, ...] = FORMATS
+    generator_version: int = GENERATOR_VERSION
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A data set folder and the spec it was (or will be) generated from."""
+
+    folder: Path
+    spec: DataSetSpec
+
+    def part_paths(self, file_format: str) -> list[Path]:
+        """The part files of one format (csv, ndjson, parquet), in id order."""
+        extension = EXTENSIONS[file_format]
+        return [
+            self.folder / file_format / f"events-{index:02d}.{extension}"
+            for index in range(self.spec.parts)
+        ]
+
+    @property
+    def one_csv_path(self) -> Path:
+        """The single CSV file holding every row."""
+        return self.folder / "one" / "events.csv"
+
+    def paths(self, layout: str) -> list[Path]:
+        """Files of a layout: a part format, or "one" for the single CSV file."""
+        return [self.one_csv_path] if layout == "one" else self.part_paths(layout)
+
+    def is_complete(self) -> bool:
+        """True when the folder's manifest says it holds at least this spec's formats."""
+        manifest = self.folder / MANIFEST_NAME
+        if not manifest.exists():
+            return False
+        written = json.loads(manifest.read_text())
+        formats = set(written.pop("formats", []))
+        wanted = asdict(self.spec)
+        wanted_formats = set(wanted.pop("formats"))
+        return written == wanted and wanted_formats <= formats
+
+    def write_manifest(self) -> None:
+        """Mark the folder complete for this spec."""
+        manifest = {**asdict(self.spec), "formats": list(self.spec.formats)}
+        (self.folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def default_folder(root: Path, rows: int) -> Path:
+    """bench/out/data/events-<rows>: git-ignored, one folder per size."""
+    return root / "data" / f"events-{rows}"
