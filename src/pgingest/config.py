@@ -181,6 +181,11 @@ class Source(_Model):
     on_change: OnChange | None = Field(
         None, description="A loaded file whose content changed: skip, reload or error."
     )
+    file_column: str | None = Field(
+        None,
+        description="A text column that pgingest fills with each row's file path "
+        "(lineage); lets on_change: reload replace a file's earlier rows.",
+    )
     csv: CsvOptions = Field(default_factory=CsvOptions)
     rules: list[Rule] = Field(default_factory=list, alias="validate")
     min_rows: int | None = Field(None, ge=0)
@@ -204,6 +209,11 @@ class Source(_Model):
     def _mode_needs_key(self) -> Source:
         if self.mode == "upsert" and not self.key:
             raise ValueError('mode "upsert" needs "key": the columns that identify a row')
+        if self.on_change == "reload" and self.mode == "append" and not self.file_column:
+            raise ValueError(
+                'on_change "reload" in append mode needs "file_column": a column where '
+                "pgingest records each row's file, so the file's earlier rows can be replaced"
+            )
         return self
 
     @property

@@ -29,6 +29,7 @@ __all__ = [
     "fingerprint_file",
     "fingerprint_files",
     "loaded_entries",
+    "mark_replaced",
     "record_failed",
     "record_loaded",
 ]
@@ -184,6 +185,15 @@ def record_loaded(
             rejected,
             run_id,
         ),
+    )
+
+
+def mark_replaced(conn: psycopg.Connection[Any], *, table_name: str, path: str) -> None:
+    """The file's earlier loads no longer count (its rows were replaced)."""
+    conn.execute(
+        "UPDATE pgingest.files SET status = 'replaced' "
+        "WHERE table_name = %s AND path = %s AND status = 'loaded'",
+        (table_name, path),
     )
 
 

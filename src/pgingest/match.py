@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from pgingest.config import Source
@@ -38,11 +39,26 @@ class UnitPlan:
     table: Table
     matches: tuple[ColumnMatch, ...]
     ignored: tuple[str, ...] = ()
+    lineage: TargetColumn | None = None  # filled with the file's path on every row
+
+    @property
+    def converted_targets(self) -> list[TargetColumn]:
+        """Target columns of the file's own columns, in the order batches carry them."""
+        return [m.target for m in self.matches]
 
     @property
     def targets(self) -> list[TargetColumn]:
-        """Target columns, in the order batches carry them."""
-        return [m.target for m in self.matches]
+        """Every column copied: the file's, then the lineage column if any."""
+        return self.converted_targets + ([self.lineage] if self.lineage else [])
+
+    def with_lineage(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The converted batch with the lineage column (the file's path) appended."""
+        if self.lineage is None:
+            return batch
+        paths = pa.array([self.file.path], pa.string()).take(
+            pa.array(np.zeros(batch.num_rows, dtype=np.int32))
+        )
+        return batch.append_column(self.lineage.name, paths)
 
     def read_plan(self, *, batch_rows: int, careful: bool) -> ReadPlan:
         """What to ask the reader for; fast mode lets pyarrow type what it types like COPY."""
@@ -103,9 +119,11 @@ def match_columns(
     file_columns: list[str], table: Table, source: Source, file: SourceFile
 ) -> UnitPlan:
     """Pair each file column with its table column; errors name what does not match."""
-    by_name = {c.name: c for c in table.columns}
+    lineage = _lineage_column(table, source, file)
+    columns = [c for c in table.columns if lineage is None or c.name != lineage.name]
+    by_name = {c.name: c for c in columns}
     by_folded: dict[str, list[TargetColumn]] = {}
-    for column in table.columns:
+    for column in columns:
         by_folded.setdefault(column.name.lower(), []).append(column)
     matches: list[ColumnMatch] = []
     extra: list[str] = []
@@ -123,6 +141,15 @@ def match_columns(
     if extra and not source.ignore_extra_columns:
         listed = ", ".join(repr(name) for name in extra[:10])
         more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
+        delimiter = _likely_delimiter(file_columns) if file.format in ("csv", "tsv") else None
+        if delimiter is not None:
+            raise SourceError(
+                f"the header reads as {len(file_columns)} column(s) {listed}{more}, which "
+                f"table {table.name} lacks; the file looks delimited by {delimiter!r}",
+                hint=f'set "csv": {{"delimiter": {delimiter!r}}} on the source'.replace("'", '"'),
+                path=file.path,
+                table=str(table.name),
+            )
         raise SourceError(
             f"file column{'s' if len(extra) > 1 else ''} {listed}{more} not in table {table.name}",
             hint='add the column to the table, or set "ignore_extra_columns": true on the source',
@@ -132,12 +159,12 @@ def match_columns(
     if file.format in ("json", "ndjson"):
         # A JSON record may leave a key out; columns without a default then read
         # as NULL, which is their default anyway.
-        for column in table.columns:
+        for column in columns:
             if column.name not in used and not column.has_default:
                 matches.append(ColumnMatch(column.name, column))
     missing = [
         c.name
-        for c in table.columns
+        for c in columns
         if c.name not in used
         and c.not_null
         and not c.has_default
@@ -158,4 +185,40 @@ def match_columns(
             path=file.path,
             table=str(table.name),
         )
-    return UnitPlan(file=file, table=table, matches=tuple(matches), ignored=tuple(extra))
+    return UnitPlan(
+        file=file, table=table, matches=tuple(matches), ignored=tuple(extra), lineage=lineage
+    )
+
+
+# Delimiters to suggest when a header does not split on the configured one.
+_OTHER_DELIMITERS = (";", "\t", "|", ",")
+
+
+def _likely_delimiter(names: list[str]) -> str | None:
+    if len(names) > 2:
+        return None
+    joined = "".join(names)
+    counts = {d: joined.count(d) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] >= 1 else None
+
+
+def _lineage_column(table: Table, source: Source, file: SourceFile) -> TargetColumn | None:
+    if source.file_column is None:
+        return None
+    column = table.column(source.file_column)
+    if column is None:
+        raise SourceError(
+            f"table {table.name} has no column {source.file_column!r} (the source's file_column)",
+            hint="add it as a text column, or let create: true make the table",
+            path=file.path,
+            table=str(table.name),
+        )
+    if column.kind is not Kind.TEXT:
+        raise SourceError(
+            f"file_column {source.file_column!r} of table {table.name} is {column.type.name}; "
+            "it must be text",
+            path=file.path,
+            table=str(table.name),
+        )
+    return column

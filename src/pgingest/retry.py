@@ -90,24 +90,18 @@ class Retrier:
         attempts: dict[RetryKind, int] = {"file": 0, "db": 0}
         started = self.clock()
 
-        def should_stop(state: tenacity.RetryCallState) -> bool:
+        def kind_of(state: tenacity.RetryCallState) -> RetryKind | None:
             assert state.outcome is not None
             exc = state.outcome.exception()
-            kind = failure_kind(exc) if exc is not None else None
-            if kind is None:
-                return True
-            attempts[kind] += 1
-            policy = self.policy(kind)
-            if attempts[kind] >= policy.attempts:
-                return True
-            return policy.deadline is not None and self.clock() - started >= policy.deadline
+            return failure_kind(exc) if exc is not None else None
 
+        # tenacity asks for the wait before it asks whether to stop: the wait
+        # counts the failed attempt, the stop reads the count.
         def wait(state: tenacity.RetryCallState) -> float:
-            assert state.outcome is not None
-            exc = state.outcome.exception()
-            kind = failure_kind(exc) if exc is not None else None
+            kind = kind_of(state)
             if kind is None:
                 return 0.0
+            attempts[kind] += 1
             # tenacity's wait reads only attempt_number; count this kind's attempts alone.
             state_of_kind: Any = SimpleNamespace(attempt_number=attempts[kind])
             delay = float(_waiter(self.policy(kind))(state_of_kind))
@@ -115,6 +109,15 @@ class Retrier:
             if deadline is not None:
                 delay = max(0.0, min(delay, deadline - (self.clock() - started)))
             return delay
+
+        def should_stop(state: tenacity.RetryCallState) -> bool:
+            kind = kind_of(state)
+            if kind is None:
+                return True
+            policy = self.policy(kind)
+            if attempts[kind] >= policy.attempts:
+                return True
+            return policy.deadline is not None and self.clock() - started >= policy.deadline
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             assert state.outcome is not None

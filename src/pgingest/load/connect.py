@@ -110,16 +110,20 @@ def connect(url: str) -> psycopg.Connection[Any]:
         ) from None
     except psycopg.Error as exc:
         error = translate_db_error(exc, url=url)
+        # libpq gives no SQLSTATE for a refused login, but it says whether a
+        # password was sent: a failure after sending one is the password's fault.
+        pgconn = getattr(exc, "pgconn", None)
+        refused_password = bool(pgconn is not None and pgconn.used_password)
         raise ConnectError(
             f"cannot connect to {redact_url(url)}: {error.message}",
-            hint=error.hint or _connect_hint(error.sqlstate),
-            is_transient=error.is_transient,
+            hint=error.hint or _connect_hint(error.sqlstate, refused_password=refused_password),
+            is_transient=error.is_transient and not refused_password,
             sqlstate=error.sqlstate,
         ) from None
 
 
-def _connect_hint(sqlstate: str | None) -> str:
-    if sqlstate == "28P01":
+def _connect_hint(sqlstate: str | None, *, refused_password: bool = False) -> str:
+    if sqlstate == "28P01" or refused_password:
         return "check the user name and password in the database URL"
     if sqlstate == "3D000":
         return "create the database first, or fix its name in the URL"

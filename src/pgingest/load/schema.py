@@ -14,7 +14,10 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["MIGRATIONS", "ensure_schema"]
+__all__ = ["MANIFEST_UNIQUE_INDEX", "MIGRATIONS", "ensure_schema"]
+
+# The index that lets a file's content be loaded into a table only once.
+MANIFEST_UNIQUE_INDEX = "files_loaded_once"
 
 # A fixed key for pg_advisory_xact_lock: "pgingest" in ASCII, as a bigint.
 SCHEMA_LOCK_KEY = 0x7067696E67657374

@@ -12,7 +12,13 @@ import psycopg
 from pgingest.config import Source
 from pgingest.discover import DiscoveredSource, SourceFile
 from pgingest.errors import ConfigError, LoadError, PgIngestError
-from pgingest.infer import SAMPLE_FILES, SAMPLE_ROWS, SampleColumn, infer_columns
+from pgingest.infer import (
+    SAMPLE_FILES,
+    SAMPLE_ROWS,
+    InferredColumn,
+    SampleColumn,
+    infer_columns,
+)
 from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import create_table
 from pgingest.manifest import Decision, decide, failed_paths, loaded_entries
@@ -36,8 +42,13 @@ class PreparedSource:
     created: bool = False
 
 
-def sample_files(files: Sequence[SourceFile], source: Source) -> list[list[SampleColumn]]:
-    """Samples of the first files that can be read (a file that cannot is left to fail later)."""
+def sample_files(
+    files: Sequence[SourceFile], source: Source, problems: dict[str, PgIngestError] | None = None
+) -> list[list[SampleColumn]]:
+    """Samples of the first files that can be read (a file that cannot is left to fail later).
+
+    Files that cannot be read are noted in ``problems`` (path → error) when given.
+    """
     samples: list[list[SampleColumn]] = []
     for file in files:
         if len(samples) >= SAMPLE_FILES:
@@ -46,7 +57,21 @@ def sample_files(files: Sequence[SourceFile], source: Source) -> list[list[Sampl
             samples.append(open_reader(file, source).sample(SAMPLE_ROWS))
         except PgIngestError as exc:
             logger.info("not sampling %s for create: %s", file.path, exc.describe())
+            if problems is not None:
+                problems[file.path] = exc.with_context(path=file.path)
     return samples
+
+
+class _Unsampleable(LoadError):
+    """No file of a source could be read, so its table cannot be created from them."""
+
+    def __init__(self, table: str, problems: dict[str, PgIngestError]) -> None:
+        super().__init__(
+            f"cannot create table {table}: none of its files could be read",
+            hint="fix or remove the files, or create the table yourself",
+            table=table,
+        )
+        self.problems = problems
 
 
 def _table(
@@ -64,13 +89,13 @@ def _table(
         )
     if not allow_create:
         return None, False
-    samples = sample_files(found.files, source)
+    problems: dict[str, PgIngestError] = {}
+    samples = sample_files(found.files, source, problems)
     if not samples:
-        raise LoadError(
-            f"cannot create table {source.table_name}: none of its files could be sampled",
-            table=str(source.table_name),
-        )
+        raise _Unsampleable(str(source.table_name), problems)
     columns = infer_columns(samples)
+    if source.file_column and source.file_column not in {c.name for c in columns}:
+        columns.append(InferredColumn(source.file_column, "text"))
     create_table(conn, source.table_name, columns, overrides=source.columns, source_index=index)
     logger.info("created table %s with %d columns", source.table_name, len(columns))
     created = read_table(conn, source.table_name)
@@ -102,6 +127,9 @@ def prepare_source(
         table, created = _table(conn, found, index, allow_create=allow_create)
     except ConfigError:
         raise  # the whole run is misconfigured, not this source's files
+    except _Unsampleable as exc:  # each file fails with its own reason
+        failed.extend((file, "plan", exc.problems.get(file.path, exc)) for file in found.files)
+        return PreparedSource(source, None, failed=failed)
     except PgIngestError as exc:
         failed.extend((file, "plan", exc) for file in found.files)
         return PreparedSource(source, None, failed=failed)
@@ -119,6 +147,9 @@ def prepare_source(
             decision.action == "changed" and source.change_policy == "skip"
         ):
             skipped.append(decision)
+        elif decision.action == "changed" and source.change_policy == "reload":
+            if table is not None:
+                units.append(Unit(decision.file, source, table, decision))
         elif decision.action == "changed":
             previous = decision.previous
             when = f" by run {previous.run_id}" if previous and previous.run_id else ""

@@ -283,10 +283,11 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         run_id=str(outcome.run_id),
         started_at=outcome.started_at,
         finished_at=_now(),
-        files_attempted=len(results) + sum(1 for p in prepared for f in p.failed if f[0]),
+        files_attempted=sum(1 for r in results if not r.skipped)
+        + sum(1 for p in prepared for f in p.failed if f[0]),
         files_succeeded=len(succeeded),
         files_failed=len(failed),
-        files_skipped=sum(len(p.skipped) for p in prepared),
+        files_skipped=sum(len(p.skipped) for p in prepared) + sum(r.skipped for r in results),
         records_parsed=sum(r.parsed for r in results),
         records_inserted=sum(r.rows for r in succeeded),
         records_rejected=sum(r.rejected for r in results if r.is_success),

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from pgingest.config import Source
@@ -36,7 +37,8 @@ from pgingest.load.catalog import Table
 from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter, copy_row_of_error
 from pgingest.load.isolate import copy_isolating, is_row_error
-from pgingest.manifest import Decision, record_loaded
+from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
+from pgingest.manifest import Decision, mark_replaced, record_loaded
 from pgingest.match import UnitPlan, match_columns
 from pgingest.parse import SchemaDrift, SourceBatch, SourceReader, open_reader
 from pgingest.report.metrics import Metrics
@@ -85,6 +87,7 @@ class UnitResult:
     finished: float = 0.0
     error: PgIngestError | None = None
     stage: str | None = None
+    skipped: bool = False  # another run loaded the file first
 
     @property
     def rejected(self) -> int:
@@ -94,11 +97,15 @@ class UnitResult:
     @property
     def is_success(self) -> bool:
         """Whether the unit's rows landed."""
-        return self.error is None
+        return self.error is None and not self.skipped
 
 
 class _RetryCarefully(Exception):  # noqa: N818 - control flow inside this module
     """The fast path met something only the careful path can pin down."""
+
+
+class _LoadedElsewhere(Exception):  # noqa: N818 - control flow inside this module
+    """Another run committed this very file first; this attempt rolled back."""
 
 
 class _TooManyRejects(Exception):  # noqa: N818 - control flow inside this module
@@ -180,10 +187,12 @@ def _copy_fast(
             for batch in _timed_batches(iter(reader.read(read_plan)), metrics):
                 progress.parsed += batch.num_rows
                 with metrics.stage("convert"):
-                    converted = convert_batch(batch.data, plan.targets, ctx.convert, limit=0)
+                    converted = convert_batch(
+                        batch.data, plan.converted_targets, ctx.convert, limit=0
+                    )
                 if converted.bad:
                     raise _RetryCarefully(converted.bad[0].reason)
-                writer.write(converted.batch)
+                writer.write(plan.with_lineage(converted.batch))
                 copied.add(_kept_records(batch, converted.kept_rows))
                 ctx.reporter.rows_loaded(unit.file, rows=converted.batch.num_rows, fraction=0.0)
     except (ParseError, SchemaDrift) as exc:
@@ -247,12 +256,19 @@ def _copy_careful(
             Reject(record=s.record, error=s.reason, raw=s.text) for s in batch.skipped
         )
         with metrics.stage("convert"):
-            converted = convert_batch(batch.data, plan.targets, convert_context, limit=limit)
+            converted = convert_batch(
+                batch.data, plan.converted_targets, convert_context, limit=limit
+            )
         progress.rejects.extend(_bad_value_reject(bad, batch) for bad in converted.bad)
         _check_limit(progress.rejects, ctx)
         records = _kept_records(batch, converted.kept_rows)
         refused = copy_isolating(
-            conn, unit.table.name, plan.targets, converted.batch, metrics=metrics, limit=limit
+            conn,
+            unit.table.name,
+            plan.targets,
+            plan.with_lineage(converted.batch),
+            metrics=metrics,
+            limit=limit,
         )
         for refusal in refused:
             progress.rejects.append(
@@ -300,6 +316,8 @@ def _attempt(
     with ctx.pool.connection() as conn:
         try:
             with conn.transaction():
+                if unit.decision.action == "changed":
+                    _forget_earlier_load(conn, unit, plan)
                 if careful:
                     progress = _copy_careful(unit, plan, reader, ctx, conn)
                 else:
@@ -322,9 +340,26 @@ def _attempt(
                     run_id=ctx.run_id,
                 )
             ctx.metrics.record_stage("copy", start, ctx.metrics.now())
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == MANIFEST_UNIQUE_INDEX:
+                raise _LoadedElsewhere from exc
+            raise translate_db_error(exc, path=unit.file.path, table=str(unit.table.name)) from exc
         except psycopg.Error as exc:
             raise translate_db_error(exc, path=unit.file.path, table=str(unit.table.name)) from exc
     return progress
+
+
+def _forget_earlier_load(conn: psycopg.Connection[Any], unit: Unit, plan: UnitPlan) -> None:
+    """on_change: reload — the file's earlier rows go, in the transaction that loads it again."""
+    if plan.lineage is not None:
+        deleted = conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                unit.table.name.identifier, sql.Identifier(plan.lineage.name)
+            ),
+            (unit.file.path,),
+        ).rowcount
+        logger.info("%s changed: removed its %d earlier rows", unit.file.path, deleted)
+    mark_replaced(conn, table_name=str(unit.table.name), path=unit.file.path)
 
 
 def _load(unit: Unit, ctx: UnitContext, reader: SourceReader) -> _Progress:
@@ -358,6 +393,10 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
         reader.column_names()
         stage = "load"
         progress = _load(unit, ctx, reader)
+    except _LoadedElsewhere:
+        logger.info("%s was loaded by another run meanwhile; skipped", unit.file.path)
+        ctx.reporter.file_skipped(unit.file, "loaded by another run")
+        return UnitResult(unit, skipped=True, started=started, finished=time.perf_counter())
     except _TooManyRejects as exc:
         located = _locate(exc.rejects, reader)
         too_many = LoadError(
