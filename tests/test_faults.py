@@ -1,4 +1,4 @@
-"""Nothing lost, nothing duplicated: injected faults, terminated backends, SIGKILL, concurrent runs."""
+"""Nothing lost, nothing duplicated: injected faults, killed backends, SIGKILL, concurrent runs."""
 
 from __future__ import annotations
 

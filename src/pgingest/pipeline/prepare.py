@@ -62,7 +62,7 @@ def sample_files(
     return samples
 
 
-class _Unsampleable(LoadError):
+class _UnsampleableError(LoadError):
     """No file of a source could be read, so its table cannot be created from them."""
 
     def __init__(self, table: str, problems: dict[str, PgIngestError]) -> None:
@@ -92,7 +92,7 @@ def _table(
     problems: dict[str, PgIngestError] = {}
     samples = sample_files(found.files, source, problems)
     if not samples:
-        raise _Unsampleable(str(source.table_name), problems)
+        raise _UnsampleableError(str(source.table_name), problems)
     columns = infer_columns(samples)
     if source.file_column and source.file_column not in {c.name for c in columns}:
         columns.append(InferredColumn(source.file_column, "text"))
@@ -127,7 +127,7 @@ def prepare_source(
         table, created = _table(conn, found, index, allow_create=allow_create)
     except ConfigError:
         raise  # the whole run is misconfigured, not this source's files
-    except _Unsampleable as exc:  # each file fails with its own reason
+    except _UnsampleableError as exc:  # each file fails with its own reason
         failed.extend((file, "plan", exc.problems.get(file.path, exc)) for file in found.files)
         return PreparedSource(source, None, failed=failed)
     except PgIngestError as exc:
