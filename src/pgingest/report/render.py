@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -20,12 +21,19 @@ from rich.table import Table
 
 from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
+from pgingest.report.rejects import StoredReject
 from pgingest.report.run_report import RunReport
 
 if TYPE_CHECKING:
     from pgingest.pipeline.dry_run import RunPlan
 
-__all__ = ["ProgressReporter", "format_bytes", "render_plan", "render_summary"]
+__all__ = [
+    "ProgressReporter",
+    "format_bytes",
+    "render_plan",
+    "render_rejects",
+    "render_summary",
+]
 
 
 def format_bytes(size: float) -> str:
@@ -128,6 +136,22 @@ def render_summary(console: Console, report: RunReport) -> None:
         console.print(
             f"failed ({failed.stage}): {failed.error}", markup=False, style="red", soft_wrap=True
         )
+
+
+def render_rejects(console: Console, rejects: Sequence[StoredReject]) -> None:
+    """Rejected records as a table: where, which column and value, why."""
+    if not rejects:
+        console.print("no rejected records", markup=False)
+        return
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("file:line", overflow="fold")
+    table.add_column("column")
+    table.add_column("value", overflow="fold")
+    table.add_column("error", overflow="fold")
+    for reject in rejects:
+        where = f"{reject.source}:{reject.line}" if reject.line else reject.source
+        table.add_row(where, reject.column or "", reject.value or "", reject.error)
+    console.print(table)
 
 
 def render_plan(console: Console, plan: RunPlan) -> None:
