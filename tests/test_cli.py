@@ -55,7 +55,14 @@ def test_run_loads_and_prints_a_summary(
         "tables",
     }
     assert data["files"] == {"attempted": 1, "succeeded": 1, "failed": 0, "skipped": 0}
-    assert data["records"] == {"parsed": 2, "inserted": 2, "rejected": 0}
+    assert data["records"] == {
+        "parsed": 2,
+        "inserted": 2,
+        "rejected": 0,
+        "updated": 0,
+        "duplicates": 0,
+        "warned": 0,
+    }
     assert data["tables"] == {"public.events": 2}
     assert {"discover", "parse", "encode", "copy"} <= set(data["stages"])
 

@@ -181,6 +181,9 @@ class Source(_Model):
     on_change: OnChange | None = Field(
         None, description="A loaded file whose content changed: skip, reload or error."
     )
+    evolve: Literal["none", "add_columns"] = Field(
+        "none", description="add_columns: file columns the table lacks are added to it."
+    )
     file_column: str | None = Field(
         None,
         description="A text column that pgingest fills with each row's file path "

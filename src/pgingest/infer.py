@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["InferredColumn", "SampleColumn", "infer_columns", "sql_type_for_arrow"]
+__all__ = [
+    "InferredColumn",
+    "SampleColumn",
+    "TypeConflictError",
+    "infer_columns",
+    "sql_type_for_arrow",
+]
 
 # How many records of a source are sampled to infer its columns.
 SAMPLE_ROWS = 10_000
@@ -183,11 +189,40 @@ _ARROW_SQL = [
 ]
 
 
-def infer_columns(samples: Sequence[Sequence[SampleColumn]]) -> list[InferredColumn]:
-    """One type per column over the samples of several files (columns in first-seen order)."""
+def _compatible(first: str, second: str) -> str | None:
+    """The type two files' columns share without loss, or None if they conflict."""
+    if first == second:
+        return first
+    return _NUMERIC_WIDENING.get(frozenset({first, second}))
+
+
+class TypeConflictError(ValueError):
+    """Two files disagree about a column's type."""
+
+    def __init__(self, column: str, first: tuple[str, str], second: tuple[str, str]) -> None:
+        super().__init__(
+            f"column {column!r} is {first[1]} in {first[0]} but {second[1]} in {second[0]}"
+        )
+        self.column = column
+
+
+def infer_columns(
+    samples: Sequence[Sequence[SampleColumn]],
+    *,
+    files: Sequence[str] | None = None,
+    fixed: Collection[str] = (),
+) -> list[InferredColumn]:
+    """One type per column over the samples of several files (columns in first-seen order).
+
+    Within a file, mixed values widen (to text at worst); between files, types
+    must agree up to lossless widening (bigint → numeric, date → timestamptz),
+    else TypeConflictError names both files — unless the column is in ``fixed``
+    (its type is set by the config).
+    """
     order: dict[str, None] = {}
-    types: dict[str, str] = {}
-    for file_sample in samples:
+    types: dict[str, tuple[str, str]] = {}  # column → (file it came from, type)
+    for position, file_sample in enumerate(samples):
+        where = files[position] if files else f"file {position + 1}"
         for column in file_sample:
             order.setdefault(column.name, None)
             if column.arrow_type is not None:
@@ -197,5 +232,11 @@ def infer_columns(samples: Sequence[Sequence[SampleColumn]]) -> list[InferredCol
             else:
                 continue  # nothing but NULLs: another file may tell
             previous = types.get(column.name)
-            types[column.name] = found if previous is None else _merge(previous, found)
-    return [InferredColumn(name, types.get(name, "text")) for name in order]
+            if previous is None or column.name in fixed:
+                types[column.name] = (where, found)
+                continue
+            shared = _compatible(previous[1], found)
+            if shared is None:
+                raise TypeConflictError(column.name, previous, (where, found))
+            types[column.name] = (previous[0], shared)
+    return [InferredColumn(name, types[name][1] if name in types else "text") for name in order]

@@ -29,9 +29,11 @@ __all__ = [
     "fingerprint_file",
     "fingerprint_files",
     "loaded_entries",
+    "loaded_paths",
     "mark_replaced",
     "record_failed",
     "record_loaded",
+    "replace_table_manifest",
 ]
 
 # hashlib releases the GIL on large reads, so threads hash files in parallel.
@@ -195,6 +197,23 @@ def mark_replaced(conn: psycopg.Connection[Any], *, table_name: str, path: str) 
         "WHERE table_name = %s AND path = %s AND status = 'loaded'",
         (table_name, path),
     )
+
+
+def replace_table_manifest(conn: psycopg.Connection[Any], *, table_name: str) -> None:
+    """Every earlier load of the table no longer counts (mode replace is emptying it)."""
+    conn.execute(
+        "UPDATE pgingest.files SET status = 'replaced' WHERE table_name = %s AND status = 'loaded'",
+        (table_name,),
+    )
+
+
+def loaded_paths(conn: psycopg.Connection[Any], table_name: str) -> set[str]:
+    """Paths with a loaded manifest row for the table."""
+    rows = conn.execute(
+        "SELECT DISTINCT path FROM pgingest.files WHERE table_name = %s AND status = 'loaded'",
+        (table_name,),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def record_failed(

@@ -14,7 +14,7 @@ from pgingest.infer import InferredColumn
 from pgingest.load.connect import translate_db_error
 from pgingest.naming import TableName
 
-__all__ = ["canonical_type", "create_table"]
+__all__ = ["add_columns", "canonical_type", "create_table"]
 
 
 # A type name with an optional (p[,s]) modifier and [] suffix: double precision,
@@ -47,6 +47,35 @@ def canonical_type(conn: psycopg.Connection[Any], type_text: str, *, location: s
     return text
 
 
+def add_columns(
+    conn: psycopg.Connection[Any],
+    name: TableName,
+    columns: Sequence[InferredColumn],
+    *,
+    overrides: Mapping[str, str],
+    source_index: int,
+) -> None:
+    """evolve: add_columns — the files' new columns added to an existing table."""
+    with conn.transaction():
+        for column in columns:
+            override = overrides.get(column.name)
+            sql_type = (
+                canonical_type(
+                    conn, override, location=f"sources[{source_index}].columns.{column.name}"
+                )
+                if override
+                else column.sql_type
+            )
+            try:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        name.identifier, sql.Identifier(column.name), sql.SQL(sql_type)
+                    )
+                )
+            except psycopg.Error as exc:
+                raise translate_db_error(exc, table=str(name)) from exc
+
+
 def create_table(
     conn: psycopg.Connection[Any],
     name: TableName,
@@ -54,6 +83,7 @@ def create_table(
     *,
     overrides: Mapping[str, str],
     source_index: int,
+    primary_key: Sequence[str] | None = None,
 ) -> list[InferredColumn]:
     """Create schema (if needed) and table; returns the columns as created."""
     final: list[InferredColumn] = []
@@ -73,9 +103,14 @@ def create_table(
             "which the files do not have",
             hint="check the names against the files' header or keys",
         )
-    definitions = sql.SQL(", ").join(
-        sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in final
-    )
+    parts = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in final]
+    if primary_key:  # upsert's ON CONFLICT needs it
+        parts.append(
+            sql.SQL("PRIMARY KEY ({})").format(
+                sql.SQL(", ").join(sql.Identifier(k) for k in primary_key)
+            )
+        )
+    definitions = sql.SQL(", ").join(parts)
     try:
         with conn.transaction():
             conn.execute(

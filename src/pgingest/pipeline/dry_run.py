@@ -11,12 +11,11 @@ from pgingest.config import Config, Source
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import discover_files
 from pgingest.errors import PgIngestError
-from pgingest.infer import infer_columns
 from pgingest.load.catalog import read_table
 from pgingest.load.connect import connect, translate_db_error
 from pgingest.match import match_columns
 from pgingest.parse import open_reader
-from pgingest.pipeline.prepare import prepare_source, sample_files
+from pgingest.pipeline.prepare import infer_with_config, prepare_source, sample_files
 
 __all__ = ["FilePlan", "RunPlan", "SourcePlan", "plan_run"]
 
@@ -90,7 +89,7 @@ def _plan_source(
     if table is not None:
         columns = [(c.name, c.type.name) for c in table.columns]
     elif source.create:
-        inferred = infer_columns(sample_files(found.files, source))
+        inferred = infer_with_config(sample_files(found.files, source), source, index)
         columns = [(c.name, source.columns.get(c.name, c.sql_type)) for c in inferred]
     else:
         columns = []

@@ -17,13 +17,15 @@ from pgingest.infer import (
     SAMPLE_ROWS,
     InferredColumn,
     SampleColumn,
+    TypeConflictError,
     infer_columns,
 )
 from pgingest.load.catalog import Table, read_table
-from pgingest.load.create import create_table
-from pgingest.manifest import Decision, decide, failed_paths, loaded_entries
+from pgingest.load.create import add_columns, create_table
+from pgingest.manifest import Decision, decide, failed_paths, loaded_entries, loaded_paths
 from pgingest.parse import open_reader
-from pgingest.pipeline.unit import Unit
+from pgingest.pipeline.attempt import Unit
+from pgingest.pipeline.replace import ReplaceGroup, as_replace_units
 
 __all__ = ["PreparedSource", "prepare_source", "sample_files"]
 
@@ -40,21 +42,22 @@ class PreparedSource:
     skipped: list[Decision] = field(default_factory=list)
     failed: list[tuple[SourceFile | None, str, PgIngestError]] = field(default_factory=list)
     created: bool = False
+    group: ReplaceGroup | None = None  # mode replace: every file in one transaction
 
 
 def sample_files(
     files: Sequence[SourceFile], source: Source, problems: dict[str, PgIngestError] | None = None
-) -> list[list[SampleColumn]]:
-    """Samples of the first files that can be read (a file that cannot is left to fail later).
+) -> list[tuple[str, list[SampleColumn]]]:
+    """(path, sample) of the first files that can be read (one that cannot fails later).
 
     Files that cannot be read are noted in ``problems`` (path → error) when given.
     """
-    samples: list[list[SampleColumn]] = []
+    samples: list[tuple[str, list[SampleColumn]]] = []
     for file in files:
         if len(samples) >= SAMPLE_FILES:
             break
         try:
-            samples.append(open_reader(file, source).sample(SAMPLE_ROWS))
+            samples.append((file.path, open_reader(file, source).sample(SAMPLE_ROWS)))
         except PgIngestError as exc:
             logger.info("not sampling %s for create: %s", file.path, exc.describe())
             if problems is not None:
@@ -74,12 +77,54 @@ class _UnsampleableError(LoadError):
         self.problems = problems
 
 
+def infer_with_config(
+    samples: list[tuple[str, list[SampleColumn]]], source: Source, index: int
+) -> list[InferredColumn]:
+    """Column types from samples; a conflict between files is a config-level error."""
+    try:
+        return infer_columns(
+            [s for _, s in samples], files=[p for p, _ in samples], fixed=set(source.columns)
+        )
+    except TypeConflictError as exc:
+        raise ConfigError(
+            f"sources[{index}] ({source.name}): {exc}",
+            hint=f'choose its type: "columns": {{"{exc.column}": "text"}} (or another type)',
+        ) from exc
+
+
+def _evolve(
+    conn: psycopg.Connection[Any], table: Table, found: DiscoveredSource, index: int
+) -> Table:
+    """Add the columns the files have and the table lacks (types from the files)."""
+    source = found.source
+    known = {c.name.lower() for c in table.columns}
+    having: list[SourceFile] = []
+    for file in found.files:
+        try:
+            names = open_reader(file, source).column_names()
+        except PgIngestError:
+            continue  # the file fails with its own error when it loads
+        if any(n.lower() not in known and n != source.file_column for n in names):
+            having.append(file)
+    if not having:
+        return table
+    inferred = infer_with_config(sample_files(having, source), source, index)
+    new = [c for c in inferred if c.name.lower() not in known and c.name != source.file_column]
+    add_columns(conn, table.name, new, overrides=source.columns, source_index=index)
+    logger.info("added %d columns to %s: %s", len(new), table.name, ", ".join(c.name for c in new))
+    evolved = read_table(conn, table.name)
+    assert evolved is not None
+    return evolved
+
+
 def _table(
     conn: psycopg.Connection[Any], found: DiscoveredSource, index: int, *, allow_create: bool
 ) -> tuple[Table | None, bool]:
     source = found.source
     table = read_table(conn, source.table_name)
     if table is not None:
+        if source.evolve == "add_columns" and allow_create:
+            table = _evolve(conn, table, found, index)
         return table, False
     if not source.create:
         raise LoadError(
@@ -93,10 +138,18 @@ def _table(
     samples = sample_files(found.files, source, problems)
     if not samples:
         raise _UnsampleableError(str(source.table_name), problems)
-    columns = infer_columns(samples)
+    columns = infer_with_config(samples, source, index)
     if source.file_column and source.file_column not in {c.name for c in columns}:
         columns.append(InferredColumn(source.file_column, "text"))
-    create_table(conn, source.table_name, columns, overrides=source.columns, source_index=index)
+    key = source.key if source.mode == "upsert" else None
+    create_table(
+        conn,
+        source.table_name,
+        columns,
+        overrides=source.columns,
+        source_index=index,
+        primary_key=key,
+    )
     logger.info("created table %s with %d columns", source.table_name, len(columns))
     created = read_table(conn, source.table_name)
     assert created is not None
@@ -142,6 +195,10 @@ def prepare_source(
     failed.extend((None, "fingerprint", problem) for problem in problems)
     units: list[Unit] = []
     skipped: list[Decision] = []
+    if source.mode == "replace" and table is not None:
+        return _prepare_replace(
+            conn, source=source, table=table, decisions=decisions, failed=failed, created=created
+        )
     for decision in decisions:
         if decision.action == "skip" or (
             decision.action == "changed" and source.change_policy == "skip"
@@ -169,3 +226,24 @@ def prepare_source(
         elif table is not None:
             units.append(Unit(decision.file, source, table, decision))
     return PreparedSource(source, table, units, skipped, failed, created)
+
+
+def _prepare_replace(
+    conn: psycopg.Connection[Any],
+    *,
+    source: Source,
+    table: Table,
+    decisions: list[Decision],
+    failed: list[tuple[SourceFile | None, str, PgIngestError]],
+    created: bool,
+) -> PreparedSource:
+    """A replace loads all files together, or — if none changed and none left — nothing."""
+    current = {d.file.path for d in decisions}
+    unchanged = all(d.action == "skip" for d in decisions)
+    if unchanged and loaded_paths(conn, str(table.name)) <= current and not failed:
+        return PreparedSource(
+            source, table, skipped=list(decisions), failed=failed, created=created
+        )
+    units = as_replace_units([Unit(d.file, source, table, d) for d in decisions])
+    group = ReplaceGroup(source, table, units) if units else None
+    return PreparedSource(source, table, failed=failed, created=created, group=group)

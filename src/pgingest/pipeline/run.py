@@ -25,6 +25,7 @@ from pgingest.load.connect import connect, free_connections, open_pool, translat
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
+from pgingest.pipeline.replace import ReplaceGroup, load_replace
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, load_unit
 from pgingest.report.metrics import Metrics
 from pgingest.report.rejects import write_rejects
@@ -95,8 +96,11 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
                     prepare_source(conn, found, index, retry_failed=options.retry_failed)
                     for index, found in enumerate(discovered)
                 ]
-        units = sorted((u for p in prepared for u in p.units), key=lambda u: -u.file.size)
-        reporter.run_started(files=len(units), total_bytes=sum(u.file.size for u in units))
+        jobs: list[Unit | ReplaceGroup] = [u for p in prepared for u in p.units]
+        jobs += [p.group for p in prepared if p.group is not None]
+        jobs.sort(key=lambda job: -_job_size(job))  # largest first: the tail stays short
+        files = [u for job in jobs for u in (job.units if isinstance(job, ReplaceGroup) else [job])]
+        reporter.run_started(files=len(files), total_bytes=sum(u.file.size for u in files))
         for p in prepared:
             for decision in p.skipped:
                 reporter.file_skipped(decision.file, "already loaded")
@@ -110,9 +114,13 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             max_rejects=settings.max_rejects,
             reporter=reporter,
         )
-        results = list(
-            LocalExecutor(workers).map_unordered(lambda unit: load_unit(unit, context), units)
-        )
+        results = [
+            result
+            for done in LocalExecutor(workers).map_unordered(
+                lambda job: _run_job(job, context), jobs
+            )
+            for result in done
+        ]
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
         report = _report(outcome, metrics)
         retrier.call(
@@ -123,6 +131,32 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     finally:
         pool.close()
     return report
+
+
+def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
+    """Per table: parsed = inserted + updated + duplicates + rejected (each file checked too)."""
+    tables: dict[str, dict[str, int]] = {}
+    for result in results:
+        figures = tables.setdefault(
+            str(result.unit.table.name),
+            dict.fromkeys(("parsed", "inserted", "updated", "duplicates", "rejected"), 0),
+        )
+        figures["parsed"] += result.parsed
+        figures["inserted"] += result.inserted
+        figures["updated"] += result.updated
+        figures["duplicates"] += result.duplicates
+        figures["rejected"] += result.rejected
+    return tables
+
+
+def _job_size(job: Unit | ReplaceGroup) -> int:
+    return job.size if isinstance(job, ReplaceGroup) else job.file.size
+
+
+def _run_job(job: Unit | ReplaceGroup, context: UnitContext) -> list[UnitResult]:
+    if isinstance(job, ReplaceGroup):
+        return load_replace(job, context)
+    return [load_unit(job, context)]
 
 
 def _usable_connections(url: str, wanted: int) -> int:
@@ -298,5 +332,9 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         warnings=warnings,
         bytes_read=sum(r.unit.file.size for r in succeeded),
         retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db")},
+        records_updated=sum(r.updated for r in succeeded),
+        records_duplicates=sum(r.duplicates for r in succeeded),
+        records_warned=sum(r.warned for r in succeeded),
+        reconciliation=_reconciliation(succeeded),
         database=str(outcome.target),
     )

@@ -69,6 +69,10 @@ class RunReport:
     bytes_read: int = 0
     database: str | None = None
     retries: dict[str, int] = field(default_factory=dict)
+    records_updated: int = 0
+    records_duplicates: int = 0  # merged away: a later row of the same file had the same key
+    records_warned: int = 0  # broke a rule whose action is warn, and loaded
+    reconciliation: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -102,12 +106,18 @@ class RunReport:
                 "parsed": self.records_parsed,
                 "inserted": self.records_inserted,
                 "rejected": self.records_rejected,
+                "updated": self.records_updated,
+                "duplicates": self.records_duplicates,
+                "warned": self.records_warned,
             },
             "stages": {name: round(value, 6) for name, value in self.stages.items()},
             "stages_wall": {name: round(value, 6) for name, value in self.stages_wall.items()},
             "throughput_rows_per_sec": round(self.rows_per_second, 1),
             "bytes_read": self.bytes_read,
             "retries": dict(self.retries),
+            "reconciliation": {
+                name: dict(figures) for name, figures in self.reconciliation.items()
+            },
             "failed_files": [f.to_dict() for f in self.failed_files],
             "tables": {name: figures.rows for name, figures in self.tables.items()},
             "table_seconds": {name: round(f.seconds, 6) for name, f in self.tables.items()},

@@ -1,0 +1,226 @@
+"""Staging tables and the merge of a file's rows into its target: upsert, and sql rules.
+
+The staging table is a temporary table created inside the unit's transaction
+with ``ON COMMIT DROP``: it vanishes when the unit commits, when it rolls back,
+and when the session dies, so no crash can leave one behind. It holds the
+file's columns with the target's exact types, plus the record number of each
+row (its order in the file).
+
+Upsert inserts ``DISTINCT ON (key)`` the last row of each key in file order,
+``ON CONFLICT (key) DO UPDATE`` the file's other columns. Rows the server
+refuses during the merge (NOT NULL, CHECK, FOREIGN KEY) are isolated by
+bisection over record ranges under savepoints, like COPY's refusals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgingest.errors import LoadError
+from pgingest.load.isolate import RowRefusal, is_row_error
+from pgingest.naming import TableName
+from pgingest.types import PgType, TargetColumn
+
+__all__ = [
+    "RECORD_COLUMN",
+    "MergeCounts",
+    "Stage",
+    "create_stage",
+    "require_unique_key",
+    "stage_columns",
+]
+
+# The staging column holding each row's record number in its file.
+RECORD_COLUMN = "_pgingest_record"
+STAGE_NAME = "pgingest_stage"
+
+_RECORD_TYPE = PgType(oid=20, name="bigint", receive="int8recv")
+
+
+@dataclass
+class MergeCounts:
+    """What a merge did."""
+
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0  # rows whose key a later row of the same file replaced
+    refused: list[RowRefusal] = field(default_factory=list)  # row = record number
+
+
+def stage_columns(columns: Sequence[TargetColumn]) -> list[TargetColumn]:
+    """The staging table's columns: the file's, then its record number."""
+    return [*columns, TargetColumn(RECORD_COLUMN, _RECORD_TYPE)]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A staging table for one unit, on one connection, inside its transaction."""
+
+    conn: psycopg.Connection[Any]
+    target: TableName
+    columns: tuple[str, ...]  # the file's columns, as named in the target
+    name: TableName = field(default_factory=lambda: TableName("pg_temp", STAGE_NAME))
+
+    def _columns_sql(self) -> sql.Composed:
+        return sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
+
+    def check_sql_rule(self, expression: str) -> list[int]:
+        """Record numbers of staged rows for which the boolean ``expression`` is false."""
+        query = sql.SQL("SELECT {} FROM {} WHERE ({}) IS FALSE ORDER BY 1").format(
+            sql.Identifier(RECORD_COLUMN),
+            self.name.identifier,
+            sql.SQL(expression),
+        )
+        return [int(row[0]) for row in self.conn.execute(query).fetchall()]
+
+    def discard(self, records: Sequence[int]) -> None:
+        """Remove rows (by record number) from the stage."""
+        if records:
+            self.conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    self.name.identifier, sql.Identifier(RECORD_COLUMN)
+                ),
+                (list(records),),
+            )
+
+    def count(self) -> int:
+        """Rows in the stage."""
+        row = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.name.identifier))
+        found = row.fetchone()
+        return int(found[0]) if found else 0
+
+    def _merge_statement(self, key: Sequence[str] | None) -> sql.Composed:
+        columns = self._columns_sql()
+        record = sql.Identifier(RECORD_COLUMN)
+        where = sql.SQL("WHERE {} >= %(low)s AND {} < %(high)s").format(record, record)
+        if not key:
+            return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} {} ORDER BY {}").format(
+                self.target.identifier, columns, columns, self.name.identifier, where, record
+            )
+        keys = sql.SQL(", ").join(sql.Identifier(k) for k in key)
+        others = [c for c in self.columns if c not in key]
+        action = (
+            sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                    for c in others
+                )
+            )
+            if others
+            else sql.SQL("DO NOTHING")
+        )
+        # The last row of each key in file order wins; (xmax = 0) tells inserted from updated.
+        return sql.SQL(
+            "INSERT INTO {target} ({columns}) "
+            "SELECT DISTINCT ON ({keys}) {columns} FROM {stage} {where} "
+            "ORDER BY {keys}, {record} DESC "
+            "ON CONFLICT ({keys}) {action} RETURNING (xmax = 0)"
+        ).format(
+            target=self.target.identifier,
+            columns=columns,
+            keys=keys,
+            stage=self.name.identifier,
+            where=where,
+            record=record,
+            action=action,
+        )
+
+    def merge(self, *, key: Sequence[str] | None, limit: int | None = None) -> MergeCounts:
+        """Move the staged rows into the target; refused rows are isolated and left out."""
+        counts = MergeCounts()
+        bounds = self.conn.execute(
+            sql.SQL("SELECT min({0}), max({0}) + 1, count(*) FROM {1}").format(
+                sql.Identifier(RECORD_COLUMN), self.name.identifier
+            )
+        ).fetchone()
+        if not bounds or bounds[2] == 0:
+            return counts
+        low, high, staged = int(bounds[0]), int(bounds[1]), int(bounds[2])
+        statement = self._merge_statement(key)
+        pending = [(low, high)]
+        while pending:
+            if limit is not None and len(counts.refused) > limit:
+                break
+            start, stop = pending.pop()
+            try:
+                with self.conn.transaction():
+                    cursor = self.conn.execute(statement, {"low": start, "high": stop})
+                    if key:
+                        flags = [row[0] for row in cursor.fetchall()]
+                        counts.inserted += sum(1 for f in flags if f)
+                        counts.updated += sum(1 for f in flags if not f)
+                    else:
+                        counts.inserted += cursor.rowcount
+            except psycopg.Error as exc:
+                if not is_row_error(exc):
+                    raise
+                if stop - start <= 1:
+                    counts.refused.append(_refusal(exc, start))
+                else:
+                    middle = (start + stop) // 2
+                    pending.append((middle, stop))
+                    pending.append((start, middle))
+        merged_rows = staged - len(counts.refused)
+        counts.duplicates = merged_rows - counts.inserted - counts.updated if key else 0
+        return counts
+
+
+def _refusal(exc: psycopg.Error, record: int) -> RowRefusal:
+    diag = exc.diag
+    message = (diag.message_primary or str(exc)).strip()
+    if diag.message_detail:
+        message = f"{message} ({diag.message_detail.strip()})"
+    return RowRefusal(record, message, exc.sqlstate, diag.column_name)
+
+
+def create_stage(conn: psycopg.Connection[Any], target: TableName, columns: Sequence[str]) -> Stage:
+    """A temporary staging table with the target's types for ``columns`` (dropped at commit)."""
+    selected = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    stage = Stage(conn, target, tuple(columns))
+    try:
+        conn.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+            ).format(sql.Identifier(STAGE_NAME), selected, target.identifier)
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} bigint NOT NULL").format(
+                stage.name.identifier, sql.Identifier(RECORD_COLUMN)
+            )
+        )
+    except psycopg.Error as exc:
+        raise LoadError(
+            f"cannot create a staging table for {target}: {exc}", table=str(target)
+        ) from exc
+    return stage
+
+
+def require_unique_key(
+    conn: psycopg.Connection[Any], target: TableName, key: Sequence[str]
+) -> None:
+    """Upsert needs a unique index or constraint on exactly the key columns."""
+    row = conn.execute(
+        """
+        SELECT 1 FROM pg_catalog.pg_index i
+        JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indpred IS NULL
+          AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
+               FROM pg_catalog.pg_attribute a
+               WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
+              = (SELECT array_agg(k ORDER BY k) FROM unnest(%s::text[]) k)
+        """,
+        (target.schema, target.name, list(key)),
+    ).fetchone()
+    if row is None:
+        columns = ", ".join(key)
+        raise LoadError(
+            f"upsert needs a unique index on ({columns}) in table {target}",
+            hint=f"create it: CREATE UNIQUE INDEX ON {target} ({columns})",
+            table=str(target),
+        )

@@ -1,0 +1,259 @@
+"""Where a run is: a thread-safe tally of its events, and snapshots with rates and an ETA.
+
+``ProgressState`` is a Reporter. Views (the terminal bars, the periodic log
+line, the Prometheus endpoint, the run's timeline) read its snapshots; the
+clock is a parameter, so tests drive time by hand and never sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pgingest.discover import SourceFile
+from pgingest.errors import PgIngestError
+from pgingest.report.position import ReadPositionProbe
+
+if TYPE_CHECKING:
+    from pgingest.report.run_report import RunReport
+
+__all__ = ["FileProgress", "ProgressSnapshot", "ProgressState"]
+
+# Rates are measured over the last seconds of the run, not since its start, so
+# the ETA follows a load that speeds up or slows down (as rich does, over 30 s).
+RATE_WINDOW_SECONDS = 15.0
+# Rate samples are kept at most this often, so a busy run does not grow the window.
+RATE_SAMPLE_SECONDS = 0.5
+# A file is never shown as complete before it commits.
+MAX_ACTIVE_FRACTION = 0.99
+
+FractionProbe = Callable[[SourceFile, int], "float | None"]
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """A file being loaded now."""
+
+    file: SourceFile
+    rows: int
+    fraction: float | None  # of its bytes read; None when unknown
+    seconds: float
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    """The run at one moment."""
+
+    elapsed: float  # since the run's first event
+    loading_seconds: float  # since the files started loading
+    files_total: int
+    files_succeeded: int
+    files_failed: int
+    files_skipped: int
+    bytes_total: int
+    bytes_done: float  # of finished files, and the read fraction of active ones
+    rows: int  # committed, plus sent by files still loading
+    rows_committed: int
+    batches: int
+    rows_per_second: float
+    bytes_per_second: float
+    active: tuple[FileProgress, ...] = ()
+    failures: tuple[str, ...] = ()
+    is_started: bool = False  # discovery is done and the totals are known
+    is_finished: bool = False
+
+    @property
+    def files_done(self) -> int:
+        """Files that finished one way or another."""
+        return self.files_succeeded + self.files_failed
+
+    @property
+    def fraction(self) -> float:
+        """0..1 of the bytes to load."""
+        if self.bytes_total <= 0:
+            return self.files_done / self.files_total if self.files_total else 0.0
+        return min(self.bytes_done / self.bytes_total, 1.0)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the recent rate; None until there is a rate."""
+        if self.is_finished:
+            return 0.0
+        if self.bytes_per_second <= 0 or self.bytes_total <= 0:
+            return None
+        return max(self.bytes_total - self.bytes_done, 0.0) / self.bytes_per_second
+
+
+@dataclass
+class _Active:
+    file: SourceFile
+    started: float
+    rows: int = 0
+    fraction: float = 0.0
+    restarts: int = 0
+
+
+@dataclass
+class _Tally:
+    files_total: int = 0
+    bytes_total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bytes_finished: int = 0
+    rows_committed: int = 0
+    batches: int = 0
+    loading_since: float | None = None
+    finished: bool = False
+    failures: list[str] = field(default_factory=list)
+
+
+class ProgressState:
+    """Counts a run's events; ``snapshot()`` says where it stands. A Reporter."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        probe: FractionProbe | None = None,
+    ) -> None:
+        self._clock = clock
+        if probe is None:
+            position = ReadPositionProbe()
+            probe = lambda file, rows: position.fraction(file, rows=rows)  # noqa: E731
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._tally = _Tally()
+        self._active: dict[str, _Active] = {}
+        self._samples: deque[tuple[float, float, int]] = deque()
+
+    def stage_started(self, stage: str) -> None:
+        """Nothing to count."""
+
+    def stage_finished(self, stage: str, *, seconds: float, figures: Mapping[str, float]) -> None:
+        """Nothing to count."""
+
+    def run_started(self, *, files: int, total_bytes: int) -> None:
+        """The totals are known."""
+        with self._lock:
+            self._tally.files_total = files
+            self._tally.bytes_total = total_bytes
+            self._tally.loading_since = self._clock()
+
+    def unit_started(self, file: SourceFile) -> None:
+        """A file joins the active ones."""
+        with self._lock:
+            self._active[file.path] = _Active(file, self._clock())
+
+    def rows_loaded(self, file: SourceFile, *, rows: int, fraction: float) -> None:
+        """More rows of an active file were sent."""
+        with self._lock:
+            self._tally.batches += 1
+            active = self._active.get(file.path)
+            if active is None:  # a reporter may join a run already going
+                active = self._active[file.path] = _Active(file, self._clock())
+            active.rows += rows
+            active.fraction = max(active.fraction, min(fraction, MAX_ACTIVE_FRACTION))
+
+    def unit_restarted(self, file: SourceFile, *, reason: str) -> None:
+        """The rows sent so far were rolled back; the bytes read stay counted."""
+        with self._lock:
+            active = self._active.get(file.path)
+            if active is not None:
+                active.rows = 0
+                active.restarts += 1
+
+    def unit_finished(self, file: SourceFile, *, rows: int) -> None:
+        """A file committed."""
+        with self._lock:
+            self._active.pop(file.path, None)
+            self._tally.succeeded += 1
+            self._tally.bytes_finished += file.size
+            self._tally.rows_committed += rows
+
+    def unit_failed(self, file: SourceFile | None, error: PgIngestError) -> None:
+        """A file failed; a loading file's bytes count as done (no more will be read of it)."""
+        with self._lock:
+            self._tally.failures.append(error.describe())
+            self._tally.failed += 1
+            if file is not None and self._active.pop(file.path, None) is not None:
+                self._tally.bytes_finished += file.size
+
+    def file_skipped(self, file: SourceFile, reason: str) -> None:
+        """Skipped before loading (already loaded), or by another run while loading."""
+        with self._lock:
+            self._tally.skipped += 1
+            if self._active.pop(file.path, None) is not None:
+                self._tally.bytes_finished += file.size
+
+    def run_finished(self, report: RunReport) -> None:
+        """The run is over."""
+        with self._lock:
+            self._tally.finished = True
+            self._active.clear()
+
+    def snapshot(self) -> ProgressSnapshot:
+        """Where the run stands now (reads how far active files are, outside the lock)."""
+        with self._lock:
+            active = [
+                (a.file, a.started, a.rows, a.fraction, a.restarts) for a in self._active.values()
+            ]
+        now = self._clock()
+        files: list[FileProgress] = []
+        for file, started, rows, fraction, restarts in active:
+            measured = self._probe(file, rows)
+            if measured is not None:
+                fraction = max(fraction, min(measured, MAX_ACTIVE_FRACTION))
+            files.append(FileProgress(file, rows, fraction or None, now - started, restarts))
+        with self._lock:
+            for progress in files:  # keep the largest fraction seen: bars never go back
+                kept = self._active.get(progress.file.path)
+                if kept is not None and progress.fraction is not None:
+                    kept.fraction = max(kept.fraction, progress.fraction)
+            tally = self._tally
+            bytes_done = tally.bytes_finished + sum(f.file.size * (f.fraction or 0) for f in files)
+            rows = tally.rows_committed + sum(f.rows for f in files)
+            rows_rate, bytes_rate = self._rates(now, rows, bytes_done)
+            return ProgressSnapshot(
+                elapsed=now - self._started,
+                loading_seconds=now - tally.loading_since if tally.loading_since else 0.0,
+                files_total=tally.files_total,
+                files_succeeded=tally.succeeded,
+                files_failed=tally.failed,
+                files_skipped=tally.skipped,
+                bytes_total=tally.bytes_total,
+                bytes_done=bytes_done,
+                rows=rows,
+                rows_committed=tally.rows_committed,
+                batches=tally.batches,
+                rows_per_second=rows_rate,
+                bytes_per_second=bytes_rate,
+                active=tuple(sorted(files, key=lambda f: -f.seconds)),
+                failures=tuple(tally.failures),
+                is_started=tally.loading_since is not None,
+                is_finished=tally.finished,
+            )
+
+    def _rates(self, now: float, rows: int, bytes_done: float) -> tuple[float, float]:
+        """Rows and bytes per second over the recent window (call under the lock)."""
+        since = self._tally.loading_since
+        if since is None:
+            return 0.0, 0.0
+        samples = self._samples
+        if not samples or now - samples[-1][0] >= RATE_SAMPLE_SECONDS:
+            samples.append((now, bytes_done, rows))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_SECONDS:
+            samples.popleft()
+        start, start_bytes, start_rows = samples[0]
+        if now - start < 1.0:  # too little of the window yet: the average since loading began
+            start, start_bytes, start_rows = since, 0.0, 0
+        span = now - start
+        if span <= 0:
+            return 0.0, 0.0
+        return max(rows - start_rows, 0) / span, max(bytes_done - start_bytes, 0.0) / span
