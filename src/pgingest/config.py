@@ -118,6 +118,12 @@ class Settings(_Model):
         None, ge=1, description="Database connections; default: CPU count."
     )
     batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, description="Rows per COPY batch.")
+    chunk_bytes: int = Field(
+        64 << 20,
+        ge=4096,
+        description="A CSV file this large or 1.5 times larger loads as chunks of about this "
+        "many bytes, in parallel; each chunk is a unit of its own.",
+    )
     max_rejects: int | None = Field(
         None, ge=0, description="Rejected rows a file may have before it fails; null: no limit."
     )

@@ -20,6 +20,7 @@ from pgingest.errors import ConfigError, SourceError
 
 __all__ = [
     "COMPRESSION_SUFFIXES",
+    "Chunk",
     "DiscoveredSource",
     "SourceFile",
     "detect_compression",
@@ -60,8 +61,27 @@ DISCOVERY_THREADS = 8
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """A byte range of a large file that loads as a unit of its own.
+
+    It starts at a record boundary; ``first_line`` is the file line it starts on
+    and ``header`` the file's column names (a chunk past the first has no header).
+    """
+
+    start: int
+    end: int
+    first_line: int
+    header: tuple[str, ...]
+
+    @property
+    def part(self) -> str:
+        """How the manifest names this part of the file."""
+        return f"bytes {self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
 class SourceFile:
-    """One file to load, as found on disk."""
+    """One file to load, as found on disk (or a chunk of one)."""
 
     path: str
     source: str
@@ -69,11 +89,22 @@ class SourceFile:
     compression: str | None
     size: int
     modified_ns: int
+    chunk: Chunk | None = None
 
     @property
     def name(self) -> str:
         """The file's base name, for messages and progress lines."""
         return os.path.basename(self.path)
+
+    @property
+    def part(self) -> str:
+        """The manifest's name for what this unit loads: "" for a whole file."""
+        return self.chunk.part if self.chunk is not None else ""
+
+    @property
+    def label(self) -> str:
+        """The path, with the byte range of a chunk."""
+        return f"{self.path} ({self.part})" if self.chunk is not None else self.path
 
 
 @dataclass(frozen=True)

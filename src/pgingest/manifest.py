@@ -31,6 +31,7 @@ __all__ = [
     "loaded_entries",
     "loaded_paths",
     "mark_replaced",
+    "part_range",
     "record_failed",
     "record_loaded",
     "replace_table_manifest",
@@ -52,6 +53,7 @@ class LoadedEntry:
     modified_ns: int | None
     rows: int
     run_id: str | None
+    part: str = ""  # "" for a whole file, "bytes START-END" for a chunk
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Decision:
     action: Action
     fingerprint: str | None = None
     previous: LoadedEntry | None = None
+    loaded_parts: tuple[str, ...] = ()  # chunks that landed before (a resumed file)
 
 
 def fingerprint_file(path: str) -> str:
@@ -93,7 +96,7 @@ def loaded_entries(
     """Loaded manifest rows of these paths for this table, newest first."""
     rows = conn.execute(
         """
-        SELECT path, fingerprint, size, modified_ns, rows, run_id::text
+        SELECT path, fingerprint, size, modified_ns, rows, run_id::text, part
         FROM pgingest.files
         WHERE table_name = %s AND path = ANY(%s) AND status = 'loaded'
         ORDER BY loaded_at DESC, id DESC
@@ -101,9 +104,9 @@ def loaded_entries(
         (table_name, list(paths)),
     ).fetchall()
     entries: dict[str, list[LoadedEntry]] = {}
-    for path, fingerprint, size, modified_ns, count, run_id in rows:
+    for path, fingerprint, size, modified_ns, count, run_id, part in rows:
         entries.setdefault(path, []).append(
-            LoadedEntry(path, fingerprint, size, modified_ns, count, run_id)
+            LoadedEntry(path, fingerprint, size, modified_ns, count, run_id, part)
         )
     return entries
 
@@ -123,6 +126,41 @@ def failed_paths(conn: psycopg.Connection[Any], table_name: str, paths: Iterable
     return {row[0] for row in rows}
 
 
+def part_range(part: str) -> tuple[int, int] | None:
+    """(start, end) of a chunk's part name, None for a whole file."""
+    if not part.startswith("bytes "):
+        return None
+    start, _, end = part.removeprefix("bytes ").partition("-")
+    return int(start), int(end)
+
+
+def _covers(parts: Iterable[str], size: int) -> bool:
+    """Whether loaded parts make up the whole file."""
+    ranges = []
+    for part in parts:
+        found = part_range(part)
+        if found is None:
+            return True  # loaded whole
+        ranges.append(found)
+    position = 0
+    for start, end in sorted(ranges):
+        if start > position:
+            return False
+        position = max(position, end)
+    return position >= size
+
+
+def _decision_for(file: SourceFile, fingerprint: str, previous: list[LoadedEntry]) -> Decision:
+    same = [e for e in previous if e.fingerprint == fingerprint]
+    if same and _covers((e.part for e in same), file.size):
+        return Decision(file, "skip", fingerprint, same[0])
+    if same:  # some chunks landed before a crash: load the rest
+        return Decision(file, "load", fingerprint, same[0], tuple(e.part for e in same))
+    if previous:
+        return Decision(file, "changed", fingerprint, previous[0])
+    return Decision(file, "load", fingerprint)
+
+
 def decide(
     files: Sequence[SourceFile], entries: dict[str, list[LoadedEntry]]
 ) -> tuple[list[Decision], list[SourceError]]:
@@ -136,7 +174,7 @@ def decide(
             None,
         )
         if same_stat is not None:
-            decisions[file.path] = Decision(file, "skip", same_stat.fingerprint, same_stat)
+            decisions[file.path] = _decision_for(file, same_stat.fingerprint, previous)
         else:
             to_hash.append(file)
     problems: list[SourceError] = []
@@ -146,14 +184,7 @@ def decide(
         if isinstance(result, SourceError):
             problems.append(result)
             continue
-        previous = entries.get(file.path, [])
-        same = next((e for e in previous if e.fingerprint == result), None)
-        if same is not None:
-            decisions[file.path] = Decision(file, "skip", result, same)
-        elif previous:
-            decisions[file.path] = Decision(file, "changed", result, previous[0])
-        else:
-            decisions[file.path] = Decision(file, "load", result)
+        decisions[file.path] = _decision_for(file, result, entries.get(file.path, []))
     ordered = [decisions[f.path] for f in files if f.path in decisions]
     return ordered, problems
 
@@ -173,8 +204,8 @@ def record_loaded(
         """
         INSERT INTO pgingest.files
             (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
-             status, stage, run_id)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s)
+             status, stage, run_id, part)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s, %s)
         """,
         (
             file.path,
@@ -186,6 +217,7 @@ def record_loaded(
             rows,
             rejected,
             run_id,
+            file.part,
         ),
     )
 

@@ -76,6 +76,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS rejects_by_source ON pgingest.rejects (source, table_name);
     """,
+    # 2: large files load in chunks, each a unit with its own manifest row
+    """
+    ALTER TABLE pgingest.files ADD COLUMN IF NOT EXISTS part text NOT NULL DEFAULT '';
+    DROP INDEX IF EXISTS pgingest.files_loaded_once;
+    CREATE UNIQUE INDEX files_loaded_once
+        ON pgingest.files (table_name, path, fingerprint, part) WHERE status = 'loaded';
+    """,
 ]
 
 

@@ -46,6 +46,14 @@ class CsvReader:
 
     def __init__(self, file: SourceFile, options: CsvOptions, *, is_tsv: bool = False) -> None:
         self.file = file
+        self._line_offset = 0
+        chunk = file.chunk
+        if chunk is not None and chunk.start > 0:
+            # A later chunk starts at a record, past the header: name its columns.
+            options = options.model_copy(
+                update={"column_names": list(chunk.header), "header": False, "skip_rows": 0}
+            )
+            self._line_offset = chunk.first_line - 1
         self.options = options
         delimiter = options.delimiter
         if is_tsv and "delimiter" not in options.model_fields_set:
@@ -282,7 +290,8 @@ class CsvReader:
                 for row in reader:
                     if row or record < 0:
                         if record >= 0 and record in wanted:
-                            found[record] = Location(previous_line + 1, tap.text())
+                            line = previous_line + 1 + self._line_offset
+                            found[record] = Location(line, tap.text())
                         record += 1
                         if record > last:
                             break

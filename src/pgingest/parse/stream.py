@@ -59,9 +59,41 @@ def _compression(file: SourceFile) -> str | None:
     return file.compression or sniff_compression(file.path)
 
 
+class _RangeRaw(io.RawIOBase):
+    """The bytes of a file from ``start`` to ``end`` (a chunk), read forward."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        super().__init__()
+        self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._handle.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self._left)]
+        size = self._handle.readinto(view)
+        self._left -= size
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+        super().close()
+
+
 def open_stream(file: SourceFile) -> pa.NativeFile:
-    """A forward-only Arrow stream of the file's (decompressed) bytes."""
+    """A forward-only Arrow stream of the file's (decompressed) bytes, or of its chunk."""
     try:
+        if file.chunk is not None:
+            chunk = file.chunk
+            raw_range = io.BufferedReader(
+                _RangeRaw(file.path, chunk.start, chunk.end), STREAM_BUFFER_BYTES
+            )
+            return pa.PythonFile(raw_range, mode="r")
         compression = _compression(file)
         if compression == "xz":
             return pa.PythonFile(lzma.open(file.path, "rb"), mode="r")

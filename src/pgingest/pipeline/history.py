@@ -1,13 +1,50 @@
-"""What earlier runs left in the database: rejects (and, later, runs and per-source status)."""
+"""What earlier runs left in the database: rejects, runs and their reports, each source's state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+
 from pgingest.config import Config
 from pgingest.database import resolve_database
-from pgingest.load.connect import connect
+from pgingest.discover import discover_files
+from pgingest.load.connect import connect, translate_db_error
 from pgingest.report.rejects import StoredReject, read_rejects
+from pgingest.report.runs import StoredRun, find_run, read_runs
+from pgingest.report.status import SourceStatus, read_source_status
 
-__all__ = ["list_rejects"]
+__all__ = ["RunRecord", "list_rejects", "list_runs", "read_run", "source_status"]
+
+T = TypeVar("T")
+
+# The rejects a run's page shows; the rest are a `pgingest rejects --run` away.
+PAGE_REJECTS = 200
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run with the first of its rejected records."""
+
+    run: StoredRun
+    rejects: list[StoredReject]
+    database: str
+
+
+def _query(config: Config, database_url: str | None, work: Callable[[Any], T]) -> tuple[T, str]:
+    target = resolve_database(config, database_url)
+    with connect(target.url) as conn:
+        try:
+            return work(conn), str(target)
+        except psycopg.Error as exc:
+            raise translate_db_error(exc, url=target.url) from exc
+
+
+def _has_rejects(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass('pgingest.rejects') IS NOT NULL").fetchone()
+    return bool(row and row[0])
 
 
 def list_rejects(
@@ -19,9 +56,43 @@ def list_rejects(
     limit: int | None = None,
 ) -> list[StoredReject]:
     """Rejected records in the config's database, newest run first."""
-    target = resolve_database(config, database_url)
-    with connect(target.url) as conn:
-        row = conn.execute("SELECT to_regclass('pgingest.rejects') IS NOT NULL").fetchone()
-        if not row or not row[0]:
+
+    def work(conn: psycopg.Connection[Any]) -> list[StoredReject]:
+        if not _has_rejects(conn):
             return []
-        return read_rejects(conn, run_id=run_id, source=source, limit=limit)
+        # A run may be named by the start of its id, as `pgingest runs` shows it.
+        run = find_run(conn, run_id).run_id if run_id else None
+        return read_rejects(conn, run_id=run, source=source, limit=limit)
+
+    return _query(config, database_url, work)[0]
+
+
+def list_runs(
+    config: Config, *, database_url: str | None = None, limit: int = 20
+) -> list[StoredRun]:
+    """The latest runs in the config's database, newest first."""
+    return _query(config, database_url, lambda conn: read_runs(conn, limit=limit))[0]
+
+
+def read_run(
+    config: Config,
+    run_id: str | None,
+    *,
+    database_url: str | None = None,
+    rejects: int = PAGE_REJECTS,
+) -> RunRecord:
+    """One run (by id or a unique start of it; the latest for None) and its first rejects."""
+
+    def work(conn: psycopg.Connection[Any]) -> tuple[StoredRun, list[StoredReject]]:
+        run = find_run(conn, run_id)
+        found = read_rejects(conn, run_id=run.run_id, limit=rejects) if _has_rejects(conn) else []
+        return run, found
+
+    (run, found), database = _query(config, database_url, work)
+    return RunRecord(run, found, database)
+
+
+def source_status(config: Config, *, database_url: str | None = None) -> list[SourceStatus]:
+    """Each source's matched files: loaded, changed, pending, failed, missing; with rejects."""
+    discovered = discover_files(config)
+    return _query(config, database_url, lambda conn: read_source_status(conn, discovered))[0]

@@ -26,6 +26,7 @@ from pgingest.manifest import Decision, decide, failed_paths, loaded_entries, lo
 from pgingest.parse import open_reader
 from pgingest.pipeline.attempt import Unit
 from pgingest.pipeline.replace import ReplaceGroup, as_replace_units
+from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
 
 __all__ = ["PreparedSource", "prepare_source", "sample_files"]
 
@@ -164,6 +165,7 @@ def prepare_source(
     allow_create: bool = True,
     has_manifest: bool = True,
     retry_failed: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> PreparedSource:
     """The table (created if allowed and asked for) and a decision for each file.
 
@@ -224,8 +226,27 @@ def prepare_source(
                 )
             )
         elif table is not None:
-            units.append(Unit(decision.file, source, table, decision))
+            units.extend(
+                Unit(d.file, source, table, d)
+                for d in _chunk_decisions(decision, source, chunk_bytes)
+            )
     return PreparedSource(source, table, units, skipped, failed, created)
+
+
+def _chunk_decisions(decision: Decision, source: Source, chunk_bytes: int) -> list[Decision]:
+    """A large CSV file's decision as one per chunk (the chunks a crash left to load)."""
+    file = decision.file
+    if not can_split(file, source, chunk_bytes):
+        return [decision]
+    try:
+        header = open_reader(file, source).column_names()
+    except PgIngestError:
+        return [decision]  # the unit reports why the file cannot be read
+    if decision.loaded_parts:
+        chunks = remaining_chunks(file, header, source, decision.loaded_parts, chunk_bytes)
+    else:
+        chunks = split_file(file, header, source, chunk_bytes)
+    return [replace(decision, file=chunk) for chunk in chunks]
 
 
 def _prepare_replace(

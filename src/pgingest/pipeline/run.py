@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -27,10 +27,13 @@ from pgingest.manifest import record_failed
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.replace import ReplaceGroup, load_replace
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, load_unit
-from pgingest.report.metrics import Metrics
+from pgingest.report.logs import StageLogger
+from pgingest.report.metrics import Metrics, peak_memory_bytes
+from pgingest.report.progress import ProgressState
 from pgingest.report.rejects import write_rejects
-from pgingest.report.reporter import NullReporter, Reporter
+from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
+from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
 
 __all__ = ["RunOptions", "run"]
@@ -64,8 +67,14 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     a bad config and ConnectError when the database cannot be reached.
     """
     options = options or RunOptions()
-    reporter = options.reporter or NullReporter()
     metrics = options.metrics or Metrics()
+    # The run keeps its own tally for the report's batches and timeline, and
+    # logs its stages; the caller's reporter hears every event after them.
+    progress = ProgressState(clock=metrics.now)
+    timeline = Timeline(progress, clock=metrics.now)
+    reporter = CompositeReporter(
+        progress, timeline, StageLogger(clock=metrics.now), options.reporter
+    )
     started_at = _now()
     run_id = uuid.uuid4()
     settings = config.settings
@@ -78,8 +87,19 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
     )
 
+    reporter.stage_started("discover")
+    stage_start = metrics.now()
     with metrics.stage("discover"):
         discovered = discover_files(config)
+    reporter.stage_finished(
+        "discover",
+        seconds=metrics.now() - stage_start,
+        figures={
+            "sources": len(discovered),
+            "files": sum(len(d.files) for d in discovered),
+            "bytes": sum(f.size for d in discovered for f in d.files),
+        },
+    )
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
     connections = retrier.call(
@@ -91,11 +111,30 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             ensure_schema(conn)
             timezone = server_timezone(conn)
             _insert_run(conn, run_id, started_at, config)
+            reporter.stage_started("fingerprint")
+            stage_start = metrics.now()
             with metrics.stage("fingerprint"):
                 prepared = [
-                    prepare_source(conn, found, index, retry_failed=options.retry_failed)
+                    prepare_source(
+                        conn,
+                        found,
+                        index,
+                        retry_failed=options.retry_failed,
+                        chunk_bytes=settings.chunk_bytes,
+                    )
                     for index, found in enumerate(discovered)
                 ]
+            reporter.stage_finished(
+                "fingerprint",
+                seconds=metrics.now() - stage_start,
+                figures={
+                    "to_load": sum(len(p.units) for p in prepared)
+                    + sum(len(p.group.units) for p in prepared if p.group is not None),
+                    "already_loaded": sum(len(p.skipped) for p in prepared),
+                    "failed": sum(len(p.failed) for p in prepared),
+                    "tables_created": sum(1 for p in prepared if p.created),
+                },
+            )
         jobs: list[Unit | ReplaceGroup] = [u for p in prepared for u in p.units]
         jobs += [p.group for p in prepared if p.group is not None]
         jobs.sort(key=lambda job: -_job_size(job))  # largest first: the tail stays short
@@ -104,6 +143,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         for p in prepared:
             for decision in p.skipped:
                 reporter.file_skipped(decision.file, "already loaded")
+            for file, _stage, error in p.failed:
+                reporter.unit_failed(file, error)
         context = UnitContext(
             pool=pool,
             run_id=run_id,
@@ -122,10 +163,16 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             for result in done
         ]
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
-        report = _report(outcome, metrics)
+        report = replace(
+            _report(outcome, metrics),
+            batches=progress.snapshot().batches,
+            peak_memory_bytes=peak_memory_bytes(),
+            timeline=timeline.points(),
+        )
         retrier.call(
             lambda: _bookkeep(pool, run_id, prepared, results, report), what="recording the run"
         )
+        reporter.run_finished(report)
     except psycopg.Error as exc:
         raise translate_db_error(exc, url=target.url) from exc
     finally:
@@ -291,11 +338,12 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
             )
     for result in results:
         if result.error is not None:
+            part = result.unit.file.part
             failed.append(
                 FailedFile(
                     result.unit.file.path,
                     result.stage or "load",
-                    result.error.describe(),
+                    f"({part}) {result.error.describe()}" if part else result.error.describe(),
                     result.unit.source.name,
                     str(result.unit.table.name),
                 )
@@ -317,10 +365,13 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         run_id=str(outcome.run_id),
         started_at=outcome.started_at,
         finished_at=_now(),
-        files_attempted=sum(1 for r in results if not r.skipped)
+        files_attempted=len({r.unit.file.path for r in results if not r.skipped})
         + sum(1 for p in prepared for f in p.failed if f[0]),
-        files_succeeded=len(succeeded),
-        files_failed=len(failed),
+        files_succeeded=len(
+            {r.unit.file.path for r in succeeded}
+            - {r.unit.file.path for r in results if r.error is not None}
+        ),
+        files_failed=len({f.path for f in failed}),
         files_skipped=sum(len(p.skipped) for p in prepared) + sum(r.skipped for r in results),
         records_parsed=sum(r.parsed for r in results),
         records_inserted=sum(r.rows for r in succeeded),
@@ -331,7 +382,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         tables=tables,
         warnings=warnings,
         bytes_read=sum(r.unit.file.size for r in succeeded),
-        retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db")},
+        retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db", "careful")},
         records_updated=sum(r.updated for r in succeeded),
         records_duplicates=sum(r.duplicates for r in succeeded),
         records_warned=sum(r.warned for r in succeeded),

@@ -72,21 +72,30 @@ def load_attempts(unit: Unit, ctx: UnitContext, reader: SourceReader) -> Attempt
     """Fast mode, then careful mode if the data asks for it; transient failures retried."""
     plan = match_columns(reader.column_names(), unit.table, unit.source, unit.file)
     careful = False
+    tries = 0
+
+    def attempt() -> Attempt:
+        nonlocal tries
+        tries += 1
+        if tries > 1:  # the last attempt rolled back: its rows no longer count
+            reason = "carefully, to set bad records aside" if careful else "after a retry"
+            ctx.reporter.unit_restarted(unit.file, reason=reason)
+        return run_attempt(unit, plan, reader, ctx, careful=careful)
+
     while True:
         try:
-            return ctx.retrier.call(
-                lambda: run_attempt(unit, plan, reader, ctx, careful=careful),  # noqa: B023
-                what=unit.file.path,
-            )
+            return ctx.retrier.call(attempt, what=unit.file.path)
         except RetryCarefullyError as exc:
             if careful:  # pragma: no cover - the careful path never asks for itself
                 raise ParseError(str(exc), path=unit.file.path) from exc
             logger.info("%s: reading again carefully: %s", unit.file.path, exc)
+            ctx.metrics.add("retries.careful")
             careful = True
         except SchemaDrift:
             plan = match_columns(
                 reader.column_names(complete=True), unit.table, unit.source, unit.file
             )
+            ctx.metrics.add("retries.careful")
             careful = True
 
 
