@@ -6,6 +6,7 @@ Relative paths resolve against the folder of the config file.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from collections.abc import Mapping
@@ -29,8 +30,13 @@ from pgingest.naming import TableName, parse_table_name
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CONFIG_NAME",
+    "Compression",
     "Config",
     "CsvOptions",
+    "ExcelOptions",
+    "FixedWidthColumn",
+    "FixedWidthOptions",
+    "JsonOptions",
     "RetryPolicy",
     "RetrySettings",
     "Rule",
@@ -48,7 +54,9 @@ DEFAULT_CONFIG_NAME = "data_files.json"
 # is cheap to replay and memory stays flat with many batches in flight.
 DEFAULT_BATCH_SIZE = 5000
 
-Format = Literal["csv", "tsv", "json", "ndjson", "parquet"]
+Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "excel", "ipc", "orc", "fixed_width"]
+# "none" reads the bytes as they are, whatever the name or the first bytes say.
+Compression = Literal["gzip", "zstd", "bz2", "xz", "zip", "none"]
 Mode = Literal["append", "upsert", "replace"]
 OnChange = Literal["skip", "reload", "error"]
 RuleAction = Literal["reject", "fail", "warn"]
@@ -84,11 +92,80 @@ class CsvOptions(_Model):
             raise ValueError(f"must be exactly one character, got {value!r}")
         return value
 
+    @field_validator("encoding")
+    @classmethod
+    def _valid_encoding(cls, value: str) -> str:
+        _known_encoding(value)
+        return value
+
     @model_validator(mode="after")
     def _names_without_header(self) -> CsvOptions:
         if not self.header and not self.column_names:
             raise ValueError("header is false, so column_names must list the columns in order")
         return self
+
+
+def _known_encoding(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+    return value
+
+
+class ExcelOptions(_Model):
+    """Which sheet of a spreadsheet (.xlsx, .xls, .xlsm, .xlsb, .ods) to read, and how."""
+
+    sheet: str | int | None = Field(
+        None, description="Sheet name, or 0-based position; default: the first sheet."
+    )
+    header: bool = Field(True, description="The first row (after skip_rows) names the columns.")
+    skip_rows: int = Field(0, ge=0, description="Rows to skip before the header or data.")
+    column_names: list[str] | None = Field(
+        None, description="Column names in sheet order; needed when header is false."
+    )
+
+    @model_validator(mode="after")
+    def _names_without_header(self) -> ExcelOptions:
+        if not self.header and not self.column_names:
+            raise ValueError("header is false, so column_names must list the columns in order")
+        return self
+
+
+class FixedWidthColumn(_Model):
+    """One column of a fixed-width record: its name and where its characters are."""
+
+    name: str = Field(min_length=1)
+    start: int = Field(ge=1, description="Position of its first character, counting from 1.")
+    width: int = Field(ge=1, description="How many characters it spans.")
+
+
+class FixedWidthOptions(_Model):
+    """Column positions of fixed-width text; values are stripped of surrounding spaces."""
+
+    columns: list[FixedWidthColumn] = Field(min_length=1)
+    skip_rows: int = Field(0, ge=0, description="Lines to skip first (a title, a header).")
+    null: list[str] = Field(
+        default_factory=lambda: [""], description="Values (after stripping) read as NULL."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FixedWidthOptions:
+        names = [c.name for c in self.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"columns named twice: {', '.join(twice)}")
+        return self
+
+
+class JsonOptions(_Model):
+    """How nested JSON objects load: flattened into columns, or kept whole as jsonb."""
+
+    flatten: bool = Field(
+        False, description='Nested objects become columns named like "address.city".'
+    )
+    separator: str = Field(".", min_length=1, description="Joins the keys of flattened names.")
 
 
 class RetryPolicy(_Model):
@@ -128,6 +205,18 @@ class Settings(_Model):
         None, ge=0, description="Rejected rows a file may have before it fails; null: no limit."
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    executor: Literal["local", "dask"] = Field(
+        "local", description="Where units run: threads here, or tasks on a Dask cluster."
+    )
+    scheduler: str | None = Field(
+        None, description="The Dask scheduler's address (tcp://host:port) for executor dask."
+    )
+
+    @model_validator(mode="after")
+    def _dask_needs_scheduler(self) -> Settings:
+        if self.executor == "dask" and not self.scheduler:
+            raise ValueError('executor "dask" needs "scheduler": the address tcp://host:port')
+        return self
 
 
 class Rule(_Model):
@@ -196,6 +285,25 @@ class Source(_Model):
         "(lineage); lets on_change: reload replace a file's earlier rows.",
     )
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    excel: ExcelOptions = Field(default_factory=ExcelOptions)
+    fixed_width: FixedWidthOptions | None = Field(
+        None, description='Column positions; needed by format "fixed_width".'
+    )
+    # "json" would shadow a (deprecated) pydantic method, so the attribute has another name.
+    json_options: JsonOptions = Field(default_factory=JsonOptions, alias="json")
+    encoding: str | None = Field(
+        None,
+        description="Text encoding of csv, tsv, json and fixed-width files (wins over "
+        "csv.encoding); default UTF-8, or what a byte-order mark says.",
+    )
+    compression: Compression | None = Field(
+        None, description="Compression of every file; default: from the name, else the content."
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options for remote paths (s3://, gs://, https://), passed to fsspec; "
+        "credentials otherwise come from the usual environment variables and files.",
+    )
     rules: list[Rule] = Field(default_factory=list, alias="validate")
     min_rows: int | None = Field(None, ge=0)
     max_rows: int | None = Field(None, ge=0)
@@ -213,6 +321,17 @@ class Source(_Model):
     def _valid_table(cls, value: str) -> str:
         parse_table_name(value)
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _valid_encoding(cls, value: str | None) -> str | None:
+        return _known_encoding(value)
+
+    @model_validator(mode="after")
+    def _fixed_width_needs_columns(self) -> Source:
+        if self.format == "fixed_width" and self.fixed_width is None:
+            raise ValueError('format "fixed_width" needs "fixed_width": {"columns": [...]}')
+        return self
 
     @model_validator(mode="after")
     def _mode_needs_key(self) -> Source:

@@ -19,14 +19,18 @@ from pgingest.config import Config
 from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
+from pgingest.errors import ConfigError
 from pgingest.executor import LocalExecutor
+from pgingest.executor.dask import DaskExecutor
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
+from pgingest.pipeline.execute import run_jobs
+from pgingest.pipeline.jobs import Job, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
-from pgingest.pipeline.replace import ReplaceGroup, load_replace
-from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, load_unit
+from pgingest.pipeline.remote import WorkerSpec
+from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
 from pgingest.report.progress import ProgressState
@@ -50,6 +54,7 @@ class RunOptions:
     metrics: Metrics | None = None
     retry_failed: bool = False  # load only the files whose last attempt failed
     sleep: Callable[[float], None] | None = None  # how retries wait (tests pass a fake)
+    executor: LocalExecutor | DaskExecutor | None = None  # default: as the config says
 
 
 def _cpu_count() -> int:
@@ -87,19 +92,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
     )
 
-    reporter.stage_started("discover")
-    stage_start = metrics.now()
-    with metrics.stage("discover"):
-        discovered = discover_files(config)
-    reporter.stage_finished(
-        "discover",
-        seconds=metrics.now() - stage_start,
-        figures={
-            "sources": len(discovered),
-            "files": sum(len(d.files) for d in discovered),
-            "bytes": sum(f.size for d in discovered for f in d.files),
-        },
-    )
+    discovered = _discover(config, reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
     connections = retrier.call(
@@ -111,40 +104,10 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             ensure_schema(conn)
             timezone = server_timezone(conn)
             _insert_run(conn, run_id, started_at, config)
-            reporter.stage_started("fingerprint")
-            stage_start = metrics.now()
-            with metrics.stage("fingerprint"):
-                prepared = [
-                    prepare_source(
-                        conn,
-                        found,
-                        index,
-                        retry_failed=options.retry_failed,
-                        chunk_bytes=settings.chunk_bytes,
-                    )
-                    for index, found in enumerate(discovered)
-                ]
-            reporter.stage_finished(
-                "fingerprint",
-                seconds=metrics.now() - stage_start,
-                figures={
-                    "to_load": sum(len(p.units) for p in prepared)
-                    + sum(len(p.group.units) for p in prepared if p.group is not None),
-                    "already_loaded": sum(len(p.skipped) for p in prepared),
-                    "failed": sum(len(p.failed) for p in prepared),
-                    "tables_created": sum(1 for p in prepared if p.created),
-                },
+            prepared = _prepare(
+                conn, discovered, config, options=options, reporter=reporter, metrics=metrics
             )
-        jobs: list[Unit | ReplaceGroup] = [u for p in prepared for u in p.units]
-        jobs += [p.group for p in prepared if p.group is not None]
-        jobs.sort(key=lambda job: -_job_size(job))  # largest first: the tail stays short
-        files = [u for job in jobs for u in (job.units if isinstance(job, ReplaceGroup) else [job])]
-        reporter.run_started(files=len(files), total_bytes=sum(u.file.size for u in files))
-        for p in prepared:
-            for decision in p.skipped:
-                reporter.file_skipped(decision.file, "already loaded")
-            for file, _stage, error in p.failed:
-                reporter.unit_failed(file, error)
+        jobs = _jobs(prepared, reporter)
         context = UnitContext(
             pool=pool,
             run_id=run_id,
@@ -155,13 +118,13 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             max_rejects=settings.max_rejects,
             reporter=reporter,
         )
-        results = [
-            result
-            for done in LocalExecutor(workers).map_unordered(
-                lambda job: _run_job(job, context), jobs
-            )
-            for result in done
-        ]
+        executor = options.executor or _executor_for(config, workers)
+        try:
+            spec = _worker_spec(target, run_id, timezone, config, executor)
+            results = run_jobs(jobs, context, executor=executor, spec=spec)
+        finally:
+            if options.executor is None and isinstance(executor, DaskExecutor):
+                executor.close()
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
         report = replace(
             _report(outcome, metrics),
@@ -180,6 +143,74 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     return report
 
 
+def _discover(config: Config, reporter: Reporter, metrics: Metrics) -> list[DiscoveredSource]:
+    reporter.stage_started("discover")
+    stage_start = metrics.now()
+    with metrics.stage("discover"):
+        discovered = discover_files(config)
+    reporter.stage_finished(
+        "discover",
+        seconds=metrics.now() - stage_start,
+        figures={
+            "sources": len(discovered),
+            "files": sum(len(d.files) for d in discovered),
+            "bytes": sum(f.size for d in discovered for f in d.files),
+        },
+    )
+    return discovered
+
+
+def _prepare(
+    conn: psycopg.Connection[Any],
+    discovered: list[DiscoveredSource],
+    config: Config,
+    *,
+    options: RunOptions,
+    reporter: Reporter,
+    metrics: Metrics,
+) -> list[PreparedSource]:
+    reporter.stage_started("fingerprint")
+    stage_start = metrics.now()
+    with metrics.stage("fingerprint"):
+        prepared = [
+            prepare_source(
+                conn,
+                found,
+                index,
+                retry_failed=options.retry_failed,
+                chunk_bytes=config.settings.chunk_bytes,
+            )
+            for index, found in enumerate(discovered)
+        ]
+    reporter.stage_finished(
+        "fingerprint",
+        seconds=metrics.now() - stage_start,
+        figures={
+            "to_load": sum(len(p.units) for p in prepared)
+            + sum(len(p.group.units) for p in prepared if p.group is not None),
+            "already_loaded": sum(len(p.skipped) for p in prepared),
+            "failed": sum(len(p.failed) for p in prepared),
+            "tables_created": sum(1 for p in prepared if p.created),
+        },
+    )
+    return prepared
+
+
+def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
+    """The run's jobs, largest first (so the tail stays short); tells the reporter the totals."""
+    jobs: list[Job] = [u for p in prepared for u in p.units]
+    jobs += [p.group for p in prepared if p.group is not None]
+    jobs.sort(key=lambda job: -job_size(job))
+    files = [unit for job in jobs for unit in job_files(job)]
+    reporter.run_started(files=len(files), total_bytes=sum(u.file.size for u in files))
+    for p in prepared:
+        for decision in p.skipped:
+            reporter.file_skipped(decision.file, "already loaded")
+        for file, _stage, error in p.failed:
+            reporter.unit_failed(file, error)
+    return jobs
+
+
 def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
     """Per table: parsed = inserted + updated + duplicates + rejected (each file checked too)."""
     tables: dict[str, dict[str, int]] = {}
@@ -196,14 +227,41 @@ def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
     return tables
 
 
-def _job_size(job: Unit | ReplaceGroup) -> int:
-    return job.size if isinstance(job, ReplaceGroup) else job.file.size
+def _executor_for(config: Config, workers: int) -> LocalExecutor | DaskExecutor:
+    settings = config.settings
+    if settings.executor == "dask":
+        assert settings.scheduler is not None
+        return DaskExecutor.connect(settings.scheduler)
+    return LocalExecutor(workers)
 
 
-def _run_job(job: Unit | ReplaceGroup, context: UnitContext) -> list[UnitResult]:
-    if isinstance(job, ReplaceGroup):
-        return load_replace(job, context)
-    return [load_unit(job, context)]
+def _worker_spec(
+    target: DatabaseTarget,
+    run_id: uuid.UUID,
+    timezone: str,
+    config: Config,
+    executor: LocalExecutor | DaskExecutor,
+) -> WorkerSpec | None:
+    """What Dask workers need; None for the local executor."""
+    if isinstance(executor, LocalExecutor):
+        return None
+    if target.is_embedded:
+        raise ConfigError(
+            "Dask workers cannot reach the embedded PostgreSQL (it listens on a Unix socket "
+            "on this machine only)",
+            hint="set DATABASE_URL (or --database-url) to a PostgreSQL server the workers can "
+            "reach over TCP",
+        )
+    settings = config.settings
+    return WorkerSpec(
+        database_url=target.url,
+        run_id=run_id,
+        batch_rows=settings.batch_size,
+        timezone=timezone,
+        retry=settings.retry,
+        max_rejects=settings.max_rejects,
+        connections=settings.connections or 2,
+    )
 
 
 def _usable_connections(url: str, wanted: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -9,10 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["STAGES", "Metrics", "MetricsSnapshot"]
+__all__ = ["STAGES", "Metrics", "MetricsSnapshot", "peak_memory_bytes"]
 
 # The stages of the flow, in order, as the run report names them.
 STAGES = ("discover", "fingerprint", "parse", "convert", "validate", "encode", "copy", "merge")
+
+
+def peak_memory_bytes() -> int:
+    """The most resident memory this process has held so far (ru_maxrss)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # getrusage(2): kilobytes on Linux, bytes on macOS.
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,24 @@ class Metrics:
             yield
         finally:
             self.record_stage(name, start, self._clock())
+
+    def merge(self, other: MetricsSnapshot) -> None:
+        """Add figures measured elsewhere (a Dask worker): counters, rows and busy time.
+
+        Another process's clock cannot be compared with this one, so its stage
+        spans count as busy time and stretch a stage's wall time by their length.
+        """
+        with self._lock:
+            for name, value in other.counters.items():
+                self._counters[name] += value
+            for name, rows in other.table_rows.items():
+                self._tables[name] += rows
+            now = self._clock()
+            for name, busy in other.stage_busy.items():
+                self._busy[name] += busy
+                span = other.stage_wall.get(name, busy)
+                self._first_start[name] = min(self._first_start.get(name, now - span), now - span)
+                self._last_end[name] = max(self._last_end.get(name, now), now)
 
     def snapshot(self) -> MetricsSnapshot:
         """A consistent copy of every figure."""
