@@ -23,7 +23,7 @@ from pgingest.naming import TableName
 from pgingest.report.metrics import Metrics
 from pgingest.types import TargetColumn
 
-__all__ = ["ROW_ERROR_CLASSES", "RowRefusal", "copy_isolating", "is_row_error"]
+__all__ = ["ROW_ERROR_CLASSES", "RowRefusal", "copy_isolating", "is_row_error", "refusal_of"]
 
 # SQLSTATE classes that blame one row: 22 data exception, 23 integrity violation.
 ROW_ERROR_CLASSES = ("22", "23")
@@ -45,7 +45,8 @@ def is_row_error(exc: BaseException) -> bool:
     return bool(sqlstate) and str(sqlstate)[:2] in ROW_ERROR_CLASSES
 
 
-def _refusal(exc: psycopg.Error, row: int) -> RowRefusal:
+def refusal_of(exc: psycopg.Error, row: int) -> RowRefusal:
+    """The server's reason for refusing a row, with its SQLSTATE and column."""
     diag = exc.diag
     message = (diag.message_primary or str(exc)).strip()
     if diag.message_detail:
@@ -97,12 +98,12 @@ def copy_isolating(
                 raise
             row = copy_row_of_error(getattr(exc.diag, "context", None))
             if row is not None and 0 <= row < length:
-                refused.append(_refusal(exc, start + row))
+                refused.append(refusal_of(exc, start + row))
                 # Later ranges are pushed first, so rows are copied in file order.
                 pending.append((start + row + 1, length - row - 1))
                 pending.append((start, row))
             elif length == 1:
-                refused.append(_refusal(exc, start))
+                refused.append(refusal_of(exc, start))
             else:
                 half = length // 2
                 pending.append((start + half, length - half))

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from pgingest.errors import LoadError
-from pgingest.load.isolate import RowRefusal, is_row_error
+from pgingest.load.isolate import RowRefusal, is_row_error, refusal_of
 from pgingest.naming import TableName
 from pgingest.types import PgType, TargetColumn
 
@@ -160,7 +160,7 @@ class Stage:
                 if not is_row_error(exc):
                     raise
                 if stop - start <= 1:
-                    counts.refused.append(_refusal(exc, start))
+                    counts.refused.append(refusal_of(exc, start))
                 else:
                     middle = (start + stop) // 2
                     pending.append((middle, stop))
@@ -168,14 +168,6 @@ class Stage:
         merged_rows = staged - len(counts.refused)
         counts.duplicates = merged_rows - counts.inserted - counts.updated if key else 0
         return counts
-
-
-def _refusal(exc: psycopg.Error, record: int) -> RowRefusal:
-    diag = exc.diag
-    message = (diag.message_primary or str(exc)).strip()
-    if diag.message_detail:
-        message = f"{message} ({diag.message_detail.strip()})"
-    return RowRefusal(record, message, exc.sqlstate, diag.column_name)
 
 
 def create_stage(conn: psycopg.Connection[Any], target: TableName, columns: Sequence[str]) -> Stage:

@@ -33,7 +33,7 @@ from pgingest.pipeline.attempt import (
     UnitContext,
     run_attempt,
 )
-from pgingest.pipeline.unit import UnitResult, too_many_rejects
+from pgingest.pipeline.unit import UnitResult, landed, too_many_rejects
 
 __all__ = ["ReplaceGroup", "as_replace_units", "load_replace"]
 
@@ -106,26 +106,9 @@ def load_replace(group: ReplaceGroup, ctx: UnitContext) -> list[UnitResult]:
     except PgIngestError as exc:
         return [_result(u, ctx, exc, "copy", started) for u in group.units]
     finished = time.perf_counter()
-    results = []
-    for unit, attempt in done:
-        rows = attempt.inserted + attempt.updated
-        ctx.metrics.add_table_rows(str(unit.table.name), rows)
-        ctx.reporter.unit_finished(unit.file, rows=rows)
-        results.append(
-            UnitResult(
-                unit,
-                rows=rows,
-                parsed=attempt.parsed,
-                inserted=attempt.inserted,
-                updated=attempt.updated,
-                duplicates=attempt.duplicates,
-                warned=attempt.warned,
-                rejects=tuple(attempt.rejects),
-                started=started,
-                finished=finished,
-            )
-        )
-    return results
+    return [
+        landed(unit, attempt, ctx, started=started, finished=finished) for unit, attempt in done
+    ]
 
 
 def _all_failed(

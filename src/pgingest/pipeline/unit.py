@@ -34,7 +34,7 @@ from pgingest.pipeline.attempt import (
 )
 from pgingest.report.rejects import Reject
 
-__all__ = ["Unit", "UnitContext", "UnitResult", "load_attempts", "load_unit"]
+__all__ = ["Unit", "UnitContext", "UnitResult", "landed", "load_attempts", "load_unit"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +143,13 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
             path=unit.file.path,
         )
         return _failed(unit, ctx, internal, stage=stage, started=started)
+    return landed(unit, attempt, ctx, started=started, finished=time.perf_counter())
+
+
+def landed(
+    unit: Unit, attempt: Attempt, ctx: UnitContext, *, started: float, finished: float
+) -> UnitResult:
+    """The result of a unit whose rows committed; its figures go to the run's metrics."""
     rows = attempt.inserted + attempt.updated
     ctx.metrics.add_table_rows(str(unit.table.name), rows)
     ctx.metrics.add("records.updated", attempt.updated)
@@ -157,7 +164,7 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
         warned=attempt.warned,
         rejects=tuple(attempt.rejects),
         started=started,
-        finished=time.perf_counter(),
+        finished=finished,
     )
 
 
