@@ -1,49 +1,53 @@
 """The ``pgingest`` command: arguments → the library → rendered results and exit codes.
 
-Exit status: 0 every file loaded, 1 at least one file failed (or the database
-failed), 2 usage or config error. Errors are one line with a remedy; a
-traceback appears only with PGINGEST_LOG=debug.
+``run`` and ``plan`` live here with the small commands; the commands that read
+what earlier runs left (``runs``, ``status``, ``report``, ``rejects``) are in
+cli_history.py. Shared options, logging and error handling: cli_shared.py.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import sys
-from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from pgingest import __version__
-from pgingest.config import DEFAULT_CONFIG_NAME, Config, config_json_schema, load_config
+from pgingest.cli_history import rejects_command, report_command, runs_command, status_command
+from pgingest.cli_shared import (
+    DEFAULT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigArgument,
+    DatabaseOption,
+    LogFormatOption,
+    VerboseOption,
+    fail_usage,
+    guarded,
+    load,
+    positive,
+    stderr,
+    stdout,
+)
+from pgingest.config import Config, config_json_schema
 from pgingest.database import configured_url
 from pgingest.embedded import embedded_data_dir, start_embedded, stop_embedded
-from pgingest.errors import ConfigError, PgIngestError
 from pgingest.naming import redact_url
 from pgingest.pipeline import RunOptions, run
 from pgingest.pipeline.dry_run import plan_run
-from pgingest.pipeline.history import list_rejects
-from pgingest.report.rejects import export_rejects, header_line
-from pgingest.report.render import ProgressReporter, render_plan, render_rejects, render_summary
+from pgingest.report.logs import LogProgress
+from pgingest.report.metrics import Metrics
+from pgingest.report.progress import ProgressState
+from pgingest.report.prometheus import DEFAULT_METRICS_ADDRESS, MetricsServer, RunCollector
+from pgingest.report.render import render_plan, render_summary
+from pgingest.report.reporter import CompositeReporter, Reporter
+from pgingest.report.run_report import RunReport
+from pgingest.report.terminal import TerminalProgress
 
 __all__ = ["app", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-LOG_ENV = "PGINGEST_LOG"
-_LOG_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
 
 app = typer.Typer(
     name="pgingest",
@@ -53,88 +57,73 @@ app = typer.Typer(
     add_completion=False,
 )
 
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="PostgreSQL URL; wins over DATABASE_URL and the config.",
-        show_default=False,
-    ),
-]
+app.command("runs")(runs_command)
+app.command("status")(status_command)
+app.command("report")(report_command)
+app.command("rejects")(rejects_command)
 
 
-def _configure_logging() -> None:
-    level_name = os.environ.get(LOG_ENV, "warn").strip().lower()
-    level = _LOG_LEVELS.get(level_name)
-    if level is None:
-        _fail_usage(f"{LOG_ENV}={level_name!r} is not a log level; use debug, info, warn or error")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("pgingest")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-def _is_debug() -> bool:
-    return logging.getLogger("pgingest").isEnabledFor(logging.DEBUG)
-
-
-def _fail_usage(message: str) -> NoReturn:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE)
-
-
-def _report_error(error: BaseException) -> NoReturn:
-    if isinstance(error, PgIngestError):
-        code = EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED
-        text = error.describe()
-    else:
-        code = EXIT_FAILED
-        text = (
-            f"internal error: {type(error).__name__}: {error} "
-            f"(rerun with {LOG_ENV}=debug for details, and please report it)"
+def _configure(
+    config: Path,
+    *,
+    workers: int | None,
+    connections: int | None,
+    batch_size: int | None,
+    max_rejects: int | None,
+    retry: tuple[int | None, int | None, float | None],
+) -> Config:
+    if max_rejects is not None and max_rejects < 0:
+        fail_usage(f"--max-rejects must be 0 or more, got {max_rejects}")
+    file_attempts, db_attempts, deadline = retry
+    return (
+        load(config)
+        .with_settings(
+            workers=positive("--workers", workers),
+            connections=positive("--connections", connections),
+            batch_size=positive("--batch-size", batch_size),
+            max_rejects=max_rejects,
         )
-    if _is_debug():
-        logging.getLogger("pgingest").exception("failed")
-    stderr.print("[bold red]error:[/] ", markup=True, end="")
-    stderr.print(text, markup=False, soft_wrap=True)
-    raise typer.Exit(code)
+        .with_retry(
+            file_attempts=positive("--file-attempts", file_attempts),
+            db_attempts=positive("--db-attempts", db_attempts),
+            deadline=deadline,
+        )
+    )
 
 
-def _load(config_path: Path) -> Config:
-    return load_config(config_path)
-
-
-def _guarded(action: Callable[[], int]) -> None:
-    _configure_logging()
-    try:
-        code = action()
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        stderr.print("interrupted: nothing half-loaded remains; run again to continue")
-        raise typer.Exit(130) from None
-    except Exception as exc:  # every error becomes one line and an exit status
-        _report_error(exc)
-    raise typer.Exit(code)
-
-
-def _positive(name: str, value: int | None) -> int | None:
-    if value is not None and value < 1:
-        _fail_usage(f"{name} must be at least 1, got {value}")
-    return value
+def _observe_and_run(
+    loaded: Config,
+    options: RunOptions,
+    *,
+    show_progress: bool,
+    metrics_at: tuple[str, int] | None,
+    quiet: bool,
+) -> RunReport:
+    """The run, watched: bars on a terminal, log lines elsewhere, Prometheus if asked."""
+    state = ProgressState()
+    metrics = Metrics()
+    reporters: list[Reporter] = [state]
+    with ExitStack() as stack:
+        if metrics_at is not None:
+            server = stack.enter_context(
+                MetricsServer(
+                    RunCollector(state, metrics), address=metrics_at[0], port=metrics_at[1]
+                )
+            )
+            if not quiet:
+                stderr.print(f"serving metrics at {server.url}", markup=False)
+        if show_progress and stderr.is_terminal:
+            reporters.append(stack.enter_context(TerminalProgress(state, stderr)))
+        elif show_progress:
+            reporters.append(LogProgress(state))
+        return run(
+            loaded, replace(options, reporter=CompositeReporter(*reporters), metrics=metrics)
+        )
 
 
 @app.command("run")
 def run_command(
-    config: ConfigArgument = Path(DEFAULT_CONFIG_NAME),
+    config: ConfigArgument = DEFAULT_CONFIG,
     database_url: DatabaseOption = None,
     workers: Annotated[int | None, typer.Option(help="Parse workers (default: CPU count).")] = None,
     connections: Annotated[
@@ -160,41 +149,55 @@ def run_command(
     report: Annotated[
         Path | None, typer.Option(help="Write the run report (JSON) to this file.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors; no progress, no summary.")
+    ] = False,
     progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars on a terminal.")
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress: bars on a terminal, a log line every 10 s elsewhere (default: on).",
+            show_default=False,
+        ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve live metrics for Prometheus on this port (0: any free port).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str, typer.Option(help="Address the metrics server listens on (0.0.0.0: every one).")
+    ] = DEFAULT_METRICS_ADDRESS,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Load every file the config matches into PostgreSQL."""
 
     def action() -> int:
-        if max_rejects is not None and max_rejects < 0:
-            _fail_usage(f"--max-rejects must be 0 or more, got {max_rejects}")
-        loaded = (
-            _load(config)
-            .with_settings(
-                workers=_positive("--workers", workers),
-                connections=_positive("--connections", connections),
-                batch_size=_positive("--batch-size", batch_size),
-                max_rejects=max_rejects,
-            )
-            .with_retry(
-                file_attempts=_positive("--file-attempts", file_attempts),
-                db_attempts=_positive("--db-attempts", db_attempts),
-                deadline=retry_deadline,
-            )
+        if metrics_port is not None and not 0 <= metrics_port <= 65535:
+            fail_usage(f"--metrics-port must be a port number (0 to 65535), got {metrics_port}")
+        loaded = _configure(
+            config,
+            workers=workers,
+            connections=connections,
+            batch_size=batch_size,
+            max_rejects=max_rejects,
+            retry=(file_attempts, db_attempts, retry_deadline),
         )
-        show_progress = (progress if progress is not None else stderr.is_terminal) and not quiet
-        with ProgressReporter(stderr, enabled=show_progress) as reporter:
-            options = RunOptions(
-                database_url=database_url, reporter=reporter, retry_failed=retry_failed
-            )
-            result = run(loaded, options)
+        result = _observe_and_run(
+            loaded,
+            RunOptions(database_url=database_url, retry_failed=retry_failed),
+            show_progress=(progress is not False) and not quiet,
+            metrics_at=None if metrics_port is None else (metrics_address, metrics_port),
+            quiet=quiet,
+        )
         if report is not None:
             result.write(report)
         if not quiet:
             render_summary(stdout, result)
-        elif result.failed_files:
+        else:
             for failed in result.failed_files:
                 stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
         if result.database and configured_url(loaded, database_url) is None and not quiet:
@@ -206,60 +209,23 @@ def run_command(
             )
         return EXIT_OK if result.is_success else EXIT_FAILED
 
-    _guarded(action)
+    guarded(action, verbose=verbose, quiet=quiet, log_format=log_format)
 
 
 @app.command("plan")
 def plan_command(
-    config: ConfigArgument = Path(DEFAULT_CONFIG_NAME),
+    config: ConfigArgument = DEFAULT_CONFIG,
     database_url: DatabaseOption = None,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
 ) -> None:
     """Show what a run would do: files, formats, tables, columns, files already loaded."""
 
     def action() -> int:
-        render_plan(stdout, plan_run(_load(config), database_url=database_url))
+        render_plan(stdout, plan_run(load(config), database_url=database_url))
         return EXIT_OK
 
-    _guarded(action)
-
-
-@app.command("rejects")
-def rejects_command(
-    config: ConfigArgument = Path(DEFAULT_CONFIG_NAME),
-    database_url: DatabaseOption = None,
-    run_id: Annotated[str | None, typer.Option("--run", help="Only this run's rejects.")] = None,
-    file: Annotated[
-        str | None, typer.Option("--file", help="Only the rejects of this source file.")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
-    export: Annotated[
-        Path | None,
-        typer.Option(help="Write the rejected records of --file to this file, to fix and load."),
-    ] = None,
-) -> None:
-    """List rejected records (file:line, column, value, reason), or export them for fixing."""
-
-    def action() -> int:
-        if export is not None and file is None:
-            _fail_usage("--export needs --file: the source file whose rejects to export")
-        loaded = _load(config)
-        source = str(Path(file).resolve()) if file else None
-        found = list_rejects(
-            loaded,
-            database_url=database_url,
-            run_id=run_id,
-            source=source,
-            limit=None if export else limit,
-        )
-        if export is not None:
-            assert source is not None
-            count = export_rejects(found, header_line(source), str(export))
-            stdout.print(f"wrote {count} rejected records to {export}", markup=False)
-            return EXIT_OK
-        render_rejects(stdout, found)
-        return EXIT_OK
-
-    _guarded(action)
+    guarded(action, verbose=verbose, log_format=log_format)
 
 
 @app.command("schema")
@@ -270,7 +236,7 @@ def schema_command() -> None:
 
 @app.command("db-url")
 def db_url_command(
-    config: ConfigArgument = Path(DEFAULT_CONFIG_NAME),
+    config: ConfigArgument = DEFAULT_CONFIG,
     show_password: Annotated[
         bool, typer.Option("--show-password", help="Print the password too.")
     ] = False,
@@ -278,21 +244,21 @@ def db_url_command(
     """Print the URL of the database runs use (starting the embedded one if it is the one)."""
 
     def action() -> int:
-        loaded = _load(config)
+        loaded = load(config)
         given = configured_url(loaded)
         url = given[0] if given else start_embedded(loaded.base_dir)
         print(url if show_password else redact_url(url))
         return EXIT_OK
 
-    _guarded(action)
+    guarded(action)
 
 
 @app.command("db-stop")
-def db_stop_command(config: ConfigArgument = Path(DEFAULT_CONFIG_NAME)) -> None:
+def db_stop_command(config: ConfigArgument = DEFAULT_CONFIG) -> None:
     """Stop the embedded PostgreSQL of this config's folder (its data stays)."""
 
     def action() -> int:
-        loaded = _load(config)
+        loaded = load(config)
         folder = embedded_data_dir(loaded.base_dir)
         if stop_embedded(loaded.base_dir):
             stdout.print(f"stopped the embedded PostgreSQL in {folder}", markup=False)
@@ -300,7 +266,7 @@ def db_stop_command(config: ConfigArgument = Path(DEFAULT_CONFIG_NAME)) -> None:
             stdout.print(f"no embedded PostgreSQL is running in {folder}", markup=False)
         return EXIT_OK
 
-    _guarded(action)
+    guarded(action)
 
 
 def _version_callback(value: bool) -> None:

@@ -33,6 +33,7 @@ from pgingest.pipeline.remote import WorkerSpec
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
+from pgingest.report.position import bytes_to_read
 from pgingest.report.progress import ProgressState
 from pgingest.report.rejects import write_rejects
 from pgingest.report.reporter import CompositeReporter, Reporter
@@ -202,7 +203,7 @@ def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
     jobs += [p.group for p in prepared if p.group is not None]
     jobs.sort(key=lambda job: -job_size(job))
     files = [unit for job in jobs for unit in job_files(job)]
-    reporter.run_started(files=len(files), total_bytes=sum(u.file.size for u in files))
+    reporter.run_started(files=len(files), total_bytes=sum(bytes_to_read(u.file) for u in files))
     for p in prepared:
         for decision in p.skipped:
             reporter.file_skipped(decision.file, "already loaded")
@@ -439,7 +440,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         failed_files=failed,
         tables=tables,
         warnings=warnings,
-        bytes_read=sum(r.unit.file.size for r in succeeded),
+        bytes_read=sum(bytes_to_read(r.unit.file) for r in succeeded),
         retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db", "careful")},
         records_updated=sum(r.updated for r in succeeded),
         records_duplicates=sum(r.duplicates for r in succeeded),

@@ -21,7 +21,7 @@ import threading
 
 from pgingest.discover import SourceFile
 
-__all__ = ["ReadPositionProbe", "read_offset"]
+__all__ = ["ReadPositionProbe", "bytes_to_read", "read_offset"]
 
 _FD_FOLDER = "/proc/self/fd"
 _FDINFO_FOLDER = "/proc/self/fdinfo"
@@ -45,15 +45,31 @@ def _target(fd: str) -> str | None:
         return None
 
 
-def read_offset(path: str, *, hint: str | None = None) -> tuple[int, str] | None:
-    """The largest offset of this process's descriptors open on ``path``, and that descriptor.
+def bytes_to_read(file: SourceFile) -> int:
+    """The bytes a unit reads: its chunk's range, or the whole file."""
+    if file.chunk is not None:
+        return max(file.chunk.end - file.chunk.start, 0)
+    return file.size
 
-    ``hint`` is a descriptor found before: it is checked first, so a steady
-    reader costs two small reads instead of a scan of every open descriptor.
+
+def read_offset(
+    path: str, *, hint: str | None = None, within: tuple[int, int] | None = None
+) -> tuple[int, str] | None:
+    """The offset of a descriptor this process has open on ``path``, and that descriptor.
+
+    ``within`` picks, among several readers of one file (its chunks), the one
+    reading that byte range: the lowest offset inside it; otherwise the largest
+    offset wins. ``hint`` is a descriptor found before: it is checked first, so
+    a steady reader costs two small reads instead of a scan of every descriptor.
     """
+    low, high = within if within is not None else (0, -1)
+
+    def fits(offset: int) -> bool:
+        return within is None or low <= offset <= high
+
     if hint is not None and _target(hint) == path:
         offset = _offset_of(hint)
-        if offset is not None:
+        if offset is not None and fits(offset):
             return offset, hint
     try:
         descriptors = os.listdir(_FD_FOLDER)
@@ -64,7 +80,9 @@ def read_offset(path: str, *, hint: str | None = None) -> tuple[int, str] | None
         if _target(fd) != path:
             continue
         offset = _offset_of(fd)
-        if offset is not None and (best is None or offset > best[0]):
+        if offset is None or not fits(offset):
+            continue
+        if best is None or (offset < best[0] if within is not None else offset > best[0]):
             best = (offset, fd)
     return best
 
@@ -79,27 +97,30 @@ class ReadPositionProbe:
         self._parquet_rows: dict[str, int | None] = {}
 
     def fraction(self, file: SourceFile, *, rows: int) -> float | None:
-        """0..1 of ``file`` read, with ``rows`` of it sent so far; None when it cannot tell."""
-        if file.size <= 0:
+        """0..1 of ``file`` (or its chunk) read, ``rows`` of it sent; None when it cannot tell."""
+        size = bytes_to_read(file)
+        if size <= 0:
             return None
         if file.format == "parquet":
             total = self._rows_in_parquet(file)
             return None if not total else min(rows / total, 1.0)
         real = self._real_path(file.path)
+        start = file.chunk.start if file.chunk is not None else 0
+        within = (start, file.chunk.end) if file.chunk is not None else None
         with self._lock:
-            hint = self._descriptors.get(real)
-        found = read_offset(real, hint=hint)
+            hint = self._descriptors.get(file.label)
+        found = read_offset(real, hint=hint, within=within)
         if found is None:
             return None
         offset, fd = found
         with self._lock:
-            self._descriptors[real] = fd
-        return min(offset / file.size, 1.0)
+            self._descriptors[file.label] = fd
+        return min(max(offset - start, 0) / size, 1.0)
 
     def forget(self, file: SourceFile) -> None:
         """The file is done: drop what was cached about it."""
         with self._lock:
-            self._descriptors.pop(self._real_paths.pop(file.path, ""), None)
+            self._descriptors.pop(file.label, None)
             self._parquet_rows.pop(file.path, None)
 
     def _real_path(self, path: str) -> str:

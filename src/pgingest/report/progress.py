@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
-from pgingest.report.position import ReadPositionProbe
+from pgingest.report.position import ReadPositionProbe, bytes_to_read
 
 if TYPE_CHECKING:
     from pgingest.report.run_report import RunReport
@@ -131,6 +131,10 @@ class ProgressState:
         self._started = clock()
         self._tally = _Tally()
         self._active: dict[str, _Active] = {}
+        # Bytes per row of finished files, by source and compression: pyarrow reads a
+        # few MB ahead of the rows it hands over, which on files of tens of MB makes
+        # the read offset run far ahead; rows times this ratio does not.
+        self._bytes_per_row: dict[tuple[str, str | None], float] = {}
         self._samples: deque[tuple[float, float, int]] = deque()
 
     def stage_started(self, stage: str) -> None:
@@ -149,22 +153,22 @@ class ProgressState:
     def unit_started(self, file: SourceFile) -> None:
         """A file joins the active ones."""
         with self._lock:
-            self._active[file.path] = _Active(file, self._clock())
+            self._active[file.label] = _Active(file, self._clock())
 
     def rows_loaded(self, file: SourceFile, *, rows: int, fraction: float) -> None:
         """More rows of an active file were sent."""
         with self._lock:
             self._tally.batches += 1
-            active = self._active.get(file.path)
+            active = self._active.get(file.label)
             if active is None:  # a reporter may join a run already going
-                active = self._active[file.path] = _Active(file, self._clock())
+                active = self._active[file.label] = _Active(file, self._clock())
             active.rows += rows
             active.fraction = max(active.fraction, min(fraction, MAX_ACTIVE_FRACTION))
 
     def unit_restarted(self, file: SourceFile, *, reason: str) -> None:
         """The rows sent so far were rolled back; the bytes read stay counted."""
         with self._lock:
-            active = self._active.get(file.path)
+            active = self._active.get(file.label)
             if active is not None:
                 active.rows = 0
                 active.restarts += 1
@@ -172,25 +176,27 @@ class ProgressState:
     def unit_finished(self, file: SourceFile, *, rows: int) -> None:
         """A file committed."""
         with self._lock:
-            self._active.pop(file.path, None)
+            self._active.pop(file.label, None)
             self._tally.succeeded += 1
-            self._tally.bytes_finished += file.size
+            self._tally.bytes_finished += bytes_to_read(file)
             self._tally.rows_committed += rows
+            if rows > 0:
+                self._bytes_per_row[(file.source, file.compression)] = bytes_to_read(file) / rows
 
     def unit_failed(self, file: SourceFile | None, error: PgIngestError) -> None:
         """A file failed; a loading file's bytes count as done (no more will be read of it)."""
         with self._lock:
             self._tally.failures.append(error.describe())
             self._tally.failed += 1
-            if file is not None and self._active.pop(file.path, None) is not None:
-                self._tally.bytes_finished += file.size
+            if file is not None and self._active.pop(file.label, None) is not None:
+                self._tally.bytes_finished += bytes_to_read(file)
 
     def file_skipped(self, file: SourceFile, reason: str) -> None:
         """Skipped before loading (already loaded), or by another run while loading."""
         with self._lock:
             self._tally.skipped += 1
-            if self._active.pop(file.path, None) is not None:
-                self._tally.bytes_finished += file.size
+            if self._active.pop(file.label, None) is not None:
+                self._tally.bytes_finished += bytes_to_read(file)
 
     def run_finished(self, report: RunReport) -> None:
         """The run is over."""
@@ -202,22 +208,29 @@ class ProgressState:
         """Where the run stands now (reads how far active files are, outside the lock)."""
         with self._lock:
             active = [
-                (a.file, a.started, a.rows, a.fraction, a.restarts) for a in self._active.values()
+                (a, self._bytes_per_row.get((a.file.source, a.file.compression)))
+                for a in self._active.values()
             ]
+            active_now = [(a.file, a.started, a.rows, a.fraction, a.restarts) for a, _ in active]
+            ratios = [ratio for _, ratio in active]
         now = self._clock()
         files: list[FileProgress] = []
-        for file, started, rows, fraction, restarts in active:
+        for (file, started, rows, seen, restarts), ratio in zip(active_now, ratios, strict=True):
             measured = self._probe(file, rows)
-            if measured is not None:
-                fraction = max(fraction, min(measured, MAX_ACTIVE_FRACTION))
+            size = bytes_to_read(file)
+            if measured is not None and ratio is not None and size > 0:
+                measured = min(measured, rows * ratio / size)
+            fraction = seen if measured is None else max(seen, min(measured, MAX_ACTIVE_FRACTION))
             files.append(FileProgress(file, rows, fraction or None, now - started, restarts))
         with self._lock:
             for progress in files:  # keep the largest fraction seen: bars never go back
-                kept = self._active.get(progress.file.path)
+                kept = self._active.get(progress.file.label)
                 if kept is not None and progress.fraction is not None:
                     kept.fraction = max(kept.fraction, progress.fraction)
             tally = self._tally
-            bytes_done = tally.bytes_finished + sum(f.file.size * (f.fraction or 0) for f in files)
+            bytes_done = tally.bytes_finished + sum(
+                bytes_to_read(f.file) * (f.fraction or 0) for f in files
+            )
             rows = tally.rows_committed + sum(f.rows for f in files)
             rows_rate, bytes_rate = self._rates(now, rows, bytes_done)
             return ProgressSnapshot(

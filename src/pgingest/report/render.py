@@ -1,119 +1,23 @@
-"""Terminal output with rich: progress while a run goes, a summary and the plan after."""
+"""Terminal output with rich: the summary and figures of a run, and the plan of one."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from pgingest.discover import SourceFile
-from pgingest.errors import PgIngestError
-from pgingest.report.rejects import StoredReject
+from pgingest.report.formatting import format_bytes, format_rate, format_seconds
 from pgingest.report.run_report import RunReport
 
 if TYPE_CHECKING:
     from pgingest.pipeline.dry_run import RunPlan
 
-__all__ = [
-    "ProgressReporter",
-    "format_bytes",
-    "render_plan",
-    "render_rejects",
-    "render_summary",
-]
+__all__ = ["format_bytes", "render_figures", "render_plan", "render_summary"]
 
 
-def format_bytes(size: float) -> str:
-    """1536 → '1.5 KB'."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(size) < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-class ProgressReporter:
-    """Rich progress bars: files done of all, and rows loaded; failures printed as they happen."""
-
-    def __init__(self, console: Console, *, enabled: bool) -> None:
-        self._console = console
-        self._enabled = enabled
-        self._lock = threading.Lock()
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rows]:,} rows"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=not enabled,
-        )
-        self._task: TaskID | None = None
-        self._rows = 0
-
-    def __enter__(self) -> Self:
-        if self._enabled:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._progress.stop()
-
-    def run_started(self, *, files: int, total_bytes: int) -> None:
-        """Create the overall bar."""
-        self._task = self._progress.add_task("loading", total=files, rows=0)
-
-    def unit_started(self, file: SourceFile) -> None:
-        """Nothing to draw yet."""
-
-    def rows_loaded(self, file: SourceFile, *, rows: int, fraction: float) -> None:
-        """Count rows into the overall bar."""
-        with self._lock:
-            self._rows += rows
-            if self._task is not None:
-                self._progress.update(self._task, rows=self._rows)
-
-    def unit_finished(self, file: SourceFile, *, rows: int) -> None:
-        """One more file done."""
-        if self._task is not None:
-            self._progress.advance(self._task)
-
-    def unit_failed(self, file: SourceFile | None, error: PgIngestError) -> None:
-        """Say so at once, above the bar."""
-        if self._task is not None and file is not None:
-            self._progress.advance(self._task)
-        if self._enabled:
-            self._progress.console.print(
-                f"[red]failed:[/] {error.describe()}", markup=True, highlight=False, soft_wrap=True
-            )
-
-    def file_skipped(self, file: SourceFile, reason: str) -> None:
-        """Skips are summed up at the end."""
-
-
-def render_summary(console: Console, report: RunReport) -> None:
-    """Files, rows, seconds and rows/s per table, then failures."""
-    table = Table(title=None, show_edge=False, header_style="bold")
+def _tables_table(report: RunReport) -> Table:
+    table = Table(show_edge=False, header_style="bold")
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("seconds", justify="right")
@@ -122,7 +26,69 @@ def render_summary(console: Console, report: RunReport) -> None:
         table.add_row(
             name, f"{figures.rows:,}", f"{figures.seconds:.2f}", f"{figures.rows_per_second:,.0f}"
         )
-    console.print(table)
+    return table
+
+
+def _stages_table(report: RunReport) -> Table:
+    table = Table(show_edge=False, header_style="bold")
+    table.add_column("stage")
+    table.add_column("busy s", justify="right")
+    table.add_column("wall s", justify="right")
+    table.add_column("share of busy", justify="right")
+    total = sum(report.stages.values())
+    for name, busy in report.stages.items():
+        wall = report.stages_wall.get(name, 0.0)
+        if busy or wall:
+            share = f"{busy / total:.0%}" if total > 0 else "-"
+            table.add_row(name, f"{busy:.2f}", f"{wall:.2f}", share)
+    return table
+
+
+def _figures_table(report: RunReport) -> Table:
+    table = Table(show_edge=False, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row(
+        "files",
+        f"{report.files_attempted:,} attempted, {report.files_succeeded:,} loaded, "
+        f"{report.files_failed:,} failed, {report.files_skipped:,} skipped",
+    )
+    table.add_row(
+        "records",
+        f"{report.records_parsed:,} parsed, {report.records_inserted:,} inserted, "
+        f"{report.records_updated:,} updated, {report.records_rejected:,} rejected",
+    )
+    table.add_row(
+        "read",
+        f"{format_bytes(report.bytes_read)} in {report.batches:,} "
+        + ("batch" if report.batches == 1 else "batches"),
+    )
+    table.add_row(
+        "throughput",
+        f"{format_rate(report.rows_per_second, 'rows')}, "
+        f"{report.megabytes_per_second:,.1f} MB/s over {format_seconds(report.seconds)}",
+    )
+    retries = ", ".join(f"{count:,} {kind}" for kind, count in report.retries.items())
+    table.add_row("retries", retries or "none")
+    if report.peak_memory_bytes:
+        table.add_row("peak memory", format_bytes(report.peak_memory_bytes))
+    return table
+
+
+def render_figures(console: Console, report: RunReport) -> None:
+    """Every figure of a run: files, records, bytes, throughput, retries, stages, memory."""
+    console.print(_figures_table(report))
+    stages = _stages_table(report)
+    if stages.row_count:
+        console.print(stages)
+
+
+def render_summary(console: Console, report: RunReport, *, is_detailed: bool = True) -> None:
+    """Rows, seconds and rows/s per table, then every figure, then warnings and failures."""
+    if report.tables:
+        console.print(_tables_table(report))
+    if is_detailed:
+        render_figures(console, report)
     console.print(
         f"{report.files_succeeded} loaded, {report.files_skipped} skipped, "
         f"{report.files_failed} failed; {report.records_inserted:,} rows in "
@@ -136,22 +102,6 @@ def render_summary(console: Console, report: RunReport) -> None:
         console.print(
             f"failed ({failed.stage}): {failed.error}", markup=False, style="red", soft_wrap=True
         )
-
-
-def render_rejects(console: Console, rejects: Sequence[StoredReject]) -> None:
-    """Rejected records as a table: where, which column and value, why."""
-    if not rejects:
-        console.print("no rejected records", markup=False)
-        return
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("file:line", overflow="fold")
-    table.add_column("column")
-    table.add_column("value", overflow="fold")
-    table.add_column("error", overflow="fold")
-    for reject in rejects:
-        where = f"{reject.source}:{reject.line}" if reject.line else reject.source
-        table.add_row(where, reject.column or "", reject.value or "", reject.error)
-    console.print(table)
 
 
 def render_plan(console: Console, plan: RunPlan) -> None:

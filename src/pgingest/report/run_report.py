@@ -73,6 +73,10 @@ class RunReport:
     records_duplicates: int = 0  # merged away: a later row of the same file had the same key
     records_warned: int = 0  # broke a rule whose action is warn, and loaded
     reconciliation: dict[str, dict[str, int]] = field(default_factory=dict)
+    batches: int = 0  # batches sent to the server (a file read again sends its batches again)
+    peak_memory_bytes: int = 0  # the process's peak resident memory
+    # How the load went over time: seconds since the start → rows and bytes done by then.
+    timeline: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -83,6 +87,11 @@ class RunReport:
     def rows_per_second(self) -> float:
         """Rows inserted per second of the whole run."""
         return self.records_inserted / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def megabytes_per_second(self) -> float:
+        """MB (2**20 bytes, as pgingest prints sizes) of loaded files read per second."""
+        return self.bytes_read / 2**20 / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def is_success(self) -> bool:
@@ -113,7 +122,10 @@ class RunReport:
             "stages": {name: round(value, 6) for name, value in self.stages.items()},
             "stages_wall": {name: round(value, 6) for name, value in self.stages_wall.items()},
             "throughput_rows_per_sec": round(self.rows_per_second, 1),
+            "throughput_mb_per_sec": round(self.megabytes_per_second, 3),
             "bytes_read": self.bytes_read,
+            "batches": self.batches,
+            "peak_memory_bytes": self.peak_memory_bytes,
             "retries": dict(self.retries),
             "reconciliation": {
                 name: dict(figures) for name, figures in self.reconciliation.items()
@@ -123,6 +135,7 @@ class RunReport:
             "table_seconds": {name: round(f.seconds, 6) for name, f in self.tables.items()},
             "warnings": list(self.warnings),
             "database": self.database,
+            "timeline": [dict(point) for point in self.timeline],
         }
 
     def write(self, path: str | Path) -> None:

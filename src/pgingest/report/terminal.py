@@ -56,6 +56,13 @@ def _files_line(snapshot: ProgressSnapshot) -> Text:
     return text
 
 
+def _name(progress: FileProgress) -> str:
+    chunk = progress.file.chunk
+    if chunk is None:
+        return progress.file.name
+    return f"{progress.file.name} @{chunk.start / 2**20:,.0f} MB"
+
+
 def _file_row(progress: FileProgress) -> tuple[RenderableType, ...]:
     fraction = progress.fraction
     bar = ProgressBar(
@@ -66,7 +73,7 @@ def _file_row(progress: FileProgress) -> tuple[RenderableType, ...]:
     percent = f"{fraction:4.0%}" if fraction is not None else "   ?"
     note = " (read again)" if progress.restarts else ""
     return (
-        Text("  " + progress.file.name, overflow="ellipsis", no_wrap=True),
+        Text("  " + _name(progress), overflow="ellipsis", no_wrap=True),
         bar,
         Text(f"{percent}  {progress.rows:,} rows  {format_seconds(progress.seconds)}{note}"),
     )
@@ -74,6 +81,8 @@ def _file_row(progress: FileProgress) -> tuple[RenderableType, ...]:
 
 def progress_view(snapshot: ProgressSnapshot) -> RenderableType:
     """What the terminal shows for a snapshot (a pure function: tests render it)."""
+    if not snapshot.is_started:
+        return _overall_line(snapshot)
     parts: list[RenderableType] = [_overall_line(snapshot), _files_line(snapshot)]
     if snapshot.active:
         files = Table.grid(padding=(0, 1))
@@ -115,7 +124,7 @@ class TerminalProgress(NullReporter):
             refresh_per_second=REFRESH_PER_SECOND,
             transient=True,
             redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stderr=True,  # log lines print above the bars, not through them
         )
 
     def __enter__(self) -> Self:

@@ -1,0 +1,208 @@
+"""Commands that read what earlier runs left: ``runs``, ``status``, ``report``, ``rejects``.
+
+cli.py registers them on the app; each reads the database the config names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pgingest.cli_shared import (
+    DEFAULT_CONFIG,
+    EXIT_OK,
+    ConfigArgument,
+    DatabaseOption,
+    LogFormatOption,
+    VerboseOption,
+    fail_usage,
+    guarded,
+    load,
+    positive,
+    stdout,
+)
+from pgingest.pipeline.history import list_rejects, list_runs, read_run, source_status
+from pgingest.report.html import render_run_html
+from pgingest.report.rejects import export_rejects, header_line
+from pgingest.report.render import render_summary
+from pgingest.report.render_history import render_rejects, render_runs, render_status
+from pgingest.report.runs import StoredRun
+
+__all__ = ["rejects_command", "report_command", "runs_command", "status_command"]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The config file (it names the database).")
+]
+
+
+def _run_row(run: StoredRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "config_path": run.config_path,
+        "files": {
+            "attempted": run.files_attempted,
+            "succeeded": run.files_succeeded,
+            "failed": run.files_failed,
+            "skipped": run.files_skipped,
+        },
+        "records": {
+            "parsed": run.records_parsed,
+            "inserted": run.records_inserted,
+            "updated": run.records_updated,
+            "rejected": run.records_rejected,
+        },
+        "throughput_rows_per_sec": round(run.rows_per_second, 1),
+    }
+
+
+def runs_command(  # noqa: PLR0917 - typer reads options from parameters
+    config: ConfigArgument = DEFAULT_CONFIG,
+    database_url: DatabaseOption = None,
+    limit: Annotated[int, typer.Option(help="Show this many of the latest runs.")] = 20,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
+) -> None:
+    """List recent runs with their figures, newest first."""
+
+    def action() -> int:
+        runs = list_runs(
+            load(config), database_url=database_url, limit=positive("--limit", limit) or limit
+        )
+        if as_json:
+            print(json.dumps([_run_row(r) for r in runs], indent=2))
+        else:
+            render_runs(stdout, runs)
+        return EXIT_OK
+
+    guarded(action, verbose=verbose, log_format=log_format)
+
+
+def status_command(
+    config: ConfigArgument = DEFAULT_CONFIG,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
+) -> None:
+    """Per source: files loaded, changed, pending, failed; rows and rejected records."""
+
+    def action() -> int:
+        statuses = source_status(load(config), database_url=database_url)
+        if as_json:
+            data = [
+                {
+                    "source": s.source,
+                    "table": s.table,
+                    "files": len(s.files),
+                    **{
+                        state: s.count(state)
+                        for state in ("loaded", "changed", "pending", "failed", "missing")
+                    },
+                    "rows": s.rows,
+                    "rejects": s.rejects,
+                    "last_loaded_at": s.last_loaded_at.isoformat() if s.last_loaded_at else None,
+                    "failed_files": [
+                        {"path": f.path, "error": f.error}
+                        for f in s.files
+                        if f.state in ("failed", "missing")
+                    ],
+                }
+                for s in statuses
+            ]
+            print(json.dumps(data, indent=2))
+        else:
+            render_status(stdout, statuses)
+        return EXIT_OK
+
+    guarded(action, verbose=verbose, log_format=log_format)
+
+
+def report_command(  # noqa: PLR0917 - typer reads options from parameters
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="The run's id, or the start of it (default: the latest run)."),
+    ] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+    database_url: DatabaseOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write a self-contained HTML page of the run to this file."),
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Write the run's report (JSON) to this file.")
+    ] = None,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
+) -> None:
+    """Show one run's figures; write them as an HTML page or as the JSON report."""
+
+    def action() -> int:
+        record = read_run(load(config), run_id, database_url=database_url)
+        run = record.run
+        if html is not None:
+            html.write_text(
+                render_run_html(run, record.rejects, database=record.database), encoding="utf-8"
+            )
+            stdout.print(f"wrote {html}", markup=False, highlight=False)
+        if json_file is not None:
+            run.to_report().write(json_file)
+            stdout.print(f"wrote {json_file}", markup=False, highlight=False)
+        if html is None and json_file is None:
+            status = run.status if run.finished_at else "running, or stopped before it finished"
+            stdout.print(
+                f"run {run.run_id} ({status}), started {run.started_at.astimezone():%c}",
+                markup=False,
+                highlight=False,
+            )
+            render_summary(stdout, run.to_report())
+        return EXIT_OK
+
+    guarded(action, verbose=verbose, log_format=log_format)
+
+
+def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
+    config: ConfigArgument = DEFAULT_CONFIG,
+    database_url: DatabaseOption = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Only this run's rejects.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", help="Only the rejects of this source file.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write the rejected records of --file to this file, to fix and load."),
+    ] = None,
+    verbose: VerboseOption = 0,
+    log_format: LogFormatOption = "text",
+) -> None:
+    """List rejected records (file:line, column, value, reason), or export them for fixing."""
+
+    def action() -> int:
+        if export is not None and file is None:
+            fail_usage("--export needs --file: the source file whose rejects to export")
+        loaded = load(config)
+        source = str(Path(file).resolve()) if file else None
+        found = list_rejects(
+            loaded,
+            database_url=database_url,
+            run_id=run_id,
+            source=source,
+            limit=None if export else limit,
+        )
+        if export is not None:
+            assert source is not None
+            count = export_rejects(found, header_line(source), str(export))
+            stdout.print(f"wrote {count} rejected records to {export}", markup=False)
+            return EXIT_OK
+        render_rejects(stdout, found)
+        return EXIT_OK
+
+    guarded(action, verbose=verbose, log_format=log_format)
