@@ -7,6 +7,8 @@ only interval, bytea and array literals go value by value (distinct values once)
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -126,8 +128,29 @@ def _parse_floats(array: pa.Array, target: pa.DataType) -> pa.Array:
     return pc.cast(_trim(array), target)
 
 
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
 def parse_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
-    """Text → the column's Arrow type. Raises ValueError or ArrowInvalid on a bad value."""
+    """Text → the column's Arrow type. Raises ValueError or ArrowInvalid on a bad value.
+
+    A single value that fails is explained as PostgreSQL would say it (bad rows
+    are found by converting ever smaller slices, down to one value).
+    """
+    try:
+        return _parse_text(array, pg_type, kind, timezone=timezone)
+    except pa.ArrowInvalid:
+        if len(array) != 1 or not array.is_valid()[0].as_py():
+            raise
+        value = array[0].as_py()
+        if kind in (Kind.INT16, Kind.INT32, Kind.INT64) and _INTEGER_TEXT.fullmatch(value):
+            raise ValueError(
+                f"value {value.strip()!r} is out of range for type {pg_type.name}"
+            ) from None
+        raise ValueError(f"invalid input syntax for type {pg_type.name}: {value!r}") from None
+
+
+def _parse_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
     if kind in (Kind.TEXT, Kind.JSON, Kind.JSONB):
         return array
     if kind in (Kind.INT16, Kind.INT32, Kind.INT64):

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgingest.errors import ConnectError, LoadError
@@ -110,21 +111,43 @@ def connect(url: str) -> psycopg.Connection[Any]:
         ) from None
     except psycopg.Error as exc:
         error = translate_db_error(exc, url=url)
-        # libpq gives no SQLSTATE for a refused login, but it says whether a
-        # password was sent: a failure after sending one is the password's fault.
+        # libpq gives no SQLSTATE for a failed connection, so ask the server
+        # itself (PQping): if it answers and accepts connections, the login was
+        # refused (role, password, database) and a retry cannot help.
         pgconn = getattr(exc, "pgconn", None)
         refused_password = bool(pgconn is not None and pgconn.used_password)
+        answer = _ping(url)
+        refused_login = refused_password or answer in (pq.Ping.OK, pq.Ping.NO_ATTEMPT)
         raise ConnectError(
             f"cannot connect to {redact_url(url)}: {error.message}",
-            hint=error.hint or _connect_hint(error.sqlstate, refused_password=refused_password),
-            is_transient=error.is_transient and not refused_password,
+            hint=error.hint
+            or _connect_hint(
+                error.sqlstate,
+                refused_password=refused_password,
+                server_answers=answer == pq.Ping.OK,
+            ),
+            is_transient=error.is_transient and not refused_login,
             sqlstate=error.sqlstate,
         ) from None
 
 
-def _connect_hint(sqlstate: str | None, *, refused_password: bool = False) -> str:
+def _ping(url: str) -> pq.Ping | None:
+    try:
+        return pq.Ping(pq.PGconn.ping(url.encode()))
+    except (ValueError, psycopg.Error):
+        return None
+
+
+def _connect_hint(
+    sqlstate: str | None, *, refused_password: bool = False, server_answers: bool = False
+) -> str:
     if sqlstate == "28P01" or refused_password:
         return "check the user name and password in the database URL"
+    if server_answers:
+        return (
+            "the server is up but refused this login: check the user, password and "
+            "database name in the URL (the database must exist)"
+        )
     if sqlstate == "3D000":
         return "create the database first, or fix its name in the URL"
     return (

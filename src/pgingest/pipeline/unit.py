@@ -172,7 +172,8 @@ def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit)
     """The error of a file that had more rejects than max_rejects."""
     located = locate_rejects(exc.rejects, reader)
     return LoadError(
-        f"{len(located)} records rejected, more than max_rejects ({exc.limit}); "
+        f"{len(located)} record{'s' if len(located) != 1 else ''} rejected, more than "
+        f"max_rejects ({exc.limit}); "
         f"first: line {located[0].line}: {located[0].error}",
         hint="see `pgingest rejects` for this file, fix the records, or raise max_rejects",
         path=unit.file.path,
