@@ -424,8 +424,9 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         run_id=str(outcome.run_id),
         started_at=outcome.started_at,
         finished_at=_now(),
-        files_attempted=len({r.unit.file.path for r in results if not r.skipped})
-        + sum(1 for p in prepared for f in p.failed if f[0]),
+        files_attempted=len(
+            {r.unit.file.path for r in results if not r.skipped} | {f.path for f in failed}
+        ),
         files_succeeded=len(
             {r.unit.file.path for r in succeeded}
             - {r.unit.file.path for r in results if r.error is not None}
