@@ -121,7 +121,7 @@ def test_runs_lists_recent_runs_with_their_figures(
     assert result.exit_code == 0, result.output
     latest, first = json.loads(result.stdout)
     assert first["status"] == "failed"
-    assert first["files"] == {"attempted": 2, "succeeded": 1, "failed": 2, "skipped": 0}
+    assert first["files"] == {"attempted": 3, "succeeded": 1, "failed": 2, "skipped": 0}
     assert first["records"]["inserted"] == 2
     assert first["records"]["rejected"] == 1
     assert latest["files"]["skipped"] == 1  # the good file, loaded by the first run
