@@ -145,3 +145,36 @@ def test_config_needs_a_scheduler_for_dask() -> None:
                 "sources": [{"name": "s", "paths": ["x"], "table": "t"}],
             }
         )
+
+
+def test_command_line_runs_on_the_cluster(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path, cluster: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from pgingest.cli import app
+    from tests.conftest import write_config
+
+    expected = _files(tmp_path / "data", 3)
+    db.execute("CREATE TABLE t (id bigint, label text)")
+    config = write_config(
+        tmp_path, {"sources": [{"name": "s", "paths": ["data/*.csv"], "table": "t"}]}
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(config),
+            "--database-url",
+            database_url,
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (expected,)
+    usage = CliRunner().invoke(app, ["run", str(config), "--executor", "dask"])
+    assert usage.exit_code == 2
+    assert "--scheduler" in usage.output

@@ -71,23 +71,30 @@ def _configure(
     batch_size: int | None,
     max_rejects: int | None,
     retry: tuple[int | None, int | None, float | None],
+    cluster: tuple[str | None, str | None] = (None, None),
 ) -> Config:
     if max_rejects is not None and max_rejects < 0:
         fail_usage(f"--max-rejects must be 0 or more, got {max_rejects}")
     file_attempts, db_attempts, deadline = retry
-    return (
-        load(config)
-        .with_settings(
-            workers=positive("--workers", workers),
-            connections=positive("--connections", connections),
-            batch_size=positive("--batch-size", batch_size),
-            max_rejects=max_rejects,
-        )
-        .with_retry(
-            file_attempts=positive("--file-attempts", file_attempts),
-            db_attempts=positive("--db-attempts", db_attempts),
-            deadline=deadline,
-        )
+    executor, scheduler = cluster
+    if executor not in (None, "local", "dask"):
+        fail_usage(f"--executor must be local or dask, got {executor!r}")
+    configured = load(config)
+    if (executor or configured.settings.executor) == "dask" and not (
+        scheduler or configured.settings.scheduler
+    ):
+        fail_usage("--executor dask needs --scheduler tcp://HOST:PORT (the Dask scheduler)")
+    return configured.with_settings(
+        workers=positive("--workers", workers),
+        connections=positive("--connections", connections),
+        batch_size=positive("--batch-size", batch_size),
+        max_rejects=max_rejects,
+        executor=executor,
+        scheduler=scheduler,
+    ).with_retry(
+        file_attempts=positive("--file-attempts", file_attempts),
+        db_attempts=positive("--db-attempts", db_attempts),
+        deadline=deadline,
     )
 
 
@@ -146,6 +153,15 @@ def run_command(
     retry_deadline: Annotated[
         float | None, typer.Option(help="Give up retrying after this many seconds.")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Where units run: local (threads) or dask (a cluster).", show_default=False
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="The Dask scheduler, tcp://HOST:PORT (with --executor dask).")
+    ] = None,
     report: Annotated[
         Path | None, typer.Option(help="Write the run report (JSON) to this file.")
     ] = None,
@@ -185,6 +201,7 @@ def run_command(
             batch_size=batch_size,
             max_rejects=max_rejects,
             retry=(file_attempts, db_attempts, retry_deadline),
+            cluster=(executor, scheduler),
         )
         result = _observe_and_run(
             loaded,
