@@ -153,3 +153,24 @@ def test_inference_merges_files() -> None:
         ("n", "numeric"),
         ("x", "date"),
     ]
+
+
+def test_parquet_uuid_logical_type(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    import uuid
+
+    values = [uuid.UUID(int=7), None]
+    pq.write_table(
+        pa.table({"u": pa.array([v.bytes if v else None for v in values], pa.uuid())}),
+        tmp_path / "u.parquet",
+    )
+    report = load(
+        {"sources": [{"name": "u", "paths": ["u.parquet"], "table": "u", "create": True}]}
+    )
+    assert report.failed_files == []
+    assert _types(db, "u") == {"u": "uuid"}
+    assert db.execute("SELECT u FROM u ORDER BY u NULLS LAST").fetchall() == [(values[0],), (None,)]
+    db.execute("CREATE TABLE u_text (u text)")
+    report = load({"sources": [{"name": "t", "paths": ["u.parquet"], "table": "u_text"}]})
+    assert db.execute("SELECT u FROM u_text WHERE u IS NOT NULL").fetchone() == (str(values[0]),)

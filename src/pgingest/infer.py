@@ -142,7 +142,7 @@ def _infer_values(values: Iterable[Any], strings_are_text: bool) -> str:
 
 def sql_type_for_arrow(data_type: pa.DataType) -> str:
     """The PostgreSQL type for a Parquet/Arrow column."""
-    if isinstance(data_type, pa.ExtensionType):
+    if isinstance(data_type, pa.BaseExtensionType):
         if data_type.extension_name == "arrow.uuid":
             return "uuid"
         data_type = data_type.storage_type

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +66,13 @@ def cast_typed(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -
     if kind in (Kind.JSON, Kind.JSONB):
         return array.cast(pa.string()) if _is_text(source) else to_json_texts(array)
     if kind is Kind.TEXT:
+        if _is_uuid(source):
+            return pa.array(
+                [None if v is None else str(uuid.UUID(bytes=v)) for v in array.storage.to_pylist()],
+                pa.string(),
+            )
+        if isinstance(source, pa.BaseExtensionType):
+            return cast_typed(array.storage, pg_type, kind, timezone=timezone)
         if pa.types.is_nested(source):
             return to_json_texts(array)
         if pa.types.is_timestamp(source) or pa.types.is_date(source) or pa.types.is_time(source):
@@ -88,6 +96,10 @@ def cast_typed(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -
     if kind is Kind.BYTEA:
         return pc.cast(array, pa.binary())
     return pc.cast(array, target)
+
+
+def _is_uuid(data_type: pa.DataType) -> bool:
+    return isinstance(data_type, pa.BaseExtensionType) and data_type.extension_name == "arrow.uuid"
 
 
 def _temporal_text(array: pa.Array) -> pa.Array:
@@ -120,7 +132,7 @@ def _to_numeric(array: pa.Array, pg_type: PgType) -> pa.Array:
 
 
 def _to_uuid(array: pa.Array) -> pa.Array:
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     if pa.types.is_fixed_size_binary(array.type) and array.type.byte_width == 16:
         return array
