@@ -173,4 +173,6 @@ def test_parquet_uuid_logical_type(
     assert db.execute("SELECT u FROM u ORDER BY u NULLS LAST").fetchall() == [(values[0],), (None,)]
     db.execute("CREATE TABLE u_text (u text)")
     report = load({"sources": [{"name": "t", "paths": ["u.parquet"], "table": "u_text"}]})
+    assert report.failed_files == [], report.failed_files
+    assert report.records_inserted == 2, report
     assert db.execute("SELECT u FROM u_text WHERE u IS NOT NULL").fetchone() == (str(values[0]),)
