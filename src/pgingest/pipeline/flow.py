@@ -1,0 +1,156 @@
+"""What one attempt at a unit works with: the unit, the run's shared context, and its tally."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+from psycopg_pool import ConnectionPool
+
+from pgingest.config import Source
+from pgingest.convert import ConvertContext
+from pgingest.discover import SourceFile
+from pgingest.load.catalog import Table
+from pgingest.load.merge import Stage, stage_columns
+from pgingest.manifest import Decision
+from pgingest.match import UnitPlan
+from pgingest.parse import SourceReader
+from pgingest.report.metrics import Metrics
+from pgingest.report.rejects import Reject
+from pgingest.report.reporter import NullReporter, Reporter
+from pgingest.retry import Retrier
+from pgingest.types import TargetColumn
+from pgingest.validate import RuleChecker
+
+__all__ = [
+    "Attempt",
+    "CopyRows",
+    "Flow",
+    "LoadedElsewhereError",
+    "RetryCarefullyError",
+    "TooManyRejectsError",
+    "Unit",
+    "UnitContext",
+]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A file to load into a table, with the manifest's decision about it."""
+
+    file: SourceFile
+    source: Source
+    table: Table
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit of a run shares."""
+
+    pool: ConnectionPool
+    run_id: uuid.UUID
+    batch_rows: int
+    convert: ConvertContext
+    metrics: Metrics
+    retrier: Retrier = field(default_factory=Retrier)
+    max_rejects: int | None = None
+    reporter: Reporter = field(default_factory=NullReporter)
+
+
+class RetryCarefullyError(Exception):
+    """The fast path met something only the careful path can pin down."""
+
+
+class LoadedElsewhereError(Exception):
+    """Another run committed this very file first; this attempt rolled back."""
+
+
+class TooManyRejectsError(Exception):
+    """More rejects than max_rejects: the file fails, its rejects are kept for the user."""
+
+    def __init__(self, rejects: list[Reject], limit: int) -> None:
+        super().__init__(f"{len(rejects)} rejects")
+        self.rejects = rejects
+        self.limit = limit
+
+
+@dataclass
+class Attempt:
+    """What one attempt did: the figures that must reconcile, and the rejects."""
+
+    parsed: int = 0
+    copied: int = 0  # rows sent to the target or the stage
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    warned: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def accounted(self) -> int:
+        """Records the attempt can say what became of."""
+        return self.inserted + self.updated + self.duplicates + len(self.rejects)
+
+
+class CopyRows:
+    """Which file record each row of a COPY came from, to name the line of a server error."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._records: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, records: np.ndarray) -> None:
+        self._starts.append(self.rows)
+        self._records.append(records)
+        self.rows += len(records)
+
+    def record_of(self, copy_row: int) -> int | None:
+        index = int(np.searchsorted(self._starts, copy_row, side="right")) - 1
+        if index < 0 or copy_row >= self.rows:
+            return None
+        return int(self._records[index][copy_row - self._starts[index]])
+
+
+@dataclass
+class Flow:
+    """Everything an attempt's batches pass through."""
+
+    unit: Unit
+    plan: UnitPlan
+    reader: SourceReader
+    ctx: UnitContext
+    conn: psycopg.Connection[Any]
+    careful: bool
+    stage: Stage | None
+    rules: RuleChecker
+    attempt: Attempt = field(default_factory=Attempt)
+
+    @property
+    def destination(self) -> Any:
+        return self.stage.name if self.stage is not None else self.unit.table.name
+
+    @property
+    def columns(self) -> list[TargetColumn]:
+        targets = self.plan.targets
+        return stage_columns(targets) if self.stage is not None else targets
+
+    def outgoing(self, batch: pa.RecordBatch, records: np.ndarray) -> pa.RecordBatch:
+        """The batch as copied: lineage column, and the record numbers when staging."""
+        batch = self.plan.with_lineage(batch)
+        if self.stage is not None:
+            batch = batch.append_column("_pgingest_record", pa.array(records, pa.int64()))
+        return batch
+
+    def limit(self) -> int | None:
+        return None if self.ctx.max_rejects is None else self.ctx.max_rejects + 1
+
+    def check_limit(self) -> None:
+        limit = self.ctx.max_rejects
+        if limit is not None and len(self.attempt.rejects) > limit:
+            raise TooManyRejectsError(self.attempt.rejects, limit)
