@@ -152,3 +152,11 @@ def test_convert_batch_finds_bad_rows_and_keeps_the_rest() -> None:
     assert result.batch.column(0).to_pylist() == [1, 3, 5]
     assert result.kept_rows is not None
     assert result.kept_rows.to_pylist() == [0, 2, 4]
+
+
+def test_values_that_fail_only_together_are_set_aside_not_lost() -> None:
+    column = TargetColumn("n", _type("numeric", "numeric_recv"))
+    values = ["0.1234567890123456789", "12345678901234567890", "x"] + ["1"] * 3000
+    result = convert_batch(pa.record_batch({"n": pa.array(values)}), [column], CTX)
+    assert len(result.bad) + result.batch.num_rows == len(values)  # every row accounted for
+    assert any("with the other values of its batch" in b.reason for b in result.bad)

@@ -211,6 +211,54 @@ def _value_text(array: pa.Array, row: int, *, binary_is_text: bool) -> str | Non
     return str(value)
 
 
+def _column_bad_values(
+    batch: pa.RecordBatch,
+    columns: Sequence[TargetColumn],
+    ctx: ConvertContext,
+    *,
+    limit: int | None,
+    whole: bool,
+) -> tuple[list[pa.Array], list[BadValue]]:
+    """Each column converted, and the values that would not convert.
+
+    ``whole``: a column that fails as a whole but in no part (a conversion that
+    depends on the batch, such as an unconstrained numeric's common scale) has
+    every row set aside with that reason, instead of none.
+    """
+    arrays: list[pa.Array] = []
+    bad: list[BadValue] = []
+    for index, column in enumerate(columns):
+        source = _normalise(batch.column(index))
+
+        def convert(part: pa.Array, pg_type: PgType = column.type) -> pa.Array:
+            return convert_column(part, pg_type, ctx)
+
+        try:
+            arrays.append(convert(source))
+            continue
+        except DATA_ERRORS as exc:
+            whole_reason = _reason(exc)
+        except (TypeError, pa.ArrowNotImplementedError) as exc:
+            raise ColumnTypeError(column.name, _reason(exc)) from exc
+        found = _find_bad_rows(source, convert, limit)
+        if not found and whole:
+            found = [
+                (row, f"{whole_reason} (with the other values of its batch)")
+                for row in range(len(source))
+            ]
+        bad.extend(
+            BadValue(
+                row,
+                column.name,
+                _value_text(source, row, binary_is_text=ctx.binary_is_text),
+                reason,
+            )
+            for row, reason in found
+        )
+        arrays.append(source)
+    return arrays, bad
+
+
 def convert_batch(
     batch: pa.RecordBatch,
     columns: Sequence[TargetColumn],
@@ -223,46 +271,28 @@ def convert_batch(
     Bad values are found and returned; the returned batch holds the other rows.
     ``limit`` stops the search for bad rows early (the caller will fail anyway).
     """
-    arrays: list[pa.Array] = []
+    kept: pa.Array | None = None
     bad: list[BadValue] = []
-    for index, column in enumerate(columns):
-        source = batch.column(index)
-
-        def convert(part: pa.Array, pg_type: PgType = column.type) -> pa.Array:
-            return convert_column(part, pg_type, ctx)
-
-        try:
-            arrays.append(convert(source))
-        except DATA_ERRORS:
-            found = _find_bad_rows(_normalise(source), convert, limit)
-            if not found:  # fails as a whole but not in parts: report the first row
-                found = [(0, "value cannot be converted")]
-            bad.extend(
-                BadValue(
-                    row,
-                    column.name,
-                    _value_text(_normalise(source), row, binary_is_text=ctx.binary_is_text),
-                    reason,
-                )
-                for row, reason in found
-            )
-            arrays.append(source)
-        except (TypeError, pa.ArrowNotImplementedError) as exc:
-            raise ColumnTypeError(column.name, _reason(exc)) from exc
-    if not bad:
-        return ConvertedBatch(_make_batch(arrays, columns), None, [])
-    bad_rows = np.zeros(batch.num_rows, dtype=bool)
-    for item in bad:
-        bad_rows[item.row] = True
-    kept = pa.array(np.flatnonzero(~bad_rows), pa.int64())
-    if len(kept) == 0:
-        return ConvertedBatch(convert_batch(batch.slice(0, 0), columns, ctx).batch, kept, bad)
-    rest = convert_batch(batch.take(kept), columns, ctx, limit=limit)
-    if rest.bad:  # a value bad only next to other rows; record it against its input row
-        remapped = [BadValue(kept[b.row].as_py(), b.column, b.value, b.reason) for b in rest.bad]
-        kept = kept.take(rest.kept_rows) if rest.kept_rows is not None else kept
-        return ConvertedBatch(rest.batch, kept, bad + remapped)
-    return ConvertedBatch(rest.batch, kept, bad)
+    current = batch
+    passes = 0
+    while True:
+        # Each pass after the first sets aside at least one row, so this ends.
+        arrays, found = _column_bad_values(current, columns, ctx, limit=limit, whole=passes > 0)
+        passes += 1
+        if not found:
+            return ConvertedBatch(_make_batch(arrays, columns), kept, bad)
+        # Rows are numbered in the input batch, whatever was set aside before.
+        bad.extend(
+            found
+            if kept is None
+            else [BadValue(kept[b.row].as_py(), b.column, b.value, b.reason) for b in found]
+        )
+        rows = np.zeros(current.num_rows, dtype=bool)
+        for item in found:
+            rows[item.row] = True
+        keep = pa.array(np.flatnonzero(~rows), pa.int64())
+        kept = keep if kept is None else kept.take(keep)
+        current = current.take(keep)
 
 
 def _make_batch(arrays: list[pa.Array], columns: Sequence[TargetColumn]) -> pa.RecordBatch:
