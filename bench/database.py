@@ -42,7 +42,7 @@ def prepare_target(database_url: str) -> None:
         connection.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(PGINGEST_SCHEMA))
         )
-        connection.execute(sql.SQL(CREATE_TABLE_SQL))  # type: ignore[arg-type]
+        connection.execute(sql.SQL(CREATE_TABLE_SQL))
         connection.execute("CHECKPOINT")
 
 
@@ -54,9 +54,7 @@ def read_table_state(database_url: str) -> TableState:
         " FROM {} AS t"
     ).format(table)
     with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("SET TimeZone TO {}").format(sql.Literal(CHECKSUM_TIMEZONE))
-        )
+        connection.execute(sql.SQL("SET TimeZone TO {}").format(sql.Literal(CHECKSUM_TIMEZONE)))
         row = connection.execute(query).fetchone()
     assert row is not None  # an aggregate always returns one row
     return TableState(rows=int(row[0]), checksum=str(row[1]))

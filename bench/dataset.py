@@ -13,6 +13,7 @@ Layout of a data set folder:
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ class DataSetSpec:
     parts: int = DEFAULT_PARTS
     seed: int = DEFAULT_SEED
     formats: tuple[str, ...] = FORMATS
+    is_parquet_uuid_logical: bool = False
     generator_version: int = GENERATOR_VERSION
 
 
@@ -71,6 +73,22 @@ class DataSet:
         wanted = asdict(self.spec)
         wanted_formats = set(wanted.pop("formats"))
         return written == wanted and wanted_formats <= formats
+
+    def clear(self) -> None:
+        """Remove what a generation wrote here; refuse a folder that is not a data set.
+
+        Only the layouts' subfolders and the manifest go, so a mistaken --out
+        can never take anything else with it.
+        """
+        if not self.folder.exists():
+            return
+        is_data_set = (self.folder / MANIFEST_NAME).exists()
+        entries = {entry.name for entry in self.folder.iterdir()}
+        if not is_data_set and entries - set(FORMATS):
+            raise SystemExit(f"{self.folder} holds other files than a data set; not touching it")
+        (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
+        for layout in FORMATS:
+            shutil.rmtree(self.folder / layout, ignore_errors=True)
 
     def write_manifest(self) -> None:
         """Mark the folder complete for this spec."""

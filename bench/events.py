@@ -1,12 +1,12 @@
-"""The "events" data set: its columns, its PostgreSQL table and its Arrow schema.
+"""The "events" data set: its columns and its PostgreSQL table.
 
-Every other bench module takes the shape of the data from here, so the
-generator, the peers and the checksum cannot drift apart.
+Every other bench module takes the shape of the data from here (and from
+events_arrow.py, its Arrow types), so the generator, the peers and the checksum
+cannot drift apart. No pyarrow here: the raw COPY peer imports this module, and
+its peak RSS should not include a library it does not use.
 """
 
 from __future__ import annotations
-
-import pyarrow as pa
 
 TABLE_SCHEMA = "public"
 TABLE_NAME = "events"
@@ -36,23 +36,3 @@ CREATE_TABLE_SQL = (
 )
 
 DUCKDB_COLUMN_TYPES: dict[str, str] = {name: duck_type for name, _, duck_type in COLUMNS}
-
-PRICE_TYPE = pa.decimal128(12, 2)
-
-# The types a careful loader gives each column; uuid is 16 raw bytes, the way
-# PostgreSQL's binary COPY expects it (and Parquet's UUID logical type stores it).
-ARROW_SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.int64(), nullable=False),
-        pa.field("occurred_at", pa.timestamp("us", tz="UTC")),
-        pa.field("user_id", pa.int32()),
-        pa.field("session_id", pa.uuid()),
-        pa.field("country", pa.string()),
-        pa.field("event_type", pa.string()),
-        pa.field("price", PRICE_TYPE),
-        pa.field("quantity", pa.int32()),
-        pa.field("is_mobile", pa.bool_()),
-        pa.field("user_agent", pa.string()),
-        pa.field("note", pa.string()),
-    ]
-)

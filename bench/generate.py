@@ -8,12 +8,13 @@ Deterministic: the same --rows, --files and --seed write the same bytes.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+
+import pyarrow as pa
 
 from dataset import (
     DEFAULT_PARTS,
@@ -24,12 +25,11 @@ from dataset import (
     DataSetSpec,
     default_folder,
 )
-from events import ARROW_SCHEMA
+from events_arrow import ARROW_SCHEMA
 from synth import PartSpec, synthesize_part
 from writers import as_text_uuids, open_csv_writer, write_csv, write_ndjson, write_parquet
 
 BENCH_OUT = Path(__file__).resolve().parent / "out"
-PART_WRITERS = {"csv": write_csv, "ndjson": write_ndjson, "parquet": write_parquet}
 
 
 def part_specs(spec: DataSetSpec) -> Iterator[PartSpec]:
@@ -45,8 +45,7 @@ def part_specs(spec: DataSetSpec) -> Iterator[PartSpec]:
 def generate(data_set: DataSet, *, log: bool = True) -> None:
     """Write every format of the data set into its folder, then its manifest."""
     spec = data_set.spec
-    if data_set.folder.exists():
-        shutil.rmtree(data_set.folder)
+    data_set.clear()
     for file_format in spec.formats:
         (data_set.folder / file_format).mkdir(parents=True)
     started = time.perf_counter()
@@ -56,9 +55,7 @@ def generate(data_set: DataSet, *, log: bool = True) -> None:
             one_writer = stack.enter_context(open_csv_writer(data_set.one_csv_path, ARROW_SCHEMA))
         for part in part_specs(spec):
             table = synthesize_part(part)
-            for file_format, write in PART_WRITERS.items():
-                if file_format in spec.formats:
-                    write(table, data_set.part_paths(file_format)[part.index])
+            _write_part(data_set, part.index, table)
             if one_writer is not None:
                 one_writer.write_table(as_text_uuids(table))
             if log:
@@ -67,6 +64,20 @@ def generate(data_set: DataSet, *, log: bool = True) -> None:
     if log:
         seconds = time.perf_counter() - started
         print(f"{spec.rows:,} rows in {seconds:.1f} s → {data_set.folder}", file=sys.stderr)
+
+
+def _write_part(data_set: DataSet, index: int, table: pa.Table) -> None:
+    formats = data_set.spec.formats
+    if "csv" in formats:
+        write_csv(table, data_set.part_paths("csv")[index])
+    if "ndjson" in formats:
+        write_ndjson(table, data_set.part_paths("ndjson")[index])
+    if "parquet" in formats:
+        write_parquet(
+            table,
+            data_set.part_paths("parquet")[index],
+            is_uuid_logical=data_set.spec.is_parquet_uuid_logical,
+        )
 
 
 def ensure_generated(data_set: DataSet) -> None:
@@ -86,6 +97,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(FORMATS),
         help="comma list of csv, ndjson, parquet, one (the single CSV file)",
     )
+    parser.add_argument(
+        "--parquet-uuid-logical",
+        action="store_true",
+        help="write session_id to Parquet as the UUID logical type instead of text",
+    )
     parser.add_argument("--out", type=Path, help="folder; default bench/out/data/events-ROWS")
     return parser.parse_args(argv)
 
@@ -99,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown format(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     spec = DataSetSpec(
-        rows=arguments.rows, parts=arguments.files, seed=arguments.seed, formats=formats
+        rows=arguments.rows,
+        parts=arguments.files,
+        seed=arguments.seed,
+        formats=formats,
+        is_parquet_uuid_logical=arguments.parquet_uuid_logical,
     )
     folder = arguments.out or default_folder(BENCH_OUT, arguments.rows)
     generate(DataSet(folder, spec))

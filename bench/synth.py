@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events import ARROW_SCHEMA, PRICE_TYPE
+from events_arrow import ARROW_SCHEMA, PRICE_TYPE
 from uuids import UUID_BYTES
 
 SESSION_NULL_SHARE = 0.05  # issue #3: 5% of session_id are NULL
@@ -23,7 +23,7 @@ MOBILE_SHARE = 0.4
 USER_AGENT_MIN, USER_AGENT_MAX = 40, 120  # issue #3: 40–120 characters
 MAX_USER_ID = 10_000_000
 MAX_QUANTITY = 20
-MAX_PRICE_CENTS = 5_000_00  # prices up to 5,000.00
+MAX_PRICE_CENTS = 5_000_00  # prices below 5,000.00
 # One year of event times, to the microsecond, from 2024-01-01T00:00:00Z.
 FIRST_EVENT_US = 1_704_067_200 * 1_000_000
 EVENT_SPAN_US = 366 * 86_400 * 1_000_000

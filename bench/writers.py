@@ -48,8 +48,15 @@ def open_csv_writer(path: Path, schema: pa.Schema) -> pcsv.CSVWriter:
     return pcsv.CSVWriter(path, text_schema, write_options=CSV_WRITE_OPTIONS)
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write one Parquet file; uuid columns use Parquet's UUID logical type."""
+def write_parquet(table: pa.Table, path: Path, *, is_uuid_logical: bool = False) -> None:
+    """Write one Parquet file; uuid columns as text, or as Parquet's UUID logical type.
+
+    Text is what most producers (pandas, Spark) write for uuids, and what every
+    peer reads; the UUID logical type is kept as an option for pgingest, which
+    cannot load it yet (see bench/README.md).
+    """
+    if not is_uuid_logical:
+        table = as_text_uuids(table)
     pq.write_table(table, path, compression=PARQUET_COMPRESSION)
 
 
