@@ -40,7 +40,9 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 64 << 20
 # Bytes after a boundary that must parse cleanly for the boundary to be used.
 CHECK_BYTES = 64 << 10
-SCAN_BLOCK_BYTES = 16 << 20
+# The scan reads this much at a time: positions of quotes and newlines are
+# kept only for a block that holds a boundary, so memory stays near 4 blocks.
+SCAN_BLOCK_BYTES = 4 << 20
 
 _NEWLINE = ord("\n")
 
@@ -119,6 +121,11 @@ def chunk_boundaries(
             if block.size == 0:
                 break
             end = position + block.size
+            if targets[0] >= end:  # no boundary here: count, without positions
+                quotes_before += int(np.count_nonzero(block == quote_byte))
+                lines_before += int(np.count_nonzero(block == _NEWLINE))
+                position = end
+                continue
             newlines = np.flatnonzero(block == _NEWLINE)
             quotes = np.flatnonzero(block == quote_byte)
             while targets and targets[0] < end:
@@ -144,6 +151,7 @@ def can_split(file: SourceFile, source: Source, chunk_bytes: int = CHUNK_BYTES) 
         file.format in ("csv", "tsv")
         and file.compression is None
         and file.chunk is None
+        and file.origin is None  # remote objects and zip members load whole
         and file.size >= chunk_bytes * 3 // 2
         and source.csv.escape is None
         and source.csv.quote is not None
