@@ -1,9 +1,14 @@
 """Glob patterns → the source files of each source, found in parallel.
 
-Patterns support ``*``, ``**`` (any depth), ``?`` and ``[...]``. Several
-patterns per source are expanded concurrently, de-duplicated and sorted. A
-pattern that matches nothing is a warning; a plain path that does not exist,
-or a folder where a file was expected, is a failed file with a clear reason.
+Patterns support ``*``, ``**`` (any depth), ``?`` and ``[...]``, over local
+folders and over object-store prefixes (``s3://bucket/logs/**/*.csv.gz``,
+``gs://...``; a ``https://`` URL names one file). Several patterns per source
+are expanded concurrently, de-duplicated and sorted. A pattern that matches
+nothing is a warning; a plain path that does not exist, or a folder where a
+file was expected, is a failed file with a clear reason. A zip archive is not
+a file to load but a folder of them: each member is a file of its own, named
+``archive.zip!/member.csv``. Remote objects and members are read from local
+copies (see remote.py).
 """
 
 from __future__ import annotations
@@ -15,8 +20,18 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pgingest.config import Config, Format, Source
-from pgingest.errors import ConfigError, SourceError
+from pgingest.config import Config, Format, RetryPolicy, Source
+from pgingest.errors import SourceError
+from pgingest.remote import (
+    Origin,
+    RemoteEntry,
+    is_remote,
+    list_members,
+    list_remote,
+    local_copy,
+    member_path,
+    register_origin,
+)
 
 __all__ = [
     "COMPRESSION_SUFFIXES",
@@ -38,6 +53,7 @@ COMPRESSION_SUFFIXES = {
     ".zstd": "zstd",
     ".bz2": "bz2",
     ".xz": "xz",
+    ".zip": "zip",
 }
 
 FORMAT_SUFFIXES: dict[str, Format] = {
@@ -50,6 +66,18 @@ FORMAT_SUFFIXES: dict[str, Format] = {
     ".jsonl": "ndjson",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".parq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+    ".xlsb": "excel",
+    ".xls": "excel",
+    ".ods": "excel",
+    ".arrow": "ipc",
+    ".feather": "ipc",
+    ".ipc": "ipc",
+    ".arrows": "ipc",
+    ".orc": "orc",
+    ".fwf": "fixed_width",
 }
 
 # Folders pgingest itself writes (the embedded database) never hold source files.
@@ -90,6 +118,7 @@ class SourceFile:
     size: int
     modified_ns: int
     chunk: Chunk | None = None
+    origin: Origin | None = None  # where a remote object's or zip member's bytes come from
 
     @property
     def name(self) -> str:
@@ -135,7 +164,8 @@ def detect_format(path: str, declared: Format | None = None) -> Format:
     if found is None:
         raise SourceError(
             f"cannot tell the format from the extension {suffix or '(none)'!r}",
-            hint='set "format" on the source: csv, tsv, json, ndjson or parquet',
+            hint='set "format" on the source: csv, tsv, json, ndjson, parquet, excel, ipc, '
+            "orc or fixed_width",
             path=path,
         )
     return found
@@ -145,16 +175,30 @@ def _has_magic(pattern: str) -> bool:
     return glob.has_magic(pattern)
 
 
-def _expand(pattern: str) -> list[str]:
-    if "://" in pattern:
-        raise ConfigError(
-            f"remote paths are not supported yet: {pattern}",
-            hint="copy the files to a local folder, or mount the bucket",
-        )
+@dataclass(frozen=True)
+class _Matched:
+    """What one pattern matched: local paths, or the objects of a remote listing."""
+
+    local: list[str] = field(default_factory=list)
+    remote: list[RemoteEntry] = field(default_factory=list)
+    problem: SourceError | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.local and not self.remote and self.problem is None
+
+
+def _expand(pattern: str, source: Source, retry: RetryPolicy) -> _Matched:
+    if is_remote(pattern):
+        try:
+            entries = list_remote(pattern, storage_options=source.storage_options, retry=retry)
+        except SourceError as exc:
+            return _Matched(problem=exc)
+        return _Matched(remote=entries)
     if not _has_magic(pattern):
-        return [pattern] if os.path.lexists(pattern) else []
+        return _Matched(local=[pattern] if os.path.lexists(pattern) else [])
     matches = glob.glob(pattern, recursive=True)
-    return [m for m in matches if not IGNORED_FOLDERS.intersection(m.split(os.sep))]
+    return _Matched(local=[m for m in matches if not IGNORED_FOLDERS.intersection(m.split(os.sep))])
 
 
 def source_file_at(path: str, source_name: str = "", declared: Format | None = None) -> SourceFile:
@@ -170,6 +214,17 @@ def source_file_at(path: str, source_name: str = "", declared: Format | None = N
     )
 
 
+def _compression_of(path: str, source: Source) -> str | None:
+    return source.compression or detect_compression(path)
+
+
+def _format_of(path: str, source: Source, compression: str | None) -> Format:
+    # An archive is a folder of files, each with its own format (see _archive_members).
+    if compression == "zip":
+        return source.format or "csv"
+    return detect_format(path, source.format)
+
+
 def _stat_file(path: str, source: Source) -> SourceFile:
     try:
         info = os.stat(path)
@@ -183,29 +238,98 @@ def _stat_file(path: str, source: Source) -> SourceFile:
             hint="use a pattern such as folder/*.csv or folder/**/*.csv",
             path=path,
         )
+    compression = _compression_of(path, source)
     return SourceFile(
         path=path,
         source=source.name,
-        format=detect_format(path, source.format),
-        compression=detect_compression(path),
+        format=_format_of(path, source, compression),
+        compression=compression,
         size=info.st_size,
         modified_ns=info.st_mtime_ns,
     )
 
 
-def _collect(source: Source, patterns: list[str], expansions: list[list[str]]) -> DiscoveredSource:
+def _remote_file(entry: RemoteEntry, source: Source, retry: RetryPolicy) -> SourceFile:
+    origin = Origin(
+        entry.url,
+        version=entry.version,
+        size=entry.size or None,
+        modified_ns=entry.modified_ns,
+        retry=retry,
+        storage_options=source.storage_options,
+    )
+    compression = _compression_of(entry.url, source)
+    file = SourceFile(
+        path=entry.url,
+        source=source.name,
+        format=_format_of(entry.url, source, compression),
+        compression=compression,
+        size=entry.size,
+        modified_ns=entry.modified_ns,
+        origin=origin,
+    )
+    register_origin(origin)
+    return file
+
+
+def _archive_members(
+    archive: SourceFile, source: Source
+) -> tuple[list[SourceFile], list[SourceError]]:
+    """The files of a zip archive, each loading as a file of its own."""
+    local = local_copy(archive.path, origin=archive.origin)
+    container = archive.origin
+    files: list[SourceFile] = []
+    problems: list[SourceError] = []
+    for member in list_members(archive.path, local):
+        path = member_path(archive.path, member.filename)
+        origin = Origin(
+            container.location if container is not None else archive.path,
+            member=member.filename,
+            version=container.version if container is not None else None,
+            modified_ns=archive.modified_ns,
+            retry=container.retry if container is not None else RetryPolicy(),
+            storage_options=source.storage_options,
+        )
+        try:
+            file_format = detect_format(member.filename, source.format)
+        except SourceError as exc:
+            problems.append(exc.with_context(path=path))
+            continue
+        register_origin(origin)
+        files.append(
+            SourceFile(
+                path=path,
+                source=source.name,
+                format=file_format,
+                compression=detect_compression(member.filename),
+                size=member.file_size,
+                modified_ns=archive.modified_ns,
+                origin=origin,
+            )
+        )
+    return files, problems
+
+
+def _collect(
+    source: Source, patterns: list[str], expansions: list[_Matched], retry: RetryPolicy
+) -> DiscoveredSource:
     unmatched: list[str] = []
     problems: list[SourceError] = []
     found: set[str] = set()
-    for pattern, matches in zip(patterns, expansions, strict=True):
-        if not matches:
+    remote: dict[str, RemoteEntry] = {}
+    for pattern, matched in zip(patterns, expansions, strict=True):
+        if matched.problem is not None:
+            problems.append(matched.problem)
+            continue
+        if matched.is_empty:
             if _has_magic(pattern):
                 unmatched.append(pattern)
                 logger.warning("source %s: pattern %s matched no files", source.name, pattern)
             else:
                 problems.append(SourceError("file not found", path=pattern))
             continue
-        for match in matches:
+        remote.update((entry.url, entry) for entry in matched.remote)
+        for match in matched.local:
             if _has_magic(pattern) and os.path.isdir(match):
                 continue  # a glob such as data/* may list folders; only files are sources
             found.add(os.path.abspath(match))
@@ -215,8 +339,25 @@ def _collect(source: Source, patterns: list[str], expansions: list[list[str]]) -
             files.append(_stat_file(path, source))
         except SourceError as exc:
             problems.append(exc)
+    for url in sorted(remote):
+        try:
+            files.append(_remote_file(remote[url], source, retry))
+        except SourceError as exc:
+            problems.append(exc)
+    expanded: list[SourceFile] = []
+    for file in files:
+        if file.compression != "zip":
+            expanded.append(file)
+            continue
+        try:
+            members, member_problems = _archive_members(file, source)
+        except SourceError as exc:
+            problems.append(exc)
+            continue
+        expanded.extend(members)
+        problems.extend(member_problems)
     return DiscoveredSource(
-        source=source, files=files, unmatched_patterns=unmatched, problems=problems
+        source=source, files=expanded, unmatched_patterns=unmatched, problems=problems
     )
 
 
@@ -225,11 +366,16 @@ def discover_files(
 ) -> list[DiscoveredSource]:
     """Expand every source's patterns, in parallel; one result per source, in config order."""
     chosen = list(sources if sources is not None else config.sources)
+    retry = config.settings.retry.file
     patterns = [[config.resolve_pattern(p) for p in source.paths] for source in chosen]
-    flat = [pattern for group in patterns for pattern in group]
+    flat = [
+        (pattern, source)
+        for source, group in zip(chosen, patterns, strict=True)
+        for pattern in group
+    ]
     with ThreadPoolExecutor(DISCOVERY_THREADS, thread_name_prefix="pgingest-discover") as pool:
-        expanded = iter(list(pool.map(_expand, flat)))
+        expanded = iter(list(pool.map(lambda item: _expand(item[0], item[1], retry), flat)))
     return [
-        _collect(source, group, [next(expanded) for _ in group])
+        _collect(source, group, [next(expanded) for _ in group], retry)
         for source, group in zip(chosen, patterns, strict=True)
     ]

@@ -77,7 +77,9 @@ class PgIngestError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        # A NUL byte quoted from a file would be refused by PostgreSQL's text and
+        # jsonb where the error is recorded; keep it visible, escaped.
+        return text.replace("\x00", "\\x00")
 
     def __str__(self) -> str:
         return self.describe()

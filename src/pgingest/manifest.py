@@ -20,6 +20,7 @@ import psycopg
 
 from pgingest.discover import SourceFile
 from pgingest.errors import SourceError
+from pgingest.remote import local_copy
 
 __all__ = [
     "Decision",
@@ -70,7 +71,8 @@ class Decision:
 def fingerprint_file(path: str) -> str:
     """``sha256:<hex>`` of the file's bytes as stored (compressed files are not decompressed)."""
     try:
-        with open(path, "rb") as handle:
+        # A remote object or zip member is hashed from its local copy (fetched once).
+        with open(local_copy(path), "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256")
     except OSError as exc:
         raise SourceError(f"cannot read file to fingerprint it: {exc.strerror}", path=path) from exc

@@ -181,7 +181,8 @@ def match_columns(
     if not matches:
         raise SourceError(
             f"no column of the file matches a column of table {table.name}",
-            hint="check the header (or csv.column_names) against the table",
+            hint="check the file's column names against the table's"
+            + (" (or set csv.column_names)" if file.format in ("csv", "tsv") else ""),
             path=file.path,
             table=str(table.name),
         )

@@ -13,6 +13,7 @@ finds the same chunks and loads just the ones that did not land.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from dataclasses import replace
 
@@ -156,6 +157,8 @@ def can_split(file: SourceFile, source: Source, chunk_bytes: int = CHUNK_BYTES) 
         and source.csv.escape is None
         and source.csv.quote is not None
         and source.csv.skip_rows == 0
+        # Newlines and quotes are found byte by byte: only in UTF-8 (and ASCII) text.
+        and codecs.lookup(source.encoding or source.csv.encoding).name in ("utf-8", "ascii")
     )
 
 

@@ -33,7 +33,7 @@ def test_integers_trim_whitespace_and_check_range() -> None:
     assert _convert([" 5 ", "-7", None], _type("integer", "int4recv")) == [5, -7, None]
     with pytest.raises(ValueError, match="'40000' is out of range for type smallint"):
         _convert(["40000"], _type("smallint", "int2recv"))
-    with pytest.raises(ValueError, match="invalid input syntax for type integer: '1.5'"):
+    with pytest.raises(ValueError, match=r"invalid input syntax for type integer: '1\.5'"):
         _convert(["1.5"], _type("integer", "int4recv"))
 
 

@@ -203,7 +203,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def _value_text(array: pa.Array, row: int, *, binary_is_text: bool) -> str | None:
-    value = array[row].as_py()
+    try:
+        value = array[row].as_py()
+    except (ValueError, OverflowError, TypeError):  # e.g. nanoseconds Python cannot hold
+        return str(array[row])
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -217,14 +220,8 @@ def _column_bad_values(
     ctx: ConvertContext,
     *,
     limit: int | None,
-    whole: bool,
 ) -> tuple[list[pa.Array], list[BadValue]]:
-    """Each column converted, and the values that would not convert.
-
-    ``whole``: a column that fails as a whole but in no part (a conversion that
-    depends on the batch, such as an unconstrained numeric's common scale) has
-    every row set aside with that reason, instead of none.
-    """
+    """Each column converted, and the values that would not convert."""
     arrays: list[pa.Array] = []
     bad: list[BadValue] = []
     for index, column in enumerate(columns):
@@ -241,7 +238,12 @@ def _column_bad_values(
         except (TypeError, pa.ArrowNotImplementedError) as exc:
             raise ColumnTypeError(column.name, _reason(exc)) from exc
         found = _find_bad_rows(source, convert, limit)
-        if not found and whole:
+        if not found and limit == 0:
+            found = [(0, whole_reason)]  # the caller only asks whether the batch converts
+        elif not found:
+            # It fails as a whole but in no part: the conversion depends on the
+            # batch (an unconstrained numeric's common scale). Set every row
+            # aside with the reason rather than send it unconverted.
             found = [
                 (row, f"{whole_reason} (with the other values of its batch)")
                 for row in range(len(source))
@@ -274,11 +276,9 @@ def convert_batch(
     kept: pa.Array | None = None
     bad: list[BadValue] = []
     current = batch
-    passes = 0
     while True:
-        # Each pass after the first sets aside at least one row, so this ends.
-        arrays, found = _column_bad_values(current, columns, ctx, limit=limit, whole=passes > 0)
-        passes += 1
+        # Every pass that finds nothing returns; every other sets rows aside, so this ends.
+        arrays, found = _column_bad_values(current, columns, ctx, limit=limit)
         if not found:
             return ConvertedBatch(_make_batch(arrays, columns), kept, bad)
         # Rows are numbered in the input batch, whatever was set aside before.
@@ -287,6 +287,10 @@ def convert_batch(
             if kept is None
             else [BadValue(kept[b.row].as_py(), b.column, b.value, b.reason) for b in found]
         )
+        if limit is not None and len(bad) >= max(limit, 1):
+            # The caller fails (or starts over carefully) anyway: stop looking.
+            arrays, _ = _column_bad_values(current.slice(0, 0), columns, ctx, limit=limit)
+            return ConvertedBatch(_make_batch(arrays, columns), pa.array([], pa.int64()), bad)
         rows = np.zeros(current.num_rows, dtype=bool)
         for item in found:
             rows[item.row] = True

@@ -43,8 +43,30 @@ def dump_json(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
+def _microsecond_type(data_type: pa.DataType) -> pa.DataType:
+    """The same type with nanosecond timestamps and durations at microseconds (as PostgreSQL)."""
+    if pa.types.is_timestamp(data_type) and data_type.unit == "ns":
+        return pa.timestamp("us", tz=data_type.tz)
+    if pa.types.is_duration(data_type) and data_type.unit == "ns":
+        return pa.duration("us")
+    if pa.types.is_struct(data_type):
+        return pa.struct([f.with_type(_microsecond_type(f.type)) for f in data_type])
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        return pa.list_(data_type.value_field.with_type(_microsecond_type(data_type.value_type)))
+    if pa.types.is_map(data_type):
+        return pa.map_(
+            _microsecond_type(data_type.key_type), _microsecond_type(data_type.item_type)
+        )
+    return data_type
+
+
 def to_json_texts(array: pa.Array) -> pa.Array:
     """Any Arrow values (structs, lists, maps, scalars) → their JSON text, row by row."""
+    if isinstance(array.type, pa.BaseExtensionType):
+        array = array.storage
+    coarse = _microsecond_type(array.type)
+    if coarse != array.type:  # Python's datetime holds microseconds, not nanoseconds
+        array = pc.cast(array, coarse, safe=False)
     if pa.types.is_map(array.type):
         values = [None if v is None else dict(v) for v in array.to_pylist()]
     else:

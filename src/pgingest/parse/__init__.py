@@ -169,10 +169,31 @@ def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceB
 
 def open_reader(file: SourceFile, source: Source) -> SourceReader:
     """The reader for a file's format."""
-    from pgingest.parse import csv, json, parquet  # noqa: PLC0415 - they import this module
+    # The readers import this module, so they are imported here.
+    from pgingest.parse import csv, json, parquet  # noqa: PLC0415
 
     if file.format in ("csv", "tsv"):
-        return csv.CsvReader(file, source.csv, is_tsv=file.format == "tsv")
+        return csv.CsvReader(
+            file, source.csv, is_tsv=file.format == "tsv", encoding=source.encoding
+        )
     if file.format in ("json", "ndjson"):
-        return json.JsonReader(file, is_lines=file.format == "ndjson")
+        return json.JsonReader(
+            file,
+            is_lines=file.format == "ndjson",
+            options=source.json_options,
+            encoding=source.encoding,
+        )
+    if file.format == "excel":
+        from pgingest.parse.excel import ExcelReader  # noqa: PLC0415
+
+        return ExcelReader(file, source.excel)
+    if file.format == "fixed_width":
+        from pgingest.parse.fixed_width import FixedWidthReader  # noqa: PLC0415
+
+        assert source.fixed_width is not None  # the config requires it for this format
+        return FixedWidthReader(file, source.fixed_width, encoding=source.encoding)
+    if file.format in ("ipc", "orc"):
+        from pgingest.parse.arrow_files import IpcReader, OrcReader  # noqa: PLC0415
+
+        return IpcReader(file) if file.format == "ipc" else OrcReader(file)
     return parquet.ParquetReader(file)

@@ -4,13 +4,15 @@ NULL follows PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
 in ``null`` (by default the empty string) is NULL; a quoted value never is, so
 ``""`` is the empty string. Quoted newlines, CRLF, a UTF-8 BOM and any
 single-character delimiter, quote and escape are read as COPY reads them.
+Text in another encoding (declared, or told by a UTF-16/32 byte-order mark)
+reaches pyarrow transcoded to UTF-8 (stream.py).
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -24,7 +26,14 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
-from pgingest.parse.stream import open_binary, open_stream, source_error
+from pgingest.parse.stream import (
+    detect_encoding,
+    local_path,
+    open_utf8_binary,
+    open_utf8_stream,
+    printable,
+    source_error,
+)
 
 __all__ = ["CsvReader"]
 
@@ -44,7 +53,14 @@ def _both_cases(words: list[str]) -> list[str]:
 class CsvReader:
     """Reads a delimited text file."""
 
-    def __init__(self, file: SourceFile, options: CsvOptions, *, is_tsv: bool = False) -> None:
+    def __init__(
+        self,
+        file: SourceFile,
+        options: CsvOptions,
+        *,
+        is_tsv: bool = False,
+        encoding: str | None = None,
+    ) -> None:
         self.file = file
         self._line_offset = 0
         chunk = file.chunk
@@ -59,8 +75,22 @@ class CsvReader:
         if is_tsv and "delimiter" not in options.model_fields_set:
             delimiter = "\t"
         self.delimiter = delimiter
-        self.encoding = codecs.lookup(options.encoding).name
+        # The source's encoding wins; csv.encoding counts only when written in the config.
+        if encoding is None and "encoding" in options.model_fields_set:
+            encoding = options.encoding
+        self._declared_encoding = encoding
+        self._encoding: str | None = None
         self._names: list[str] | None = None
+
+    @property
+    def encoding(self) -> str:
+        """The codec of the file's text (declared, else told by its byte-order mark, else UTF-8)."""
+        if self._encoding is None:
+            try:
+                self._encoding = detect_encoding(self.file, self._declared_encoding)
+            except OSError as exc:
+                raise source_error(exc, self.file) from exc
+        return self._encoding
 
     # --- options -----------------------------------------------------------------------
 
@@ -72,7 +102,7 @@ class CsvReader:
             skip_rows=self.options.skip_rows,
             column_names=names,
             skip_rows_after_names=1 if (names and self.options.header) else 0,
-            encoding="utf8" if self.encoding == "utf-8" else self.encoding,
+            encoding="utf8",  # other encodings arrive transcoded (open_utf8_stream)
         )
 
     def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
@@ -109,7 +139,7 @@ class CsvReader:
         handler: Any = None,
         block_size: int = BLOCK_BYTES,
     ) -> pcsv.CSVStreamingReader:
-        stream = open_stream(self.file)
+        stream = open_utf8_stream(self.file, self.encoding)
         try:
             return pcsv.open_csv(
                 stream,
@@ -128,10 +158,10 @@ class CsvReader:
         if isinstance(exc, UnicodeDecodeError):
             return ParseError(
                 f"cannot decode the file as {self.encoding}: {exc.reason} at byte {exc.start}",
-                hint='set csv.encoding on the source, e.g. "latin-1" or "utf-16"',
+                hint='set "encoding" on the source, e.g. "latin-1" or "utf-16"',
                 path=self.file.path,
             )
-        first = text.splitlines()[0] if text else type(exc).__name__
+        first = printable(text.splitlines()[0]) if text else type(exc).__name__
         return ParseError(f"cannot parse CSV: {first}", path=self.file.path)
 
     # --- columns -----------------------------------------------------------------------
@@ -141,7 +171,7 @@ class CsvReader:
         if self._names is None:
             if self.options.column_names:
                 names = list(self.options.column_names)
-            elif self.file.size == 0:
+            elif os.path.getsize(local_path(self.file)) == 0:
                 raise ParseError(
                     "the file is empty: it has no header line",
                     hint="remove the file, or set header: false if empty files are expected",
@@ -153,6 +183,13 @@ class CsvReader:
                 )
                 try:
                     names = list(reader.schema.names)
+                except UnicodeDecodeError as exc:
+                    raise ParseError(
+                        f"the header is not valid {self.encoding}: {exc.reason}",
+                        hint='set "encoding" on the source, e.g. "latin-1" or "cp1252"',
+                        path=self.file.path,
+                        line=self.options.skip_rows + 1,
+                    ) from exc
                 finally:
                     reader.close()
             self._check_names(names)
@@ -173,6 +210,14 @@ class CsvReader:
                 raise ParseError(
                     f"the header names column {name!r} twice (columns {seen[name]} and {position})",
                     hint="rename one in the file, or give csv.column_names",
+                    path=self.file.path,
+                    line=self.options.skip_rows + 1,
+                )
+            if "\x00" in name:
+                raise ParseError(
+                    f"column {position} of the header has a NUL byte in its name: "
+                    f"{printable(name)!r}",
+                    hint="the file is not text, or its encoding is not set right",
                     path=self.file.path,
                     line=self.options.skip_rows + 1,
                 )
@@ -272,8 +317,8 @@ class CsvReader:
         last = max(wanted)
         found: dict[int, Location] = {}
         quote = self.options.quote
-        with open_binary(self.file) as raw:
-            text = io.TextIOWrapper(raw, encoding=self.encoding, errors="replace", newline="")
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             tap = _LineTap(text)
             reader = csv.reader(
                 tap,

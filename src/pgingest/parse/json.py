@@ -1,10 +1,16 @@
-"""JSON Lines (NDJSON) and top-level JSON arrays of objects, streaming.
+"""JSON Lines (NDJSON), top-level JSON arrays of objects, and single JSON objects, streaming.
 
 Fast mode reads NDJSON with pyarrow's multi-threaded JSON reader. The careful
 mode, and any file whose target has json/jsonb or array columns, reads record
 by record: NDJSON line by line, a JSON array with ijson's streaming parser (a
 file is never held whole). Numbers are read as exact decimals, so a JSON value
 stored into jsonb keeps its digits.
+
+A file holding one JSON object over many lines (a GeoJSON FeatureCollection, a
+config-like document) is one record, as it is when written on one line. With
+``json.flatten``, nested objects become columns (``address.city``); otherwise
+they load whole, into jsonb. Text in UTF-16 or UTF-32 (a byte-order mark, or
+the source's ``encoding``) is transcoded to UTF-8 first.
 """
 
 from __future__ import annotations
@@ -20,13 +26,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
 
+from pgingest.config import JsonOptions
 from pgingest.convert.arrow import dump_json
 from pgingest.convert.binary import parse_array_literal
 from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
-from pgingest.parse.stream import open_binary, open_stream, source_error
+from pgingest.parse.stream import (
+    detect_encoding,
+    open_utf8_binary,
+    open_utf8_stream,
+    printable,
+    source_error,
+)
 
 __all__ = ["JsonReader"]
 
@@ -53,34 +66,63 @@ def _text_form(value: Any) -> str | None:
 
 
 class JsonReader:
-    """Reads NDJSON, or a JSON array of objects."""
+    """Reads NDJSON, a JSON array of objects, or one JSON object."""
 
-    def __init__(self, file: SourceFile, *, is_lines: bool) -> None:
+    def __init__(
+        self,
+        file: SourceFile,
+        *,
+        is_lines: bool,
+        options: JsonOptions | None = None,
+        encoding: str | None = None,
+    ) -> None:
         self.file = file
         self._declared_lines = is_lines
-        self._is_lines: bool | None = None
+        self._layout: str | None = None  # "lines", "array" or "document"
         self._names: list[str] | None = None
         self._complete = False
+        self.options = options or JsonOptions()
+        self._declared_encoding = encoding
+        self._encoding: str | None = None
+
+    @property
+    def encoding(self) -> str:
+        """The codec of the file's text: declared, else told by its byte-order mark, else UTF-8."""
+        if self._encoding is None:
+            try:
+                self._encoding = detect_encoding(self.file, self._declared_encoding)
+            except OSError as exc:
+                raise source_error(exc, self.file) from exc
+        return self._encoding
+
+    def _open(self) -> Any:
+        return open_utf8_binary(self.file, self.encoding)
 
     @property
     def is_lines(self) -> bool:
-        """True for one object per line; False for a top-level array."""
-        if self._is_lines is None:
-            self._is_lines = self._sniff_lines()
-        return self._is_lines
+        """True for one object per line; False for a top-level array or one object."""
+        return self.layout == "lines"
 
-    def _sniff_lines(self) -> bool:
+    @property
+    def layout(self) -> str:
+        """How the file holds its records: "lines", "array" or "document" (one object)."""
+        if self._layout is None:
+            self._layout = self._sniff_layout()
+        return self._layout
+
+    def _sniff_layout(self) -> str:
         try:
-            with open_binary(self.file) as raw:
+            with self._open() as raw:
                 head = raw.read(4096).removeprefix(_BOM).lstrip()
+                first_line = head.split(b"\n", 1)[0] + (b"" if b"\n" in head else raw.readline())
         except OSError as exc:
             raise source_error(exc, self.file) from exc
         if not head:
             raise ParseError("the file is empty", path=self.file.path)
         if head[:1] == b"[":
-            return False
+            return "array"
         if head[:1] == b"{":
-            return True
+            return "lines" if _parses(first_line) or not self._is_one_object() else "document"
         raise ParseError(
             "expected JSON objects, one per line, or an array of objects",
             hint='check the file, or set "format" on the source',
@@ -90,16 +132,52 @@ class JsonReader:
 
     # --- records -----------------------------------------------------------------------
 
+    def _is_one_object(self) -> bool:
+        """Whether the whole file is one JSON value (checked as a stream, never held whole)."""
+        try:
+            with self._open() as raw:
+                for _ in ijson.parse(raw, use_float=False):
+                    pass
+        except (ijson.JSONError, UnicodeDecodeError):
+            return False
+        except OSError as exc:
+            raise source_error(exc, self.file) from exc
+        return True
+
     def _records(self) -> Iterator[tuple[int, int, Any]]:
         """(record number, line, value) of each record; a bad NDJSON line has value _BAD."""
+        flatten = self.options.flatten
         try:
-            with open_binary(self.file) as raw:
-                if self.is_lines:
-                    yield from self._line_records(raw)
-                else:
-                    yield from self._array_records(raw)
+            with self._open() as raw:
+                for record, line, value in self._raw_records(raw):
+                    if flatten and isinstance(value, dict):
+                        yield record, line, _flattened(value, self.options.separator)
+                    else:
+                        yield record, line, value
         except (OSError, pa.ArrowException) as exc:
             raise source_error(exc, self.file) from exc
+
+    def _raw_records(self, raw: Any) -> Iterator[tuple[int, int, Any]]:
+        layout = self.layout
+        if layout == "lines":
+            return self._line_records(raw)
+        if layout == "array":
+            return self._array_records(raw)
+        return self._document_records(raw)
+
+    def _document_records(self, raw: Any) -> Iterator[tuple[int, int, Any]]:
+        head = raw.peek(3)[:3]
+        if head == _BOM:
+            raw.read(3)
+        try:
+            for value in ijson.items(raw, "", use_float=False):
+                yield 0, 1, value
+        except ijson.JSONError as exc:
+            raise ParseError(
+                f"malformed JSON: {printable(str(exc))}",
+                hint="check the file with a JSON validator",
+                path=self.file.path,
+            ) from exc
 
     def _line_records(self, raw: io.BufferedReader | Any) -> Iterator[tuple[int, int, Any]]:
         record = 0
@@ -110,7 +188,7 @@ class JsonReader:
             try:
                 value = json.loads(line, parse_float=Decimal)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                value = _Bad(line, f"malformed JSON: {exc}")
+                value = _Bad(line, f"malformed JSON: {printable(str(exc))}")
             yield record, line_number, value
             record += 1
 
@@ -123,7 +201,7 @@ class JsonReader:
                 yield record, record + 1, value
         except ijson.JSONError as exc:
             raise ParseError(
-                f"malformed JSON: {exc}",
+                f"malformed JSON: {printable(str(exc))}",
                 hint="check the file with a JSON validator",
                 path=self.file.path,
             ) from exc
@@ -171,14 +249,14 @@ class JsonReader:
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         """Batches of the plan's columns, as typed values (fast) or text forms."""
         needs_records = any(c.json_text or c.is_list for c in plan.columns)
-        if plan.careful or needs_records or not self.is_lines:
+        if plan.careful or needs_records or self.options.flatten or not self.is_lines:
             return rebatch(self._read_records(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)
 
     def _read_fast(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         known = set(self.column_names())
         schema = pa.schema([(c.name, c.native_type or pa.string()) for c in plan.columns])
-        stream = open_stream(self.file)
+        stream = open_utf8_stream(self.file, self.encoding)
         try:
             reader = pjson.open_json(
                 stream,
@@ -217,15 +295,13 @@ class JsonReader:
         for record, _line, value in self._records():
             if isinstance(value, _Bad):
                 skipped.append(SkippedRecord(record, value.text, value.reason))
-                continue
-            if not isinstance(value, dict):
-                skipped.append(
-                    SkippedRecord(
-                        record,
-                        dump_json(value),
-                        f"expected a JSON object, found {_json_type(value)}",
-                    )
-                )
+            elif not isinstance(value, dict):
+                reason = f"expected a JSON object, found {_json_type(value)}"
+                skipped.append(SkippedRecord(record, dump_json(value), reason))
+            if skipped and not plan.careful:
+                # The fast mode never sets records aside: the careful mode does, as rejects.
+                raise FastPathFailedError(skipped[0].reason)
+            if isinstance(value, _Bad) or not isinstance(value, dict):
                 continue
             if not known.issuperset(value):
                 raise SchemaDrift(str(sorted(set(value) - known)))
@@ -280,6 +356,26 @@ class JsonReader:
             if record >= last:
                 break
         return found
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _flattened(value: dict[str, Any], separator: str, prefix: str = "") -> dict[str, Any]:
+    """Nested objects as columns: {"a": {"b": 1}} → {"a.b": 1}; arrays stay values."""
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}{separator}{key}" if prefix else str(key)
+        if isinstance(item, dict) and item:
+            flat.update(_flattened(item, separator, name))
+        else:
+            flat[name] = item
+    return flat
 
 
 class _Bad:

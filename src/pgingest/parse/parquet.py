@@ -17,7 +17,8 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SourceBatch
-from pgingest.parse.stream import open_seekable, source_error
+from pgingest.parse.stream import open_seekable, printable, source_error
+from pgingest.parse.text_rows import check_names
 
 __all__ = ["ParquetReader"]
 
@@ -44,11 +45,20 @@ class ParquetReader:
             if is_temporary:
                 os.unlink(path)
             raise self._error(exc) from exc
-        self._check_metadata(parquet, os.path.getsize(path))
+        try:
+            self._check_metadata(parquet, os.path.getsize(path))
+            check_names(parquet.schema_arrow.names, path=self.file.path, line=None)
+        except ParseError:
+            parquet.close()
+            if is_temporary:
+                os.unlink(path)
+            raise
         return parquet, path, is_temporary
 
     def _error(self, exc: BaseException) -> ParseError:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = (
+            printable(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
+        )
         hint = "the file is corrupt, truncated, encrypted or not Parquet"
         return ParseError(f"cannot read Parquet: {text}", hint=hint, path=self.file.path)
 
@@ -95,15 +105,47 @@ class ParquetReader:
                 try:
                     batch = next(batches)
                 except StopIteration:
-                    return
+                    break
                 except (pa.ArrowException, OSError, ValueError) as exc:
                     raise self._error(exc) from exc
-                yield SourceBatch(batch.select(plan.names), record)
+                try:
+                    batch = batch.select(plan.names)
+                except KeyError as exc:  # a column the schema lists but no row group holds
+                    raise self._error(exc) from exc
+                self._check_text(batch, record)
+                yield SourceBatch(batch, record)
                 record += batch.num_rows
+            self._check_count(parquet, record)
         finally:
             parquet.close()
             if is_temporary:
                 os.unlink(path)
+
+    def _check_count(self, parquet: pq.ParquetFile, read: int) -> None:
+        """A corrupt file can yield fewer rows than its footer counts, without an error."""
+        claimed = parquet.metadata.num_rows
+        if read != claimed:
+            raise ParseError(
+                f"the Parquet footer counts {claimed:,} rows, but {read:,} could be read",
+                hint="the file is corrupt; re-export it",
+                path=self.file.path,
+            )
+
+    def _check_text(self, batch: pa.RecordBatch, record: int) -> None:
+        """Parquet does not promise valid UTF-8 in string columns; PostgreSQL's text needs it."""
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                raise ParseError(
+                    f"column {name!r} holds text that is not valid UTF-8 "
+                    f"(in records {record + 1}-{record + batch.num_rows})",
+                    hint="the file is corrupt, or was written with a wrong encoding",
+                    path=self.file.path,
+                    column=name,
+                ) from exc
 
     def locate(self, records: Iterable[int]) -> dict[int, Location]:
         """Parquet has no lines: the 1-based record number (the raw row comes from its batch)."""

@@ -1,20 +1,41 @@
-"""Opening a source file as a byte stream, decompressed by its extension or its first bytes."""
+"""Opening a source file as a byte stream, decompressed by its extension or its first bytes.
+
+A remote object or zip member is opened from its local copy (remote.py). Text
+in another encoding than UTF-8 is transcoded here, so the parsers always read
+UTF-8 and an undecodable byte is reported with its file offset and line. A
+file without a declared encoding is UTF-8 unless a byte-order mark says
+UTF-16 or UTF-32.
+"""
 
 from __future__ import annotations
 
+import codecs
 import io
 import lzma
 import os
 import shutil
 import tempfile
+import zipfile
 from typing import IO, Any
 
 import pyarrow as pa
 
 from pgingest.discover import SourceFile
-from pgingest.errors import SourceError
+from pgingest.errors import ParseError, SourceError
+from pgingest.remote import local_copy
 
-__all__ = ["open_binary", "open_seekable", "open_stream", "sniff_compression", "source_error"]
+__all__ = [
+    "detect_encoding",
+    "local_path",
+    "open_binary",
+    "open_seekable",
+    "open_stream",
+    "open_utf8_binary",
+    "open_utf8_stream",
+    "printable",
+    "sniff_compression",
+    "source_error",
+]
 
 # Magic numbers of the compressed formats pgingest reads (RFC 1952, bzip2, xz, zstd).
 _MAGIC = [
@@ -23,6 +44,18 @@ _MAGIC = [
     (b"\xfd7zXZ\x00", "xz"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
 ]
+# A zip archive behind another name (a .csv that is really a .zip); checked only for
+# text formats, since an .xlsx or .ods file is itself a zip archive.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+# Byte-order marks, longest first (the UTF-32 LE mark begins with UTF-16 LE's).
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
 _ARROW_CODECS = {"gzip", "bz2", "zstd"}
 
 # Read-ahead buffer between the file and the decompressor or parser; 1 MiB keeps
@@ -30,14 +63,26 @@ _ARROW_CODECS = {"gzip", "bz2", "zstd"}
 STREAM_BUFFER_BYTES = 1 << 20
 
 
-def sniff_compression(path: str) -> str | None:
+def sniff_compression(path: str, *, allow_zip: bool = False) -> str | None:
     """The compression a file's first bytes announce, or None for plain data."""
     with open(path, "rb") as handle:
         head = handle.read(8)
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
+    if allow_zip and head.startswith(_ZIP_MAGIC):
+        return "zip"
     return None
+
+
+def printable(text: str) -> str:
+    """Text quoted from a file, safe in a message: PostgreSQL's text and jsonb refuse NUL."""
+    return text.replace("\x00", "\\x00")
+
+
+def local_path(file: SourceFile) -> str:
+    """The local file holding ``file``'s bytes (a remote object's or zip member's copy)."""
+    return local_copy(file.path, origin=file.origin)
 
 
 def source_error(exc: BaseException, file: SourceFile, action: str = "read") -> SourceError:
@@ -50,13 +95,30 @@ def source_error(exc: BaseException, file: SourceFile, action: str = "read") -> 
         )
     if isinstance(exc, IsADirectoryError):
         return SourceError("is a folder, not a file", path=file.path)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = printable(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
     transient = isinstance(exc, (TimeoutError, ConnectionError, InterruptedError))
     return SourceError(f"cannot {action} file: {text}", path=file.path, is_transient=transient)
 
 
-def _compression(file: SourceFile) -> str | None:
-    return file.compression or sniff_compression(file.path)
+def _compression(file: SourceFile, path: str, *, allow_zip: bool = False) -> str | None:
+    if file.compression == "none":
+        return None
+    return file.compression or sniff_compression(path, allow_zip=allow_zip)
+
+
+def _only_member(file: SourceFile, path: str) -> IO[bytes]:
+    """The one member of a zip archive found behind another name."""
+    # Not closed here: the member's reader shares the archive's file and keeps it open.
+    archive = zipfile.ZipFile(path)
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) != 1:
+        archive.close()
+        raise SourceError(
+            f"is a zip archive of {len(members)} files",
+            hint="name it .zip (each member then loads as a file), or extract it",
+            path=file.path,
+        )
+    return archive.open(members[0])
 
 
 class _RangeRaw(io.RawIOBase):
@@ -87,20 +149,25 @@ class _RangeRaw(io.RawIOBase):
 
 def open_stream(file: SourceFile) -> pa.NativeFile:
     """A forward-only Arrow stream of the file's (decompressed) bytes, or of its chunk."""
+    path = local_path(file)
     try:
         if file.chunk is not None:
             chunk = file.chunk
             raw_range = io.BufferedReader(
-                _RangeRaw(file.path, chunk.start, chunk.end), STREAM_BUFFER_BYTES
+                _RangeRaw(path, chunk.start, chunk.end), STREAM_BUFFER_BYTES
             )
             return pa.PythonFile(raw_range, mode="r")
-        compression = _compression(file)
+        compression = _compression(file, path, allow_zip=True)
         if compression == "xz":
-            return pa.PythonFile(lzma.open(file.path, "rb"), mode="r")
-        raw = pa.OSFile(file.path, mode="r")
+            return pa.PythonFile(lzma.open(path, "rb"), mode="r")
+        if compression == "zip":
+            return pa.PythonFile(_only_member(file, path), mode="r")
+        raw = pa.OSFile(path, mode="r")
         if compression in _ARROW_CODECS:
             return pa.CompressedInputStream(raw, compression)
         return pa.BufferedInputStream(raw, STREAM_BUFFER_BYTES)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(f"not a readable zip archive: {exc}", path=file.path) from exc
     except (OSError, pa.ArrowException) as exc:
         raise source_error(exc, file, "open") from exc
 
@@ -138,8 +205,9 @@ def open_seekable(file: SourceFile) -> tuple[str, bool]:
     Returns (path, is_temporary); a compressed file is decompressed to a
     temporary file that the caller removes.
     """
-    if _compression(file) is None:
-        return file.path, False
+    path = local_path(file)
+    if _compression(file, path) is None:
+        return path, False
     handle, temporary = tempfile.mkstemp(prefix="pgingest-", suffix=".parquet")
     try:
         with os.fdopen(handle, "wb") as target, open_binary(file) as source:
@@ -148,3 +216,94 @@ def open_seekable(file: SourceFile) -> tuple[str, bool]:
         os.unlink(temporary)
         raise
     return temporary, True
+
+
+def detect_encoding(file: SourceFile, declared: str | None) -> str:
+    """The codec for ``file``'s text: the declared one, else its BOM's, else UTF-8."""
+    if declared is not None:
+        return codecs.lookup(declared).name
+    with open_binary(file) as raw:
+        head = raw.read(4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    return "utf-8"
+
+
+class _Utf8Transcoder(io.RawIOBase):
+    """Text in another encoding as UTF-8 bytes; an undecodable byte fails with its offset."""
+
+    def __init__(self, source: IO[bytes], encoding: str, file: SourceFile) -> None:
+        super().__init__()
+        self._source = source
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._encoding = encoding
+        self._file = file
+        self._pending = b""
+        self._consumed = 0  # source bytes decoded so far
+        self._lines = 0  # newlines decoded so far
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        while not self._pending and not self._done:
+            block = self._source.read(STREAM_BUFFER_BYTES)
+            self._done = not block
+            try:
+                text = self._decoder.decode(block, final=self._done)
+            except UnicodeDecodeError as exc:
+                raise self._error(exc, block) from exc
+            self._consumed += len(block)
+            self._lines += text.count("\n")
+            self._pending = text.encode("utf-8")
+
+    def _error(self, exc: UnicodeDecodeError, block: bytes) -> ParseError:
+        # The decoder saw the bytes it held back from the last block, then this one.
+        data = bytes(exc.object)
+        held = len(data) - len(block)
+        start = max(exc.start, 0)
+        offset = self._consumed - held + start
+        try:
+            lines = self._lines + data[:start].decode(self._encoding, "replace").count("\n")
+        except LookupError:  # pragma: no cover - the codec was looked up before
+            lines = self._lines
+        return ParseError(
+            f"cannot decode the file as {self._encoding}: {exc.reason} at byte offset {offset:,}",
+            hint='set "encoding" on the source to the file\'s, e.g. "latin-1" or "cp1252"',
+            path=self._file.path,
+            line=lines + 1,
+        )
+
+    def readinto(self, buffer: Any) -> int:
+        self._fill()
+        size = min(len(buffer), len(self._pending))
+        memoryview(buffer)[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._source.close()
+        super().close()
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+def open_utf8_binary(file: SourceFile, encoding: str) -> IO[bytes]:
+    """The file's (decompressed) text as UTF-8 bytes, for Python readers."""
+    if _is_utf8(encoding):
+        return open_binary(file)
+    return io.BufferedReader(
+        _Utf8Transcoder(open_binary(file), encoding, file), STREAM_BUFFER_BYTES
+    )
+
+
+def open_utf8_stream(file: SourceFile, encoding: str) -> pa.NativeFile:
+    """The file's (decompressed) text as a UTF-8 Arrow stream, for pyarrow's readers."""
+    if _is_utf8(encoding):
+        return open_stream(file)
+    return pa.PythonFile(open_utf8_binary(file, encoding), mode="r")

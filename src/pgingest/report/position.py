@@ -137,7 +137,7 @@ class ReadPositionProbe:
             if file.path in self._parquet_rows:
                 return self._parquet_rows[file.path]
         rows: int | None = None
-        if file.compression is None:
+        if file.compression is None and file.origin is None:
             import pyarrow.parquet as pq  # noqa: PLC0415 - only when a Parquet file is loading
 
             try:

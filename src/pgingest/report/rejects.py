@@ -11,6 +11,7 @@ import psycopg
 
 from pgingest.discover import source_file_at
 from pgingest.parse.stream import open_binary
+from pgingest.remote import local_copy
 
 __all__ = [
     "Reject",
@@ -119,7 +120,10 @@ def read_rejects(
 
 def header_line(path: str) -> str | None:
     """The first line of a CSV or TSV file (its header), None for other formats."""
-    file = source_file_at(path)
+    try:
+        file = source_file_at(local_copy(path))
+    except OSError:
+        return None  # a remote object or zip member no longer at hand: no header line
     if file.format not in ("csv", "tsv"):
         return None
     with open_binary(file) as raw:
