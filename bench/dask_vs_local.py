@@ -16,10 +16,10 @@ import statistics
 import time
 
 import distributed
+
 from database import DEFAULT_DATABASE_URL, prepare_target
 from dataset import DataSet, DataSetSpec, default_folder
 from generate import BENCH_OUT, ensure_generated
-
 from pgingest.config import parse_config
 from pgingest.executor.dask import DaskExecutor
 from pgingest.pipeline import RunOptions, run
