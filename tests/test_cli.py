@@ -281,3 +281,49 @@ def test_rejects_are_listed_exported_fixed_and_loaded_again(
     assert again.exit_code == 0
     assert "1 loaded, 1 skipped" in again.output
     assert db.execute("SELECT array_agg(id ORDER BY id) FROM events").fetchone() == ([1, 2, 3, 4],)
+
+
+def test_retry_failed_loads_only_the_files_that_failed(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE events (id bigint, name text)")
+    (tmp_path / "good.csv").write_text("id,name\n1,a\n")
+    (tmp_path / "bad.csv").write_text("id,name\nx,b\n")
+    config = write_config(
+        tmp_path,
+        {
+            "settings": {"max_rejects": 0},
+            "sources": [{"name": "events", "paths": ["*.csv"], "table": "events"}],
+        },
+    )
+    first = _invoke("run", str(config), "--database-url", database_url)
+    assert first.exit_code == 1
+    (tmp_path / "bad.csv").write_text("id,name\n2,b\n")  # fixed
+    (tmp_path / "new.csv").write_text("id,name\n3,c\n")  # not failed before: left for later
+    again = _invoke("run", str(config), "--database-url", database_url, "--retry-failed")
+    assert again.exit_code == 0, again.output
+    assert db.execute("SELECT array_agg(id ORDER BY id) FROM events").fetchone() == ([1, 2],)
+
+
+def test_passwords_never_reach_logs_reports_or_the_database(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE events (id bigint, name text)")
+    config = _events(tmp_path)
+    secret_url = psycopg.conninfo.make_conninfo(database_url, password="hunter2-secret")
+    report = tmp_path / "report.json"
+    result = _invoke(
+        "run",
+        str(config),
+        "--database-url",
+        secret_url,
+        "--report",
+        str(report),
+        env={"PGINGEST_LOG": "debug"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "hunter2-secret" not in result.output
+    assert "hunter2-secret" not in report.read_text()
+    stored = db.execute("SELECT report::text FROM pgingest.runs").fetchall()
+    assert stored
+    assert all("hunter2-secret" not in row[0] for row in stored)
