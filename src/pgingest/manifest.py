@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint_files",
     "loaded_entries",
     "loaded_paths",
+    "lock_for_replace",
     "mark_replaced",
     "part_range",
     "record_failed",
@@ -114,13 +115,13 @@ def loaded_entries(
 
 
 def failed_paths(conn: psycopg.Connection[Any], table_name: str, paths: Iterable[str]) -> set[str]:
-    """Paths whose latest manifest row for this table says they failed."""
+    """Paths with a part (or the whole file) whose latest manifest row says it failed."""
     rows = conn.execute(
         """
-        SELECT path FROM (
-            SELECT DISTINCT ON (path) path, status FROM pgingest.files
+        SELECT DISTINCT path FROM (
+            SELECT DISTINCT ON (path, part) path, status FROM pgingest.files
             WHERE table_name = %s AND path = ANY(%s)
-            ORDER BY path, loaded_at DESC, id DESC
+            ORDER BY path, part, loaded_at DESC, id DESC
         ) latest WHERE status = 'failed'
         """,
         (table_name, list(paths)),
@@ -233,6 +234,19 @@ def mark_replaced(conn: psycopg.Connection[Any], *, table_name: str, path: str) 
     )
 
 
+def lock_for_replace(conn: psycopg.Connection[Any], *, table_name: str, path: str = "") -> None:
+    """Wait for any other run replacing the same rows (a table, or one file's rows) to commit.
+
+    Taken as a statement of its own before the DELETE, so the DELETE's snapshot
+    sees what the other run committed: two runs replacing at once then load the
+    rows once, one after the other, instead of both on top of each other.
+    """
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"pgingest replace {table_name} {path}",),
+    )
+
+
 def replace_table_manifest(conn: psycopg.Connection[Any], *, table_name: str) -> None:
     """Every earlier load of the table no longer counts (mode replace is emptying it)."""
     conn.execute(
@@ -260,13 +274,14 @@ def record_failed(
     stage: str,
     error: str,
     run_id: uuid.UUID,
+    part: str = "",
 ) -> None:
     """A failed unit, for ``pgingest status`` and ``--retry-failed``; its rows never landed."""
     conn.execute(
         """
         INSERT INTO pgingest.files
-            (path, fingerprint, table_name, source, status, stage, error, run_id)
-        VALUES (%s, %s, %s, %s, 'failed', %s, %s, %s)
+            (path, fingerprint, table_name, source, status, stage, error, run_id, part)
+        VALUES (%s, %s, %s, %s, 'failed', %s, %s, %s, %s)
         """,
-        (path, fingerprint or "", table_name, source, stage, error, run_id),
+        (path, fingerprint or "", table_name, source, stage, error, run_id, part),
     )

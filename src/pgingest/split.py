@@ -146,10 +146,33 @@ def chunk_boundaries(
     return [b for b in boundaries if b[0] < size]
 
 
-def can_split(file: SourceFile, source: Source, chunk_bytes: int = CHUNK_BYTES) -> bool:
+def keeps_file_guarantees(source: Source, max_rejects: int | None) -> bool:
+    """Whether a source's promises hold when its files load in chunks (one unit each).
+
+    A chunk commits on its own, so whatever is promised for a file as a whole
+    — at most max_rejects, a rule that fails the file, unique within it,
+    min/max rows, the last row of a key winning — rules splitting out.
+    """
+    whole_file_rules = any(r.action == "fail" or r.unique for r in source.rules)
+    return (
+        source.mode == "append"
+        and max_rejects is None
+        and not whole_file_rules
+        and source.min_rows is None
+        and source.max_rows is None
+    )
+
+
+def can_split(
+    file: SourceFile,
+    source: Source,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_rejects: int | None = None,
+) -> bool:
     """Whether a file is worth splitting (1.5 chunks or more) and can be split safely."""
     return (
-        file.format in ("csv", "tsv")
+        keeps_file_guarantees(source, max_rejects)
+        and file.format in ("csv", "tsv")
         and file.compression is None
         and file.chunk is None
         and file.origin is None  # remote objects and zip members load whole

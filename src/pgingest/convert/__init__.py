@@ -39,6 +39,9 @@ class ConvertContext:
 
     timezone: str = "UTC"
     binary_is_text: bool = False  # careful CSV reads hand over undecoded UTF-8 bytes
+    # Fast CSV/JSON reads parse numbers in the reader, where an out-of-range
+    # float becomes ±infinity unnoticed: such a batch is read again as text.
+    floats_from_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,27 @@ def convert_column(
         result = parse_text(array, pg_type, kind, timezone=ctx.timezone)
     else:
         result = cast_typed(array, pg_type, kind, timezone=ctx.timezone)
+        if kind in (Kind.FLOAT32, Kind.FLOAT64):
+            _check_float_range(array, result, pg_type, from_text=ctx.floats_from_text)
     return result
+
+
+def _check_float_range(
+    source: pa.Array, result: pa.Array, pg_type: PgType, *, from_text: bool
+) -> None:
+    """An infinity that came from text, or from a finite value too big for real, is an error."""
+    if not pa.types.is_floating(result.type):
+        return
+    infinite = pc.fill_null(pc.is_inf(result), False)
+    if not pc.any(infinite).as_py():
+        return
+    if from_text:
+        raise ValueError("a number was read as infinity: reading its text again")
+    if pa.types.is_floating(source.type):
+        grew = pc.and_(infinite, pc.invert(pc.fill_null(pc.is_inf(source), False)))
+        if pc.any(grew).as_py():
+            value = source.filter(grew)[0].as_py()
+            raise ValueError(f"value {value!r} is out of range for type {pg_type.name}")
 
 
 def _decode_utf8(array: pa.Array) -> pa.Array:

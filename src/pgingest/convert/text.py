@@ -124,8 +124,22 @@ def _parse_times(array: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(text, pa.timestamp("us")), pa.time64("us"))
 
 
+_INFINITE_TEXT = r"(?i)^\s*[+-]?(inf|infinity)\s*$"
+_ZERO_TEXT = r"^\s*[+-]?0*\.?0*([eE][+-]?\d+)?\s*$"
+
+
 def _parse_floats(array: pa.Array, target: pa.DataType) -> pa.Array:
-    return pc.cast(_trim(array), target)
+    """Floats as float4in/float8in read them: out of range is an error, not ∞ or 0."""
+    text = _trim(array)
+    result = pc.cast(text, target)
+    infinite = pc.and_(pc.is_inf(result), pc.invert(pc.match_substring_regex(text, _INFINITE_TEXT)))
+    underflow = pc.and_(pc.equal(result, 0), pc.invert(pc.match_substring_regex(text, _ZERO_TEXT)))
+    out_of_range = pc.fill_null(pc.or_(infinite, underflow), False)
+    if pc.any(out_of_range).as_py():
+        value = array.filter(out_of_range)[0].as_py()
+        type_name = "real" if pa.types.is_float32(target) else "double precision"
+        raise ValueError(f"value {value.strip()!r} is out of range for type {type_name}")
+    return result
 
 
 _INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")

@@ -141,7 +141,9 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
             context.__exit__(kind, value, traceback)
 
 
-_COPY_LINE = re.compile(r"\bline (\d+)\b")
+# Only the context line about the COPY itself: a trigger's PL/pgSQL frame above
+# it ("PL/pgSQL function f() line 5 at RAISE") names a line of its own source.
+_COPY_LINE = re.compile(r"^COPY .*, line (\d+)", re.MULTILINE)
 
 
 def copy_row_of_error(context: str | None) -> int | None:

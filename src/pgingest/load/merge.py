@@ -78,6 +78,14 @@ class Stage:
         )
         return [int(row[0]) for row in self.conn.execute(query).fetchall()]
 
+    def null_keys(self, key: Sequence[str]) -> list[int]:
+        """Record numbers of staged rows with a NULL in a key column (upsert cannot match them)."""
+        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY 1").format(
+            sql.Identifier(RECORD_COLUMN), self.name.identifier, nulls
+        )
+        return [int(row[0]) for row in self.conn.execute(query).fetchall()]
+
     def discard(self, records: Sequence[int]) -> None:
         """Remove rows (by record number) from the stage."""
         if records:
@@ -175,6 +183,9 @@ def create_stage(conn: psycopg.Connection[Any], target: TableName, columns: Sequ
     selected = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     stage = Stage(conn, target, tuple(columns))
     try:
+        # A replace loads several files in one transaction: the last one's stage
+        # is still there (ON COMMIT DROP acts at the end of the transaction).
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage.name.identifier))
         conn.execute(
             sql.SQL(
                 "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"

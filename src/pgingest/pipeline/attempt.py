@@ -18,7 +18,7 @@ from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.merge import create_stage, require_unique_key
 from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
-from pgingest.manifest import mark_replaced, record_loaded
+from pgingest.manifest import lock_for_replace, mark_replaced, record_loaded
 from pgingest.match import UnitPlan
 from pgingest.parse import SourceReader
 from pgingest.pipeline.batches import copy_careful, copy_fast, rule_failure
@@ -79,6 +79,18 @@ def _merge(flow: Flow) -> None:
     assert flow.stage is not None
     _check_sql_rules(flow)
     key = flow.unit.source.key if flow.unit.source.mode == "upsert" else None
+    if key:
+        # A NULL key matches nothing, not even another NULL: such a row cannot be
+        # upserted, and DISTINCT ON would fold all of them into one.
+        nulls = flow.stage.null_keys(key)
+        if nulls:
+            flow.stage.discard(nulls)
+            names = ", ".join(key)
+            flow.attempt.rejects.extend(
+                Reject(record=r, error=f"the upsert key ({names}) is NULL", column=key[0])
+                for r in nulls
+            )
+            flow.check_limit()
     with flow.ctx.metrics.stage("merge"):
         counts = flow.stage.merge(key=key, limit=flow.limit())
     flow.attempt.inserted += counts.inserted
@@ -97,6 +109,7 @@ def _needs_stage(unit: Unit) -> bool:
 
 def _forget_earlier_load(conn: psycopg.Connection[Any], unit: Unit, plan: UnitPlan) -> None:
     """on_change: reload — the file's earlier rows go, in the transaction that loads it again."""
+    lock_for_replace(conn, table_name=str(unit.table.name), path=unit.file.path)
     if plan.lineage is not None:
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE {} = %s").format(

@@ -103,6 +103,8 @@ def copy_fast(flow: Flow) -> None:
     read_plan = flow.plan.read_plan(batch_rows=flow.ctx.batch_rows, careful=False)
     copied = CopyRows()
     writer: CopyWriter | None = None
+    text_formats = ("csv", "tsv", "json", "ndjson")
+    fast_context = replace(flow.ctx.convert, floats_from_text=flow.unit.file.format in text_formats)
     try:
         with (
             flow.conn.cursor() as cursor,
@@ -112,12 +114,13 @@ def copy_fast(flow: Flow) -> None:
                 flow.attempt.parsed += batch.num_rows
                 with metrics.stage("convert"):
                     converted = convert_batch(
-                        batch.data, flow.plan.converted_targets, flow.ctx.convert, limit=0
+                        batch.data, flow.plan.converted_targets, fast_context, limit=0
                     )
                 if converted.bad:
                     raise RetryCarefullyError(converted.bad[0].reason)
                 records, _ = _kept(batch, converted.kept_rows)
                 data, records = _apply_rules(flow, converted.batch, records)
+                flow.check_limit()
                 writer.write(flow.outgoing(data, records))
                 copied.add(records)
                 flow.ctx.reporter.rows_loaded(flow.unit.file, rows=data.num_rows, fraction=0.0)
@@ -144,9 +147,23 @@ def _server_error(exc: psycopg.Error, flow: Flow, copied: CopyRows, first_row: i
     )
 
 
-def _bad_value_reject(bad: BadValue, batch: SourceBatch) -> Reject:
-    record = int(batch.record_numbers()[bad.row])
-    return Reject(record=record, error=bad.reason, column=bad.column, value=bad.value)
+def _bad_value_rejects(bad: list[BadValue], batch: SourceBatch) -> list[Reject]:
+    """One reject per record, however many of its values failed (the first one named)."""
+    by_row: dict[int, list[BadValue]] = {}
+    for value in bad:
+        by_row.setdefault(value.row, []).append(value)
+    numbers = batch.record_numbers()
+    rejects = []
+    for row, values in sorted(by_row.items()):
+        first = values[0]
+        error = first.reason
+        if len(values) > 1:
+            others = ", ".join(repr(v.column) for v in values[1:])
+            error = f"{error}; also bad: {others}"
+        rejects.append(
+            Reject(record=int(numbers[row]), error=error, column=first.column, value=first.value)
+        )
+    return rejects
 
 
 def copy_careful(flow: Flow) -> None:
@@ -164,7 +181,7 @@ def copy_careful(flow: Flow) -> None:
             converted = convert_batch(
                 batch.data, flow.plan.converted_targets, convert_context, limit=flow.limit()
             )
-        attempt.rejects.extend(_bad_value_reject(bad, batch) for bad in converted.bad)
+        attempt.rejects.extend(_bad_value_rejects(converted.bad, batch))
         flow.check_limit()
         records, kept_rows = _kept(batch, converted.kept_rows)
         data, records = _apply_rules(flow, converted.batch, records)

@@ -166,6 +166,7 @@ def prepare_source(
     has_manifest: bool = True,
     retry_failed: bool = False,
     chunk_bytes: int = CHUNK_BYTES,
+    max_rejects: int | None = None,
 ) -> PreparedSource:
     """The table (created if allowed and asked for) and a decision for each file.
 
@@ -228,15 +229,17 @@ def prepare_source(
         elif table is not None:
             units.extend(
                 Unit(d.file, source, table, d)
-                for d in _chunk_decisions(decision, source, chunk_bytes)
+                for d in _chunk_decisions(decision, source, chunk_bytes, max_rejects)
             )
     return PreparedSource(source, table, units, skipped, failed, created)
 
 
-def _chunk_decisions(decision: Decision, source: Source, chunk_bytes: int) -> list[Decision]:
+def _chunk_decisions(
+    decision: Decision, source: Source, chunk_bytes: int, max_rejects: int | None
+) -> list[Decision]:
     """A large CSV file's decision as one per chunk (the chunks a crash left to load)."""
     file = decision.file
-    if not can_split(file, source, chunk_bytes):
+    if not can_split(file, source, chunk_bytes, max_rejects) and not decision.loaded_parts:
         return [decision]
     try:
         header = open_reader(file, source).column_names()
@@ -265,6 +268,22 @@ def _prepare_replace(
         return PreparedSource(
             source, table, skipped=list(decisions), failed=failed, created=created
         )
+    if failed:  # a replace needs every file: one that cannot be read keeps the old rows
+        first = failed[0][2].describe()
+        held_back: list[tuple[SourceFile | None, str, PgIngestError]] = [
+            (
+                d.file,
+                "plan",
+                LoadError(
+                    f"not loaded: replacing {table.name} needs every file of the source, and one "
+                    f"failed ({first}); the table keeps its rows",
+                    path=d.file.path,
+                    table=str(table.name),
+                ),
+            )
+            for d in decisions
+        ]
+        return PreparedSource(source, table, failed=failed + held_back, created=created)
     units = as_replace_units([Unit(d.file, source, table, d) for d in decisions])
     group = ReplaceGroup(source, table, units) if units else None
     return PreparedSource(source, table, failed=failed, created=created, group=group)

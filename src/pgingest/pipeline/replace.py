@@ -19,14 +19,16 @@ import psycopg
 from psycopg import sql
 
 from pgingest.config import Source
+from pgingest.convert import ColumnTypeError
 from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.catalog import Table
 from pgingest.load.connect import translate_db_error
-from pgingest.manifest import replace_table_manifest
+from pgingest.manifest import lock_for_replace, replace_table_manifest
 from pgingest.match import match_columns
-from pgingest.parse import SourceReader, open_reader
+from pgingest.parse import SchemaDrift, SourceReader, open_reader
 from pgingest.pipeline.attempt import (
     Attempt,
+    LoadedElsewhereError,
     RetryCarefullyError,
     TooManyRejectsError,
     Unit,
@@ -63,14 +65,23 @@ class _FileFailedError(Exception):
 def _load_file(conn: psycopg.Connection[Any], unit: Unit, ctx: UnitContext) -> Attempt:
     reader: SourceReader = open_reader(unit.file, unit.source)
     plan = match_columns(reader.column_names(), unit.table, unit.source, unit.file)
-    try:
-        return run_attempt(unit, plan, reader, ctx, careful=False, conn=conn)
-    except RetryCarefullyError:
-        logger.info("%s: reading again carefully", unit.file.path)
-    try:
-        return run_attempt(unit, plan, reader, ctx, careful=True, conn=conn)
-    except TooManyRejectsError as exc:
-        raise _FileFailedError(unit, too_many_rejects(exc, reader, unit), "validate") from exc
+    careful = False
+    while True:  # fast, then careful; each attempt under a savepoint of the replace
+        try:
+            return run_attempt(unit, plan, reader, ctx, careful=careful, conn=conn)
+        except RetryCarefullyError:
+            if careful:  # pragma: no cover - the careful path never asks for itself
+                raise
+            logger.info("%s: reading again carefully", unit.file.path)
+            careful = True
+        except SchemaDrift:
+            plan = match_columns(
+                reader.column_names(complete=True), unit.table, unit.source, unit.file
+            )
+            careful = True
+        except TooManyRejectsError as exc:
+            error = too_many_rejects(exc, reader, unit)
+            raise _FileFailedError(unit, error, "validate") from exc
 
 
 def _replace_once(group: ReplaceGroup, ctx: UnitContext) -> list[tuple[Unit, Attempt]]:
@@ -78,6 +89,7 @@ def _replace_once(group: ReplaceGroup, ctx: UnitContext) -> list[tuple[Unit, Att
     with ctx.pool.connection() as conn:
         try:
             with conn.transaction():
+                lock_for_replace(conn, table_name=str(group.table.name))
                 conn.execute(sql.SQL("DELETE FROM {}").format(group.table.name.identifier))
                 replace_table_manifest(conn, table_name=str(group.table.name))
                 for unit in group.units:
@@ -87,6 +99,11 @@ def _replace_once(group: ReplaceGroup, ctx: UnitContext) -> list[tuple[Unit, Att
                         if exc.is_transient:
                             raise
                         raise _FileFailedError(unit, exc, "copy") from exc
+                    except (ColumnTypeError, LoadedElsewhereError) as exc:
+                        error = LoadError(
+                            f"cannot replace with this file: {exc}", path=unit.file.path
+                        )
+                        raise _FileFailedError(unit, error, "copy") from exc
         except psycopg.Error as exc:
             raise translate_db_error(exc, table=str(group.table.name)) from exc
     return done
@@ -105,6 +122,13 @@ def load_replace(group: ReplaceGroup, ctx: UnitContext) -> list[UnitResult]:
         return _all_failed(group, ctx, failure, started)
     except PgIngestError as exc:
         return [_result(u, ctx, exc, "copy", started) for u in group.units]
+    except Exception as exc:  # a bug must fail this replace, not the whole run
+        logger.exception("internal error while replacing %s", group.table.name)
+        internal = PgIngestError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="please report this with PGINGEST_LOG=debug output",
+        )
+        return [_result(u, ctx, internal, "copy", started) for u in group.units]
     finished = time.perf_counter()
     return [
         landed(unit, attempt, ctx, started=started, finished=finished) for unit, attempt in done

@@ -180,6 +180,7 @@ def _prepare(
                 index,
                 retry_failed=options.retry_failed,
                 chunk_bytes=config.settings.chunk_bytes,
+                max_rejects=config.settings.max_rejects,
             )
             for index, found in enumerate(discovered)
         ]
@@ -356,6 +357,7 @@ def _record_failures(
                 stage=result.stage or "load",
                 error=result.error.describe(),
                 run_id=run_id,
+                part=unit.file.part,
             )
             # The rejects that failed the file stay visible, so the user can fix them.
             write_rejects(
