@@ -14,6 +14,7 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Iterator
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -79,18 +80,12 @@ class CsvReader:
         if encoding is None and "encoding" in options.model_fields_set:
             encoding = options.encoding
         self._declared_encoding = encoding
-        self._encoding: str | None = None
         self._names: list[str] | None = None
 
-    @property
+    @cached_property
     def encoding(self) -> str:
         """The codec of the file's text (declared, else told by its byte-order mark, else UTF-8)."""
-        if self._encoding is None:
-            try:
-                self._encoding = detect_encoding(self.file, self._declared_encoding)
-            except OSError as exc:
-                raise source_error(exc, self.file) from exc
-        return self._encoding
+        return detect_encoding(self.file, self._declared_encoding)
 
     # --- options -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import ijson
@@ -83,17 +84,11 @@ class JsonReader:
         self._complete = False
         self.options = options or JsonOptions()
         self._declared_encoding = encoding
-        self._encoding: str | None = None
 
-    @property
+    @cached_property
     def encoding(self) -> str:
         """The codec of the file's text: declared, else told by its byte-order mark, else UTF-8."""
-        if self._encoding is None:
-            try:
-                self._encoding = detect_encoding(self.file, self._declared_encoding)
-            except OSError as exc:
-                raise source_error(exc, self.file) from exc
-        return self._encoding
+        return detect_encoding(self.file, self._declared_encoding)
 
     def _open(self) -> Any:
         return open_utf8_binary(self.file, self.encoding)

@@ -219,11 +219,17 @@ def open_seekable(file: SourceFile) -> tuple[str, bool]:
 
 
 def detect_encoding(file: SourceFile, declared: str | None) -> str:
-    """The codec for ``file``'s text: the declared one, else its BOM's, else UTF-8."""
+    """The codec for ``file``'s text: the declared one, else its BOM's, else UTF-8.
+
+    An unreadable file raises :class:`SourceError`.
+    """
     if declared is not None:
         return codecs.lookup(declared).name
-    with open_binary(file) as raw:
-        head = raw.read(4)
+    try:
+        with open_binary(file) as raw:
+            head = raw.read(4)
+    except OSError as exc:
+        raise source_error(exc, file) from exc
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
