@@ -141,6 +141,13 @@ def run_command(
         int | None,
         typer.Option(help="Rejected records a file may have before it fails (0: none)."),
     ] = None,
+    max_reject_ratio: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of a file's records that may be rejected before it fails (default 0.05).",
+            show_default=False,
+        ),
+    ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Load only the files whose last attempt failed.")
     ] = False,
@@ -203,6 +210,10 @@ def run_command(
             retry=(file_attempts, db_attempts, retry_deadline),
             cluster=(executor, scheduler),
         )
+        if max_reject_ratio is not None:
+            if not 0 <= max_reject_ratio <= 1:
+                fail_usage(f"--max-reject-ratio must be between 0 and 1, got {max_reject_ratio}")
+            loaded = loaded.with_settings(max_reject_ratio=max_reject_ratio)
         result = _observe_and_run(
             loaded,
             RunOptions(database_url=database_url, retry_failed=retry_failed),

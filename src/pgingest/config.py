@@ -59,6 +59,11 @@ Format = Literal["csv", "tsv", "json", "ndjson", "parquet", "excel", "ipc", "orc
 Compression = Literal["gzip", "zstd", "bz2", "xz", "zip", "none"]
 Mode = Literal["append", "upsert", "replace"]
 OnChange = Literal["skip", "reload", "error"]
+OrderBy = Literal["path", "modified"]
+FingerprintPolicy = Literal["stat", "content"]
+# A file fails when more than this share of its records are rejected (issue 17):
+# prose read as CSV, or a file in another encoding, must not count as loaded.
+DEFAULT_MAX_REJECT_RATIO = 0.05
 RuleAction = Literal["reject", "fail", "warn"]
 
 
@@ -204,6 +209,13 @@ class Settings(_Model):
     max_rejects: int | None = Field(
         None, ge=0, description="Rejected rows a file may have before it fails; null: no limit."
     )
+    max_reject_ratio: float | None = Field(
+        DEFAULT_MAX_REJECT_RATIO,
+        ge=0,
+        le=1,
+        description="A file fails when more than this share of its records are rejected "
+        "(and always when all of them are); null: no limit.",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     executor: Literal["local", "dask"] = Field(
         "local", description="Where units run: threads here, or tasks on a Dask cluster."
@@ -307,6 +319,19 @@ class Source(_Model):
     rules: list[Rule] = Field(default_factory=list, alias="validate")
     min_rows: int | None = Field(None, ge=0)
     max_rows: int | None = Field(None, ge=0)
+    order_by: OrderBy = Field(
+        "path",
+        description="The order upsert and replace apply files in (the last one wins): "
+        "path (sorted) or modified (oldest first, then path).",
+    )
+    fingerprint: FingerprintPolicy = Field(
+        "stat",
+        description="stat: a file with the size and modification time of its load is not "
+        "hashed again; content: every file is hashed on every run.",
+    )
+    max_reject_ratio: float | None = Field(
+        None, ge=0, le=1, description="Overrides settings.max_reject_ratio for this source."
+    )
 
     @field_validator("paths")
     @classmethod

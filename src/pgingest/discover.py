@@ -37,10 +37,13 @@ __all__ = [
     "COMPRESSION_SUFFIXES",
     "Chunk",
     "DiscoveredSource",
+    "FoldedPath",
     "SourceFile",
     "detect_compression",
     "detect_format",
     "discover_files",
+    "file_error",
+    "fold_aliases",
     "source_file_at",
 ]
 
@@ -144,6 +147,54 @@ class DiscoveredSource:
     files: list[SourceFile]
     unmatched_patterns: list[str] = field(default_factory=list)
     problems: list[SourceError] = field(default_factory=list)
+    folded: list[FoldedPath] = field(default_factory=list)  # aliases of a file kept once
+
+
+@dataclass(frozen=True)
+class FoldedPath:
+    """A path that reaches a file already found by another path, so it is not loaded again."""
+
+    path: str
+    kept: str  # the path the file loads (and is named in the manifest) by
+    reason: str
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # gone: the file fails with its own error later
+    return info.st_dev, info.st_ino
+
+
+def fold_aliases(files: list[SourceFile]) -> tuple[list[SourceFile], list[FoldedPath]]:
+    """Local files reached by several paths (symlinks, hard links, aliases) kept once.
+
+    Two paths are one file when they resolve to the same real path or the same
+    (device, inode). The path kept is the file's real path when it was matched,
+    else the first in sorted order; the others are reported as folded.
+    """
+    groups: dict[tuple[int, int] | str, list[SourceFile]] = {}
+    for file in files:
+        key = _identity(file.path) or os.path.realpath(file.path)
+        groups.setdefault(key, []).append(file)
+    kept: list[SourceFile] = []
+    folded: list[FoldedPath] = []
+    for group in groups.values():
+        real = {os.path.realpath(f.path) for f in group}
+        chosen = next((f for f in group if f.path in real), group[0])
+        kept.append(chosen)
+        for other in group:
+            if other is chosen:
+                continue
+            same_real = os.path.realpath(other.path) == os.path.realpath(chosen.path)
+            reason = (
+                f"resolves to {os.path.realpath(chosen.path)}"
+                if same_real
+                else "the same file (device and inode) as a hard link"
+            )
+            folded.append(FoldedPath(other.path, chosen.path, reason))
+    return sorted(kept, key=lambda f: f.path), folded
 
 
 def detect_compression(path: str) -> str | None:
@@ -225,13 +276,24 @@ def _format_of(path: str, source: Source, compression: str | None) -> Format:
     return detect_format(path, source.format)
 
 
+def file_error(exc: OSError, path: str) -> SourceError:
+    """An OSError met on a source file, said for people (a file deleted since discovery too)."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(
+            "file not found",
+            hint="it was moved or deleted after the run found it; run again once it is back",
+            path=path,
+        )
+    return SourceError(f"cannot read file: {exc.strerror or exc}", path=path)
+
+
 def _stat_file(path: str, source: Source) -> SourceFile:
     try:
         info = os.stat(path)
     except FileNotFoundError:
         raise SourceError("file not found", path=path) from None
     except OSError as exc:
-        raise SourceError(f"cannot read file: {exc.strerror}", path=path) from None
+        raise file_error(exc, path) from None
     if os.path.isdir(path):
         raise SourceError(
             "is a folder, not a file",
@@ -339,6 +401,9 @@ def _collect(
             files.append(_stat_file(path, source))
         except SourceError as exc:
             problems.append(exc)
+    files, folded = fold_aliases(files)
+    for alias in folded:
+        logger.info("source %s: %s is %s; loaded once", source.name, alias.path, alias.kept)
     for url in sorted(remote):
         try:
             files.append(_remote_file(remote[url], source, retry))
@@ -357,7 +422,11 @@ def _collect(
         expanded.extend(members)
         problems.extend(member_problems)
     return DiscoveredSource(
-        source=source, files=expanded, unmatched_patterns=unmatched, problems=problems
+        source=source,
+        files=expanded,
+        unmatched_patterns=unmatched,
+        problems=problems,
+        folded=folded,
     )
 
 

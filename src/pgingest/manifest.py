@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from pgingest.discover import SourceFile
+from pgingest.discover import SourceFile, file_error
 from pgingest.errors import SourceError
 from pgingest.remote import local_copy
 
@@ -31,6 +31,7 @@ __all__ = [
     "fingerprint_files",
     "loaded_entries",
     "loaded_paths",
+    "loaded_rows",
     "lock_for_replace",
     "mark_replaced",
     "part_range",
@@ -75,6 +76,8 @@ def fingerprint_file(path: str) -> str:
         # A remote object or zip member is hashed from its local copy (fetched once).
         with open(local_copy(path), "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256")
+    except FileNotFoundError as exc:
+        raise file_error(exc, path) from exc
     except OSError as exc:
         raise SourceError(f"cannot read file to fingerprint it: {exc.strerror}", path=path) from exc
     return f"sha256:{digest.hexdigest()}"
@@ -165,9 +168,18 @@ def _decision_for(file: SourceFile, fingerprint: str, previous: list[LoadedEntry
 
 
 def decide(
-    files: Sequence[SourceFile], entries: dict[str, list[LoadedEntry]]
+    files: Sequence[SourceFile],
+    entries: dict[str, list[LoadedEntry]],
+    *,
+    always_hash: bool = False,
 ) -> tuple[list[Decision], list[SourceError]]:
-    """Load, skip (already loaded, unchanged) or changed, for each file."""
+    """Load, skip (already loaded, unchanged) or changed, for each file.
+
+    A file whose size and modification time are those of a load is taken to be
+    unchanged without hashing it (the stat shortcut), unless ``always_hash``
+    (the source's ``"fingerprint": "content"``). The shortcut misses a change
+    that keeps both (``cp -p``, ``touch -r``, ``rsync -t``).
+    """
     decisions: dict[str, Decision] = {}
     to_hash: list[SourceFile] = []
     for file in files:
@@ -176,6 +188,8 @@ def decide(
             (e for e in previous if e.size == file.size and e.modified_ns == file.modified_ns),
             None,
         )
+        if always_hash:
+            same_stat = None
         if same_stat is not None:
             decisions[file.path] = _decision_for(file, same_stat.fingerprint, previous)
         else:
@@ -245,6 +259,16 @@ def lock_for_replace(conn: psycopg.Connection[Any], *, table_name: str, path: st
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
         (f"pgingest replace {table_name} {path}",),
     )
+
+
+def loaded_rows(conn: psycopg.Connection[Any], *, table_name: str, path: str) -> int:
+    """Rows the file's loads (every part) that still count inserted or updated in the table."""
+    row = conn.execute(
+        "SELECT coalesce(sum(rows), 0) FROM pgingest.files "
+        "WHERE table_name = %s AND path = %s AND status = 'loaded'",
+        (table_name, path),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def replace_table_manifest(conn: psycopg.Connection[Any], *, table_name: str) -> None:

@@ -40,6 +40,7 @@ class UnitPlan:
     matches: tuple[ColumnMatch, ...]
     ignored: tuple[str, ...] = ()
     lineage: TargetColumn | None = None  # filled with the file's path on every row
+    lacking: tuple[str, ...] = ()  # table columns the file does not have (they get defaults)
 
     @property
     def converted_targets(self) -> list[TargetColumn]:
@@ -156,6 +157,22 @@ def match_columns(
             path=file.path,
             table=str(table.name),
         )
+    if not matches:
+        # Even with ignore_extra_columns: a file sharing no column with the table
+        # would load rows of defaults and NULLs, one per record.
+        raise SourceError(
+            f"no column of the file matches a column of table {table.name}"
+            + (
+                f" (file columns: {', '.join(repr(n) for n in file_columns[:10])})"
+                if file_columns
+                else ""
+            ),
+            hint="check the file's column names against the table's"
+            + (" (or set csv.column_names)" if file.format in ("csv", "tsv") else ""),
+            path=file.path,
+            table=str(table.name),
+        )
+    lacking = tuple(c.name for c in columns if c.name not in used)
     if file.format in ("json", "ndjson"):
         # A JSON record may leave a key out; columns without a default then read
         # as NULL, which is their default anyway.
@@ -178,16 +195,13 @@ def match_columns(
             path=file.path,
             table=str(table.name),
         )
-    if not matches:
-        raise SourceError(
-            f"no column of the file matches a column of table {table.name}",
-            hint="check the file's column names against the table's"
-            + (" (or set csv.column_names)" if file.format in ("csv", "tsv") else ""),
-            path=file.path,
-            table=str(table.name),
-        )
     return UnitPlan(
-        file=file, table=table, matches=tuple(matches), ignored=tuple(extra), lineage=lineage
+        file=file,
+        table=table,
+        matches=tuple(matches),
+        ignored=tuple(extra),
+        lineage=lineage,
+        lacking=lacking,
     )
 
 

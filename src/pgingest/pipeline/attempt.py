@@ -18,7 +18,7 @@ from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.merge import create_stage, require_unique_key
 from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
-from pgingest.manifest import lock_for_replace, mark_replaced, record_loaded
+from pgingest.manifest import loaded_rows, lock_for_replace, mark_replaced, record_loaded
 from pgingest.match import UnitPlan
 from pgingest.parse import SourceReader
 from pgingest.pipeline.batches import copy_careful, copy_fast, rule_failure
@@ -26,17 +26,20 @@ from pgingest.pipeline.flow import (
     Attempt,
     Flow,
     LoadedElsewhereError,
+    RejectRatioError,
     RetryCarefullyError,
     TooManyRejectsError,
     Unit,
     UnitContext,
 )
+from pgingest.pipeline.reject_ratio import exceeds_ratio
 from pgingest.report.rejects import Reject, write_rejects
 from pgingest.validate import RuleChecker, describe_rule
 
 __all__ = [
     "Attempt",
     "LoadedElsewhereError",
+    "RejectRatioError",
     "RetryCarefullyError",
     "TooManyRejectsError",
     "Unit",
@@ -108,16 +111,52 @@ def _needs_stage(unit: Unit) -> bool:
 
 
 def _forget_earlier_load(conn: psycopg.Connection[Any], unit: Unit, plan: UnitPlan) -> None:
-    """on_change: reload — the file's earlier rows go, in the transaction that loads it again."""
-    lock_for_replace(conn, table_name=str(unit.table.name), path=unit.file.path)
+    """on_change: reload — the file's earlier rows go, in the transaction that loads it again.
+
+    In append mode the rows deleted by the lineage column must be exactly the
+    rows the manifest says the file's loads inserted; anything else (rows
+    loaded before the column existed, rows edited since) means the file's
+    rows cannot be told apart, and the reload is refused — rolled back whole.
+    """
+    table = str(unit.table.name)
+    lock_for_replace(conn, table_name=table, path=unit.file.path)
     if plan.lineage is not None:
-        conn.execute(
+        expected = loaded_rows(conn, table_name=table, path=unit.file.path)
+        deleted = conn.execute(
             sql.SQL("DELETE FROM {} WHERE {} = %s").format(
                 unit.table.name.identifier, sql.Identifier(plan.lineage.name)
             ),
             (unit.file.path,),
+        ).rowcount
+        if unit.source.mode == "append" and deleted != expected:
+            raise _unmatched_lineage(conn, unit, plan.lineage.name, expected, deleted)
+    mark_replaced(conn, table_name=table, path=unit.file.path)
+
+
+def _unmatched_lineage(
+    conn: psycopg.Connection[Any], unit: Unit, column: str, expected: int, deleted: int
+) -> LoadError:
+    """The refusal of a reload whose earlier rows the lineage column does not single out."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
+            unit.table.name.identifier, sql.Identifier(column)
         )
-    mark_replaced(conn, table_name=str(unit.table.name), path=unit.file.path)
+    ).fetchone()
+    unnamed = int(row[0]) if row else 0
+    why = (
+        f"; {unnamed:,} rows of the table have no file in {column!r} (loaded before the "
+        "column existed?)"
+        if unnamed
+        else ""
+    )
+    return LoadError(
+        f"cannot reload: the manifest says the file's earlier loads inserted {expected:,} rows, "
+        f"but {deleted:,} rows have it in {column!r}{why}; nothing was changed",
+        hint=f"fill {column!r} with the file's path for its earlier rows (or delete them), "
+        'then run again; or set "on_change": "skip"',
+        path=unit.file.path,
+        table=str(unit.table.name),
+    )
 
 
 def _check_counts(flow: Flow) -> None:
@@ -132,6 +171,12 @@ def _check_counts(flow: Flow) -> None:
             f"the file has {attempt.parsed} records, more than max_rows ({source.max_rows})",
             path=flow.unit.file.path,
         )
+    ratio = source.max_reject_ratio
+    if ratio is None:
+        ratio = flow.ctx.max_reject_ratio
+    if exceeds_ratio(parsed=attempt.parsed, rejected=len(attempt.rejects), ratio=ratio):
+        assert ratio is not None
+        raise RejectRatioError(attempt.rejects, parsed=attempt.parsed, ratio=ratio)
     if attempt.accounted != attempt.parsed:
         raise LoadError(
             f"reconciliation failed: {attempt.parsed} records parsed but {attempt.inserted} "
@@ -210,6 +255,7 @@ def _run_on(
             flow = Flow(
                 unit, plan, reader, ctx, conn, careful, stage, RuleChecker(unit.source.rules)
             )
+            flow.attempt.lacking = plan.lacking
             _fill(flow)
             _check_counts(flow)
             attempt = flow.attempt

@@ -9,7 +9,7 @@ import psycopg
 
 from pgingest.config import Config, Source
 from pgingest.database import DatabaseTarget, resolve_database
-from pgingest.discover import discover_files
+from pgingest.discover import FoldedPath, discover_files, file_error
 from pgingest.errors import PgIngestError
 from pgingest.load.catalog import read_table
 from pgingest.load.connect import connect, translate_db_error
@@ -44,6 +44,7 @@ class SourcePlan:
     files: list[FilePlan]
     unmatched_patterns: list[str]
     problem: str | None = None
+    folded: list[FoldedPath] = field(default_factory=list)  # paths of a file found twice
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def _plan_source(
                 match_columns(names, table, source, file)
         except PgIngestError as exc:
             action, problem = "fail", exc.describe()
+        except OSError as exc:
+            action, problem = "fail", file_error(exc, file.path).describe()
         files.append(
             FilePlan(file.path, file.format, file.compression, file.size, action, names, problem)
         )
@@ -124,4 +127,5 @@ def _plan_source(
         files=files,
         unmatched_patterns=list(found.unmatched_patterns),
         problem=source_problem,
+        folded=list(found.folded),
     )

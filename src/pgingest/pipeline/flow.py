@@ -11,7 +11,7 @@ import psycopg
 import pyarrow as pa
 from psycopg_pool import ConnectionPool
 
-from pgingest.config import Source
+from pgingest.config import DEFAULT_MAX_REJECT_RATIO, Source
 from pgingest.convert import ConvertContext
 from pgingest.discover import SourceFile
 from pgingest.load.catalog import Table
@@ -31,6 +31,7 @@ __all__ = [
     "CopyRows",
     "Flow",
     "LoadedElsewhereError",
+    "RejectRatioError",
     "RetryCarefullyError",
     "TooManyRejectsError",
     "Unit",
@@ -60,6 +61,7 @@ class UnitContext:
     retrier: Retrier = field(default_factory=Retrier)
     max_rejects: int | None = None
     reporter: Reporter = field(default_factory=NullReporter)
+    max_reject_ratio: float | None = DEFAULT_MAX_REJECT_RATIO  # a source's own wins
 
 
 class RetryCarefullyError(Exception):
@@ -79,6 +81,15 @@ class TooManyRejectsError(Exception):
         self.limit = limit
 
 
+class RejectRatioError(TooManyRejectsError):
+    """More of the file's records rejected than max_reject_ratio allows."""
+
+    def __init__(self, rejects: list[Reject], *, parsed: int, ratio: float) -> None:
+        super().__init__(rejects, len(rejects))
+        self.parsed = parsed
+        self.ratio = ratio
+
+
 @dataclass
 class Attempt:
     """What one attempt did: the figures that must reconcile, and the rejects."""
@@ -90,6 +101,7 @@ class Attempt:
     duplicates: int = 0
     warned: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    lacking: tuple[str, ...] = ()  # table columns the file does not have
 
     @property
     def accounted(self) -> int:

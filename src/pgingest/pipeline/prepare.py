@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from pgingest.config import Source
-from pgingest.discover import DiscoveredSource, SourceFile
+from pgingest.discover import DiscoveredSource, SourceFile, file_error
 from pgingest.errors import ConfigError, LoadError, PgIngestError
 from pgingest.infer import (
     SAMPLE_FILES,
@@ -28,7 +28,7 @@ from pgingest.pipeline.attempt import Unit
 from pgingest.pipeline.replace import ReplaceGroup, as_replace_units
 from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
 
-__all__ = ["PreparedSource", "prepare_source", "sample_files"]
+__all__ = ["PreparedSource", "in_apply_order", "prepare_source", "sample_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,11 @@ def sample_files(
             break
         try:
             samples.append((file.path, open_reader(file, source).sample(SAMPLE_ROWS)))
-        except PgIngestError as exc:
-            logger.info("not sampling %s for create: %s", file.path, exc.describe())
+        except (PgIngestError, OSError) as exc:
+            error = file_error(exc, file.path) if isinstance(exc, OSError) else exc
+            logger.info("not sampling %s for create: %s", file.path, error.describe())
             if problems is not None:
-                problems[file.path] = exc.with_context(path=file.path)
+                problems[file.path] = error.with_context(path=file.path)
     return samples
 
 
@@ -103,7 +104,7 @@ def _evolve(
     for file in found.files:
         try:
             names = open_reader(file, source).column_names()
-        except PgIngestError:
+        except (PgIngestError, OSError):
             continue  # the file fails with its own error when it loads
         if any(n.lower() not in known and n != source.file_column for n in names):
             having.append(file)
@@ -194,7 +195,9 @@ def prepare_source(
         if has_manifest
         else {}
     )
-    decisions, problems = decide(found.files, entries)
+    decisions, problems = decide(
+        in_apply_order(found.files, source), entries, always_hash=source.fingerprint == "content"
+    )
     failed.extend((None, "fingerprint", problem) for problem in problems)
     units: list[Unit] = []
     skipped: list[Decision] = []
@@ -234,6 +237,17 @@ def prepare_source(
     return PreparedSource(source, table, units, skipped, failed, created)
 
 
+def in_apply_order(files: Sequence[SourceFile], source: Source) -> list[SourceFile]:
+    """The source's files in the order upsert and replace apply them (the last one wins).
+
+    Sorted by path, or with ``order_by: modified`` by modification time, then
+    path: the same order whatever the executor, the workers and the scheduling.
+    """
+    if source.order_by == "modified":
+        return sorted(files, key=lambda f: (f.modified_ns, f.path, f.part))
+    return sorted(files, key=lambda f: (f.path, f.part))
+
+
 def _chunk_decisions(
     decision: Decision, source: Source, chunk_bytes: int, max_rejects: int | None
 ) -> list[Decision]:
@@ -243,7 +257,7 @@ def _chunk_decisions(
         return [decision]
     try:
         header = open_reader(file, source).column_names()
-    except PgIngestError:
+    except (PgIngestError, OSError):
         return [decision]  # the unit reports why the file cannot be read
     if decision.loaded_parts:
         chunks = remaining_chunks(file, header, source, decision.loaded_parts, chunk_bytes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from pgingest.config import RetrySettings
+from pgingest.config import DEFAULT_MAX_REJECT_RATIO, RetrySettings
 from pgingest.convert import ConvertContext
 from pgingest.load.connect import open_pool
 from pgingest.pipeline.attempt import UnitContext
@@ -37,6 +37,7 @@ class WorkerSpec:
     retry: RetrySettings
     max_rejects: int | None
     connections: int  # per worker process
+    max_reject_ratio: float | None = DEFAULT_MAX_REJECT_RATIO
 
 
 @dataclass(frozen=True)
@@ -72,5 +73,6 @@ def run_on_worker(spec: WorkerSpec, job: Job) -> WorkerOutcome:
         metrics=metrics,
         retrier=Retrier(spec.retry, on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}")),
         max_rejects=spec.max_rejects,
+        max_reject_ratio=spec.max_reject_ratio,
     )
     return WorkerOutcome(run_job(job, context), metrics.snapshot())

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from pgingest.config import Source
 from pgingest.convert import ColumnTypeError
+from pgingest.discover import file_error
 from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.catalog import Table
 from pgingest.load.connect import translate_db_error
@@ -99,6 +100,10 @@ def _replace_once(group: ReplaceGroup, ctx: UnitContext) -> list[tuple[Unit, Att
                         if exc.is_transient:
                             raise
                         raise _FileFailedError(unit, exc, "copy") from exc
+                    except OSError as exc:
+                        raise _FileFailedError(
+                            unit, file_error(exc, unit.file.path), "parse"
+                        ) from exc
                     except (ColumnTypeError, LoadedElsewhereError) as exc:
                         error = LoadError(
                             f"cannot replace with this file: {exc}", path=unit.file.path

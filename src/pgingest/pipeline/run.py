@@ -27,10 +27,10 @@ from pgingest.load.connect import connect, free_connections, open_pool, translat
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
 from pgingest.pipeline.execute import run_jobs
-from pgingest.pipeline.jobs import Job, job_files, job_size
+from pgingest.pipeline.jobs import Job, OrderedGroup, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.remote import WorkerSpec
-from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
+from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, lacking_warning
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
 from pgingest.report.position import bytes_to_read
@@ -118,6 +118,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             retrier=retrier,
             max_rejects=settings.max_rejects,
             reporter=reporter,
+            max_reject_ratio=settings.max_reject_ratio,
         )
         executor = options.executor or _executor_for(config, workers)
         try:
@@ -199,8 +200,21 @@ def _prepare(
 
 
 def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
-    """The run's jobs, largest first (so the tail stays short); tells the reporter the totals."""
-    jobs: list[Job] = [u for p in prepared for u in p.units]
+    """The run's jobs, largest first (so the tail stays short); tells the reporter the totals.
+
+    Upsert units of one table form one job that applies them in order (config
+    order of the sources, then each source's ``order_by``), so scheduling never
+    changes which file's values win.
+    """
+    jobs: list[Job] = []
+    ordered: dict[str, list[Unit]] = {}
+    for p in prepared:
+        for unit in p.units:
+            if unit.source.mode == "upsert":
+                ordered.setdefault(str(unit.table.name), []).append(unit)
+            else:
+                jobs.append(unit)
+    jobs += [OrderedGroup(tuple(units)) for units in ordered.values()]
     jobs += [p.group for p in prepared if p.group is not None]
     jobs.sort(key=lambda job: -job_size(job))
     files = [unit for job in jobs for unit in job_files(job)]
@@ -263,6 +277,7 @@ def _worker_spec(
         retry=settings.retry,
         max_rejects=settings.max_rejects,
         connections=settings.connections or 2,
+        max_reject_ratio=settings.max_reject_ratio,
     )
 
 
@@ -421,6 +436,12 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         for d in discovered
         for pattern in d.unmatched_patterns
     ]
+    warnings += [
+        f"source {d.source.name}: {alias.path} is {alias.kept} ({alias.reason}); loaded once"
+        for d in discovered
+        for alias in d.folded
+    ]
+    warnings += [lacking_warning(r.unit, r.lacking) for r in results if r.lacking and r.is_success]
     succeeded = [r for r in results if r.is_success]
     return RunReport(
         run_id=str(outcome.run_id),

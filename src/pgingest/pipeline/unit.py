@@ -19,12 +19,14 @@ import time
 from dataclasses import dataclass
 
 from pgingest.convert import ColumnTypeError
+from pgingest.discover import file_error
 from pgingest.errors import LoadError, ParseError, PgIngestError
 from pgingest.match import match_columns
 from pgingest.parse import SchemaDrift, SourceReader, open_reader
 from pgingest.pipeline.attempt import (
     Attempt,
     LoadedElsewhereError,
+    RejectRatioError,
     RetryCarefullyError,
     TooManyRejectsError,
     Unit,
@@ -32,9 +34,18 @@ from pgingest.pipeline.attempt import (
     locate_rejects,
     run_attempt,
 )
+from pgingest.pipeline.reject_ratio import likely_cause
 from pgingest.report.rejects import Reject
 
-__all__ = ["Unit", "UnitContext", "UnitResult", "landed", "load_attempts", "load_unit"]
+__all__ = [
+    "Unit",
+    "UnitContext",
+    "UnitResult",
+    "lacking_warning",
+    "landed",
+    "load_attempts",
+    "load_unit",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +67,7 @@ class UnitResult:
     error: PgIngestError | None = None
     stage: str | None = None
     skipped: bool = False  # another run loaded the file first
+    lacking: tuple[str, ...] = ()  # table columns the file does not have (given defaults)
 
     @property
     def rejected(self) -> int:
@@ -135,6 +147,8 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
         if stage == "load":
             stage = "copy" if isinstance(exc, LoadError) else "parse"
         return _failed(unit, ctx, exc, stage=stage, started=started)
+    except OSError as exc:  # the file went away (or became unreadable) since discovery
+        return _failed(unit, ctx, file_error(exc, unit.file.path), stage=stage, started=started)
     except Exception as exc:  # a bug must fail this file, not the other files of the run
         logger.exception("internal error while loading %s", unit.file.path)
         internal = PgIngestError(
@@ -154,6 +168,8 @@ def landed(
     ctx.metrics.add_table_rows(str(unit.table.name), rows)
     ctx.metrics.add("records.updated", attempt.updated)
     ctx.reporter.unit_finished(unit.file, rows=rows)
+    if attempt.lacking:
+        logger.warning("%s", lacking_warning(unit, attempt.lacking))
     return UnitResult(
         unit,
         rows=rows,
@@ -165,17 +181,46 @@ def landed(
         rejects=tuple(attempt.rejects),
         started=started,
         finished=finished,
+        lacking=attempt.lacking,
+    )
+
+
+def lacking_warning(unit: Unit, lacking: tuple[str, ...]) -> str:
+    """The warning naming the table columns a loaded file does not have."""
+    names = ", ".join(repr(name) for name in lacking[:20])
+    more = f" and {len(lacking) - 20} more" if len(lacking) > 20 else ""
+    return (
+        f"{unit.file.path}: the file has no column {names}{more} of table {unit.table.name}; "
+        "those columns got their defaults (or NULL)"
     )
 
 
 def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit) -> LoadError:
-    """The error of a file that had more rejects than max_rejects."""
+    """The error of a file that had more rejects than max_rejects (or max_reject_ratio)."""
     located = locate_rejects(exc.rejects, reader)
+    if isinstance(exc, RejectRatioError):
+        return _ratio_error(exc, located, unit)
     return LoadError(
         f"{len(located)} record{'s' if len(located) != 1 else ''} rejected, more than "
         f"max_rejects ({exc.limit}); "
         f"first: line {located[0].line}: {located[0].error}",
         hint="see `pgingest rejects` for this file, fix the records, or raise max_rejects",
+        path=unit.file.path,
+        table=str(unit.table.name),
+    )
+
+
+def _ratio_error(exc: RejectRatioError, located: list[Reject], unit: Unit) -> LoadError:
+    source = unit.source
+    delimiter = "\t" if unit.file.format == "tsv" else source.csv.delimiter
+    share = len(located) / exc.parsed if exc.parsed else 1.0
+    return LoadError(
+        f"{len(located):,} of {exc.parsed:,} records rejected ({share:.0%}), more than "
+        f"max_reject_ratio ({exc.ratio:g}); none of the file was loaded; likely cause: "
+        f"{likely_cause(located, unit.file.format, delimiter)}; "
+        f"first: line {located[0].line}: {located[0].error}",
+        hint="see `pgingest rejects` for this file; fix the source's settings or the file, "
+        "or raise max_reject_ratio (--max-reject-ratio)",
         path=unit.file.path,
         table=str(unit.table.name),
     )

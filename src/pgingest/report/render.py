@@ -125,6 +125,14 @@ def render_plan(console: Console, plan: RunPlan) -> None:
             console.print(f"  columns: {columns}", markup=False, highlight=False, soft_wrap=True)
         for pattern in source.unmatched_patterns:
             console.print(f"  warning: {pattern} matches no files", markup=False, style="yellow")
+        for alias in source.folded:
+            console.print(
+                f"  once: {plan.display_path(alias.path)} is {plan.display_path(alias.kept)} "
+                f"({alias.reason}); loaded once, as {plan.display_path(alias.kept)}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         files = Table(show_edge=False, header_style="bold", pad_edge=False)
         files.add_column("file", overflow="fold")
         for heading in ("format", "size"):
