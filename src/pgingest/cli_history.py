@@ -85,17 +85,21 @@ def runs_command(  # noqa: PLR0917 - typer reads options from parameters
     guarded(action, verbose=verbose, log_format=log_format)
 
 
-def status_command(
+def status_command(  # noqa: PLR0917 - typer reads options from parameters
     config: ConfigArgument = DEFAULT_CONFIG,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Hash loaded files again; list those whose content changed."),
+    ] = False,
     verbose: VerboseOption = 0,
     log_format: LogFormatOption = "text",
 ) -> None:
     """Per source: files loaded, changed, pending, failed; rows and rejected records."""
 
     def action() -> int:
-        statuses = source_status(load(config), database_url=database_url)
+        statuses = source_status(load(config), database_url=database_url, verify=verify)
         if as_json:
             data = [
                 {
@@ -104,8 +108,20 @@ def status_command(
                     "files": len(s.files),
                     **{
                         state: s.count(state)
-                        for state in ("loaded", "changed", "pending", "failed", "missing")
+                        for state in (
+                            "loaded",
+                            "partial",
+                            "changed",
+                            "pending",
+                            "failed",
+                            "missing",
+                        )
                     },
+                    "partial_files": [
+                        {"path": f.path, "parts_loaded": f.parts[0], "parts": f.parts[1]}
+                        for f in s.files
+                        if f.state == "partial" and f.parts is not None
+                    ],
                     "rows": s.rows,
                     "rejects": s.rejects,
                     "last_loaded_at": s.last_loaded_at.isoformat() if s.last_loaded_at else None,

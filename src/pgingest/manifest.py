@@ -29,12 +29,15 @@ __all__ = [
     "failed_paths",
     "fingerprint_file",
     "fingerprint_files",
+    "is_recorded",
     "loaded_entries",
     "loaded_paths",
     "loaded_rows",
     "lock_for_replace",
     "mark_replaced",
+    "overlaps_loaded",
     "part_range",
+    "parts_progress",
     "record_failed",
     "record_loaded",
     "replace_table_manifest",
@@ -140,6 +143,41 @@ def part_range(part: str) -> tuple[int, int] | None:
     return int(start), int(end)
 
 
+def _gaps(parts: Iterable[str], size: int) -> list[tuple[int, int]]:
+    """Byte ranges of a file that no loaded chunk covers (none when it loaded whole)."""
+    ranges: list[tuple[int, int]] = []
+    for part in parts:
+        found = part_range(part)
+        if found is None:
+            return []
+        ranges.append(found)
+    gaps: list[tuple[int, int]] = []
+    position = 0
+    for start, end in sorted(ranges):
+        if start > position:
+            gaps.append((position, start))
+        position = max(position, end)
+    if position < size:
+        gaps.append((position, size))
+    return gaps
+
+
+def parts_progress(parts: Sequence[str], size: int, chunk_bytes: int) -> tuple[int, int] | None:
+    """(parts loaded, parts in all) of a file only some chunks of which landed; None if whole.
+
+    The parts still to load are counted as the next run splits the gaps: one
+    chunk per ``chunk_bytes``, the last taking up to half a chunk more.
+    """
+    gaps = _gaps(parts, size)
+    if not gaps or not parts:
+        return None
+    remaining = sum(
+        len(range(chunk_bytes, end - start - chunk_bytes // 2, chunk_bytes)) + 1
+        for start, end in gaps
+    )
+    return len(parts), len(parts) + remaining
+
+
 def _covers(parts: Iterable[str], size: int) -> bool:
     """Whether loaded parts make up the whole file."""
     ranges = []
@@ -237,6 +275,46 @@ def record_loaded(
             file.part,
         ),
     )
+
+
+def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_name: str) -> bool:
+    """Whether loaded rows of the same file content already cover bytes of this unit.
+
+    Two runs may cut one file into different chunks (another ``chunk_bytes``,
+    or one loading it whole): their parts have other names, so the manifest's
+    unique index cannot see that they overlap. Call just before
+    ``record_loaded``: the lock makes units of one file check and record one at
+    a time, and the check sees every overlapping unit that committed first.
+    """
+    file = decision.file
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"pgingest parts {table_name} {file.path} {decision.fingerprint}",),
+    )
+    start, end = (file.chunk.start, file.chunk.end) if file.chunk else (0, file.size)
+    rows = conn.execute(
+        "SELECT part FROM pgingest.files WHERE table_name = %s AND path = %s "
+        "AND fingerprint = %s AND status = 'loaded' AND part <> %s",
+        (table_name, file.path, decision.fingerprint, file.part),
+    ).fetchall()
+    for (part,) in rows:
+        other = part_range(part) or (0, file.size)
+        if other[0] < end and start < other[1]:
+            return True
+    return False
+
+
+def is_recorded(
+    conn: psycopg.Connection[Any], *, decision: Decision, table_name: str, run_id: uuid.UUID
+) -> bool:
+    """Whether this run's loaded row of the unit is in the manifest (its transaction landed)."""
+    file = decision.file
+    row = conn.execute(
+        "SELECT 1 FROM pgingest.files WHERE table_name = %s AND path = %s AND fingerprint = %s "
+        "AND part = %s AND status = 'loaded' AND run_id = %s",
+        (table_name, file.path, decision.fingerprint, file.part, run_id),
+    ).fetchone()
+    return row is not None
 
 
 def mark_replaced(conn: psycopg.Connection[Any], *, table_name: str, path: str) -> None:

@@ -18,7 +18,14 @@ from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.merge import create_stage, require_unique_key
 from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
-from pgingest.manifest import loaded_rows, lock_for_replace, mark_replaced, record_loaded
+from pgingest.manifest import (
+    is_recorded,
+    loaded_rows,
+    lock_for_replace,
+    mark_replaced,
+    overlaps_loaded,
+    record_loaded,
+)
 from pgingest.match import UnitPlan
 from pgingest.parse import SourceReader
 from pgingest.pipeline.batches import copy_careful, copy_fast, rule_failure
@@ -229,8 +236,33 @@ def run_attempt(
     """
     if conn is not None:
         return _run_on(conn, unit, plan, reader, ctx, careful=careful)
-    with ctx.pool.connection() as pooled:
-        return _run_on(pooled, unit, plan, reader, ctx, careful=careful)
+    try:
+        with ctx.pool.connection() as pooled:
+            return _run_on(pooled, unit, plan, reader, ctx, careful=careful, commits=True)
+    except _CommitUnknownError as unknown:
+        # The COMMIT went out and its reply was lost: the manifest says whether it landed.
+        if ctx.retrier.call(
+            lambda: _recorded_by_run(unit, ctx), what=f"checking {unit.file.path} landed"
+        ):
+            return unknown.attempt
+        raise unknown.error from None
+
+
+class _CommitUnknownError(Exception):
+    """The connection broke during COMMIT: the unit may or may not have landed."""
+
+    def __init__(self, attempt: Attempt, error: PgIngestError) -> None:
+        super().__init__(error.describe())
+        self.attempt, self.error = attempt, error
+
+
+def _recorded_by_run(unit: Unit, ctx: UnitContext) -> bool:
+    table = str(unit.table.name)
+    try:
+        with ctx.pool.connection() as conn:
+            return is_recorded(conn, decision=unit.decision, table_name=table, run_id=ctx.run_id)
+    except psycopg.Error as exc:
+        raise translate_db_error(exc, path=unit.file.path, table=table) from exc
 
 
 def _run_on(
@@ -241,8 +273,10 @@ def _run_on(
     ctx: UnitContext,
     *,
     careful: bool,
+    commits: bool = False,
 ) -> Attempt:
     table = str(unit.table.name)
+    committing = False
     try:
         with conn.transaction():
             stage = None
@@ -268,6 +302,8 @@ def _run_on(
                 source=unit.file.path,
                 rejects=attempt.rejects,
             )
+            if overlaps_loaded(conn, decision=unit.decision, table_name=table):
+                raise LoadedElsewhereError  # another run cut the file into other chunks
             record_loaded(
                 conn,
                 decision=unit.decision,
@@ -276,7 +312,13 @@ def _run_on(
                 rejected=len(attempt.rejects),
                 run_id=ctx.run_id,
             )
+            committing = commits
         ctx.metrics.record_stage("copy", start, ctx.metrics.now())
+    except psycopg.OperationalError as exc:
+        error = translate_db_error(exc, path=unit.file.path, table=table)
+        if committing:
+            raise _CommitUnknownError(attempt, error) from exc
+        raise error from exc
     except psycopg.errors.UniqueViolation as exc:
         if exc.diag.constraint_name == MANIFEST_UNIQUE_INDEX:
             raise LoadedElsewhereError from exc

@@ -15,6 +15,7 @@ from pgingest.load.catalog import read_table
 from pgingest.load.connect import connect, translate_db_error
 from pgingest.match import match_columns
 from pgingest.parse import open_reader
+from pgingest.pipeline.attempt import Unit
 from pgingest.pipeline.prepare import infer_with_config, prepare_source, sample_files
 
 __all__ = ["FilePlan", "RunPlan", "SourcePlan", "plan_run"]
@@ -31,6 +32,7 @@ class FilePlan:
     action: str  # load, skip (already loaded), changed, fail
     columns: list[str] = field(default_factory=list)
     problem: str | None = None
+    note: str | None = None  # e.g. "partial (3 of 7 parts)": the parts left will load
 
 
 @dataclass(frozen=True)
@@ -76,14 +78,14 @@ def plan_run(config: Config, *, database_url: str | None = None) -> RunPlan:
         try:
             has_manifest = _has_manifest(conn)
             for index, found in enumerate(discovered):
-                plans.append(_plan_source(conn, found, index, has_manifest))
+                plans.append(_plan_source(conn, found, index, has_manifest, config))
         except psycopg.Error as exc:
             raise translate_db_error(exc, url=target.url) from exc
     return RunPlan(database=str(target), sources=plans, base_dir=str(config.base_dir))
 
 
 def _plan_source(
-    conn: psycopg.Connection[Any], found: Any, index: int, has_manifest: bool
+    conn: psycopg.Connection[Any], found: Any, index: int, has_manifest: bool, config: Config
 ) -> SourcePlan:
     source: Source = found.source
     table = read_table(conn, source.table_name)
@@ -94,13 +96,22 @@ def _plan_source(
         columns = [(c.name, source.columns.get(c.name, c.sql_type)) for c in inferred]
     else:
         columns = []
-    prepared = prepare_source(conn, found, index, allow_create=False, has_manifest=has_manifest)
+    prepared = prepare_source(
+        conn,
+        found,
+        index,
+        allow_create=False,
+        has_manifest=has_manifest,
+        chunk_bytes=config.settings.chunk_bytes,
+        max_rejects=config.settings.max_rejects,
+    )
     actions: dict[str, tuple[str, str | None]] = {}
     for decision in prepared.skipped:
         actions[decision.file.path] = ("skip", "already loaded, unchanged")
     for file, _stage, error in prepared.failed:
         if file is not None:
             actions[file.path] = ("fail", error.describe())
+    notes = _partial_notes(prepared.units)
     files: list[FilePlan] = []
     for file in found.files:
         action, problem = actions.get(file.path, ("load", None))
@@ -114,7 +125,16 @@ def _plan_source(
         except OSError as exc:
             action, problem = "fail", file_error(exc, file.path).describe()
         files.append(
-            FilePlan(file.path, file.format, file.compression, file.size, action, names, problem)
+            FilePlan(
+                file.path,
+                file.format,
+                file.compression,
+                file.size,
+                action,
+                names,
+                problem,
+                notes.get(file.path) if action == "load" else None,
+            )
         )
     source_problem = None
     if table is None and not source.create:
@@ -129,3 +149,16 @@ def _plan_source(
         problem=source_problem,
         folded=list(found.folded),
     )
+
+
+def _partial_notes(units: list[Unit]) -> dict[str, str]:
+    """Files a killed run left half loaded: ``partial (k of n parts)``, as status says."""
+    notes: dict[str, str] = {}
+    for unit in units:
+        done = unit.decision.loaded_parts
+        if done and unit.file.path not in notes:
+            left = sum(1 for u in units if u.file.path == unit.file.path)
+            notes[unit.file.path] = (
+                f"partial ({len(done)} of {len(done) + left} parts); loads the other {left}"
+            )
+    return notes

@@ -15,6 +15,7 @@ from pgingest.load.connect import connect, translate_db_error
 from pgingest.report.rejects import StoredReject, read_rejects
 from pgingest.report.runs import StoredRun, find_run, read_runs
 from pgingest.report.status import SourceStatus, read_source_status
+from pgingest.run_lock import mark_interrupted
 
 __all__ = ["RunRecord", "list_rejects", "list_runs", "read_run", "source_status"]
 
@@ -92,7 +93,19 @@ def read_run(
     return RunRecord(run, found, database)
 
 
-def source_status(config: Config, *, database_url: str | None = None) -> list[SourceStatus]:
-    """Each source's matched files: loaded, changed, pending, failed, missing; with rejects."""
+def source_status(
+    config: Config, *, database_url: str | None = None, verify: bool = False
+) -> list[SourceStatus]:
+    """Each source's matched files: loaded, changed, pending, failed, missing; with rejects.
+
+    With ``verify``, loaded files are hashed again, so content changed behind
+    an unchanged size and modification time shows as changed.
+    """
     discovered = discover_files(config)
-    return _query(config, database_url, lambda conn: read_source_status(conn, discovered))[0]
+    chunk_bytes = config.settings.chunk_bytes
+
+    def work(conn: psycopg.Connection[Any]) -> list[SourceStatus]:
+        mark_interrupted(conn)
+        return read_source_status(conn, discovered, chunk_bytes=chunk_bytes, verify=verify)
+
+    return _query(config, database_url, work)[0]

@@ -5,9 +5,10 @@ character parses into records that are nearly all set aside; loading the few
 that survive (or none) and exiting 0 would report a wrong file as loaded.
 
 The rule: a file fails when all of its records are rejected, or when more
-than ``max(ratio × records, 1)`` are — so one bad record never fails a small
-file that loads the rest, and a file with no good record always fails. A
-chunk of a large file is a unit of its own and is judged alone.
+than ``max(ratio × records, 5)`` are — so a few bad records never fail a small
+file that loads the rest (in a 10-record file one is already 10 %), and a file
+with no good record always fails. A chunk of a large file is a unit of its
+own and is judged alone.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pgingest.report.rejects import Reject
 
 __all__ = ["SMALL_FILE_ALLOWANCE", "exceeds_ratio", "likely_cause"]
 
-# Rejects any file may have whatever its size: in a 10-record file one bad
-# record is already 10 %, which says more about that record than about the file.
-SMALL_FILE_ALLOWANCE = 1
+# Rejects any file may have whatever its size (unless they are all its records):
+# in a 10-record file one bad record is already 10 %, which says more about that
+# record than about the file; a wrong delimiter or encoding rejects far more.
+SMALL_FILE_ALLOWANCE = 5
 
 # Characters a CSV file is often delimited by, to suggest one in the hint.
 _DELIMITERS = (";", "\t", "|", ",")

@@ -40,6 +40,7 @@ from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
+from pgingest.run_lock import hold_run_lock, mark_interrupted
 
 __all__ = ["RunOptions", "run"]
 
@@ -96,13 +97,17 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     discovered = _discover(config, reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
+    # One connection more than the pool's holds the run's lock (see run_lock.py).
     connections = retrier.call(
-        lambda: _usable_connections(target.url, connections), what="connecting"
+        lambda: _usable_connections(target.url, connections + 1), what="connecting"
     )
+    connections = max(connections - 1, 1)
+    lock = retrier.call(lambda: hold_run_lock(target.url, run_id), what="connecting")
     pool = open_pool(target.url, connections)
     try:
         with pool.connection() as conn:
             ensure_schema(conn)
+            mark_interrupted(conn)
             timezone = server_timezone(conn)
             _insert_run(conn, run_id, started_at, config)
             prepared = _prepare(
@@ -142,6 +147,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         raise translate_db_error(exc, url=target.url) from exc
     finally:
         pool.close()
+        lock.close()
     return report
 
 

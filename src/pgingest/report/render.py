@@ -141,6 +141,7 @@ def render_plan(console: Console, plan: RunPlan) -> None:
         for file in source.files:
             fmt = file.format + (f"+{file.compression}" if file.compression else "")
             action = file.action if not file.problem else f"{file.action}: {file.problem}"
+            action += f" ({file.note})" if file.note else ""
             files.add_row(plan.display_path(file.path), fmt, format_bytes(file.size), action)
         console.print(files)
         to_load = sum(1 for f in source.files if f.action == "load")

@@ -85,7 +85,7 @@ def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
 def render_status(console: Console, statuses: Sequence[SourceStatus]) -> None:
     """Per source: files loaded, changed, pending, failed and missing; rows and rejects."""
     states = ["loaded", "pending", "failed"]
-    states += [s for s in ("changed", "missing") if any(x.count(s) for x in statuses)]
+    states += [s for s in ("partial", "changed", "missing") if any(x.count(s) for x in statuses)]
     table = _table(["source", "table", "files#", *(f"{s}#" for s in states), "rows#", "rejects#"])
     table.add_column("last loaded", no_wrap=True)
     for status in statuses:
@@ -99,6 +99,12 @@ def render_status(console: Console, statuses: Sequence[SourceStatus]) -> None:
             _local(status.last_loaded_at),
         )
     console.print(table)
+    for file in [f for s in statuses for f in s.files if f.state == "partial"]:
+        console.print(
+            f"{file.label}: {file.path}; the next run loads the other parts",
+            markup=False,
+            soft_wrap=True,
+        )
     if any(s.count("changed") for s in statuses):
         console.print(
             "changed: loaded before, but different on disk now; the next run checks its content",

@@ -12,6 +12,7 @@ import psycopg
 from pgingest.errors import ConfigError
 from pgingest.report.metrics import STAGES
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
+from pgingest.run_lock import mark_interrupted
 
 __all__ = ["StoredRun", "find_run", "read_runs", "run_report_from_dict"]
 
@@ -31,7 +32,7 @@ class StoredRun:
     run_id: str
     started_at: dt.datetime
     finished_at: dt.datetime | None
-    status: str  # running (or interrupted), succeeded, failed
+    status: str  # running, interrupted (killed), succeeded, failed
     config_path: str | None
     files_attempted: int
     files_succeeded: int
@@ -91,6 +92,7 @@ def read_runs(conn: psycopg.Connection[Any], *, limit: int = 20) -> list[StoredR
     """The latest runs, newest first."""
     if not _has_runs_table(conn):
         return []
+    mark_interrupted(conn)
     rows = conn.execute(_SELECT_RUNS + "ORDER BY started_at DESC LIMIT %s", (limit,)).fetchall()
     return [StoredRun(*row) for row in rows]
 
@@ -101,6 +103,7 @@ def find_run(conn: psycopg.Connection[Any], run_id: str | None) -> StoredRun:
         raise ConfigError(
             "this database has no pgingest runs yet", hint="load something with `pgingest run`"
         )
+    mark_interrupted(conn)
     prefix = (run_id or "").strip().lower()
     if run_id is not None and not _RUN_ID_PREFIX.fullmatch(prefix):
         raise ConfigError(
