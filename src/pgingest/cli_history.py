@@ -117,6 +117,11 @@ def status_command(  # noqa: PLR0917 - typer reads options from parameters
                             "missing",
                         )
                     },
+                    "changed_files": [
+                        {"path": f.path, "error": f.error}
+                        for f in s.files
+                        if f.state == "changed" and f.error
+                    ],
                     "partial_files": [
                         {"path": f.path, "parts_loaded": f.parts[0], "parts": f.parts[1]}
                         for f in s.files

@@ -119,6 +119,8 @@ def render_status(console: Console, statuses: Sequence[SourceStatus]) -> None:
                 style="yellow",
                 soft_wrap=True,
             )
+    for file in [f for s in statuses for f in s.files if f.state == "changed" and f.error]:
+        console.print(f"changed: {file.error}", markup=False, style="yellow", soft_wrap=True)
     failed = [f for s in statuses for f in s.files if f.state in ("failed", "missing")]
     for file in failed[:MAX_FAILED_LISTED]:
         console.print(f"{file.state}: {file.error}", markup=False, style="red", soft_wrap=True)
