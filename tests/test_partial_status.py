@@ -81,7 +81,8 @@ def test_half_loaded_file_is_partial_in_status_and_plan_then_completes(
     assert (source["loaded"], source["partial"]) == (0, 1)
     [partial] = source["partial_files"]
     parts = partial["parts"]
-    assert partial["parts_loaded"] == 3 and parts > 3
+    assert partial["parts_loaded"] == 3
+    assert parts > 3
     shown = " ".join(_invoke("status", str(config), "--database-url", database_url).output.split())
     assert f"partial (3 of {parts} parts)" in shown
 

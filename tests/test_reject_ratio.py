@@ -15,7 +15,7 @@ from pgingest.pipeline.reject_ratio import exceeds_ratio
 from pgingest.report.run_report import RunReport
 from tests.conftest import write_config
 
-WORDS = "the quick brown fox jumps over a lazy dog while rain falls softly".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "rain"]
 
 
 def _prose(path: Path, lines: int = 117) -> None:

@@ -1,4 +1,4 @@
-"""on_change: reload replaces exactly a changed file's earlier rows, or refuses and changes nothing."""
+"""on_change: reload replaces exactly a changed file's earlier rows, or refuses, changing nothing."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_reload_of_rows_loaded_before_the_lineage_column_is_refused(
     result = _run(config, database_url)
     assert result.exit_code == 1, result.output
     assert "cannot reload" in result.output
-    assert "1,000" in result.output and "no file in 'src'" in result.output
+    assert "1,000" in result.output
+    assert "no file in 'src'" in result.output
     assert _counts(db) == (PEOPLE, PEOPLE)  # nothing changed
     assert db.execute("SELECT count(*) FROM people WHERE name LIKE 'old%'").fetchone() == (PEOPLE,)
     # Once the earlier rows are named, the reload replaces exactly them.
