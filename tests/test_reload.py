@@ -1,4 +1,4 @@
-"""on_change: reload replaces exactly a changed file's earlier rows, or refuses, changing nothing."""
+"""on_change: reload replaces exactly a changed file's earlier rows, or refuses, changing none."""
 
 from __future__ import annotations
 
