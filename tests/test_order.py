@@ -14,6 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgingest.config import parse_config
+from pgingest.errors import ConfigError
+from pgingest.executor.dask import DaskExecutor
+from pgingest.pipeline import RunOptions, run
 from pgingest.report.run_report import RunReport
 
 SMALL, LARGE = 100, 50_000
@@ -75,7 +79,28 @@ def test_order_by_modified_applies_the_oldest_first(
 
 
 def test_order_by_is_checked(load: Callable[..., RunReport]) -> None:
-    from pgingest.errors import ConfigError
-
     with pytest.raises(ConfigError, match="order_by"):
         load(_upsert(1, order_by="size"))
+
+
+def test_upsert_order_holds_on_a_dask_cluster(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    distributed = pytest.importorskip("distributed")
+    db.execute("CREATE TABLE days (id int PRIMARY KEY, day int)")
+    _days(tmp_path)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        report = run(
+            parse_config(_upsert(2), base_dir=tmp_path),
+            RunOptions(database_url=database_url, executor=DaskExecutor(client)),
+        )
+    assert report.failed_files == []
+    assert _days_of_overlap(db) == [(2, SMALL)]

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from pgingest.cli import app
 from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
-from pgingest.run_lock import hold_run_lock, mark_interrupted
+from pgingest.run_lock import mark_interrupted, take_run_lock
 from tests.conftest import write_config
 
 jobs_module = importlib.import_module("pgingest.pipeline.jobs")
@@ -116,7 +116,8 @@ def test_a_run_that_holds_its_lock_stays_running(
     alive, dead = uuid.uuid4(), uuid.uuid4()
     for run_id in (alive, dead):
         db.execute("INSERT INTO pgingest.runs (run_id, started_at) VALUES (%s, now())", (run_id,))
-    with hold_run_lock(database_url, alive) as lock:
+    with psycopg.connect(database_url, autocommit=True) as lock:
+        take_run_lock(lock, alive)  # as each connection of a live run's pool does
         assert mark_interrupted(db) == 1
         states = dict(db.execute("SELECT run_id, status FROM pgingest.runs").fetchall())
         assert states == {alive: "running", dead: "interrupted"}

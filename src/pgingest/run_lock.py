@@ -1,30 +1,30 @@
 """A run's lock: held while the run lasts, so a run left ``running`` by a kill is told apart.
 
-A run takes a session-level advisory lock named after its id on a connection
-of its own and keeps it until it ends. A ``pgingest.runs`` row still
-``running`` whose lock nobody holds belongs to a run that was killed (or
-ended in an internal error before it could finish its row): the next run
-(and ``pgingest runs``, ``report`` and ``status``) marks it ``interrupted``.
-PostgreSQL releases a session's advisory locks when the session ends, however
-the client died.
+Every connection of a run's pool takes a shared session-level advisory lock
+named after the run's id when it opens, and keeps it until it closes. A
+``pgingest.runs`` row still ``running`` whose lock no session holds belongs to
+a run that was killed (or ended in an internal error before it could finish
+its row): the next run (and ``pgingest runs``, ``report`` and ``status``)
+marks it ``interrupted``. PostgreSQL releases a session's advisory locks when
+the session ends, however the client died, and the lock costs no connection
+of its own.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from pgingest.load.connect import connect
-
-__all__ = ["hold_run_lock", "mark_interrupted"]
+__all__ = ["mark_interrupted", "run_lock_taker", "take_run_lock"]
 
 logger = logging.getLogger(__name__)
 
 # A run's advisory lock key is a 64-bit hash of "pgingest run " and its id.
-_TAKE_LOCK = "SELECT pg_advisory_lock(hashtextextended('pgingest run ' || %s::text, 0))"
+_TAKE_LOCK = "SELECT pg_advisory_lock_shared(hashtextextended('pgingest run ' || %s::text, 0))"
 _MARK_INTERRUPTED = """
     UPDATE pgingest.runs SET status = 'interrupted'
     WHERE status = 'running'
@@ -32,15 +32,16 @@ _MARK_INTERRUPTED = """
 """
 
 
-def hold_run_lock(url: str, run_id: uuid.UUID) -> psycopg.Connection[Any]:
-    """A connection holding the run's lock until it is closed (close it when the run ends)."""
-    conn = connect(url)
-    try:
-        conn.execute(_TAKE_LOCK, (str(run_id),))
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+def take_run_lock(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> None:
+    """Hold the run's lock (shared) on this connection until it closes."""
+    conn.execute(_TAKE_LOCK, (str(run_id),))
+    if not conn.autocommit:
+        conn.commit()
+
+
+def run_lock_taker(run_id: uuid.UUID) -> Callable[[psycopg.Connection[Any]], None]:
+    """What a run's pool does with each new connection: take the run's lock."""
+    return lambda conn: take_run_lock(conn, run_id)
 
 
 def mark_interrupted(conn: psycopg.Connection[Any]) -> int:

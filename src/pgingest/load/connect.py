@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -173,13 +174,22 @@ def free_connections(conn: psycopg.Connection[Any]) -> int | None:
     return None if row is None else int(row[0]) + 1
 
 
-def open_pool(url: str, size: int) -> ConnectionPool:
-    """A pool of exactly ``size`` connections, opened and checked before it is returned."""
+def open_pool(
+    url: str,
+    size: int,
+    *,
+    configure: Callable[[psycopg.Connection[Any]], None] | None = None,
+) -> ConnectionPool:
+    """A pool of exactly ``size`` connections, opened and checked before it is returned.
+
+    ``configure`` runs on each new connection (a run takes its lock there).
+    """
     pool: ConnectionPool = ConnectionPool(
         url,
         min_size=size,
         max_size=size,
         kwargs=_connect_kwargs(),
+        configure=configure,
         open=False,
         name="pgingest",
         timeout=CONNECT_TIMEOUT_SECONDS * 6,

@@ -40,7 +40,7 @@ from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
-from pgingest.run_lock import hold_run_lock, mark_interrupted
+from pgingest.run_lock import mark_interrupted, run_lock_taker
 
 __all__ = ["RunOptions", "run"]
 
@@ -97,13 +97,11 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     discovered = _discover(config, reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
-    # One connection more than the pool's holds the run's lock (see run_lock.py).
     connections = retrier.call(
-        lambda: _usable_connections(target.url, connections + 1), what="connecting"
+        lambda: _usable_connections(target.url, connections), what="connecting"
     )
-    connections = max(connections - 1, 1)
-    lock = retrier.call(lambda: hold_run_lock(target.url, run_id), what="connecting")
-    pool = open_pool(target.url, connections)
+    # Every connection of the pool holds the run's lock while it lasts (see run_lock.py).
+    pool = open_pool(target.url, connections, configure=run_lock_taker(run_id))
     try:
         with pool.connection() as conn:
             ensure_schema(conn)
@@ -147,7 +145,6 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         raise translate_db_error(exc, url=target.url) from exc
     finally:
         pool.close()
-        lock.close()
     return report
 
 
