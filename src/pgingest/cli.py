@@ -35,9 +35,9 @@ from pgingest.cli_shared import (
 from pgingest.config import Config, config_json_schema
 from pgingest.database import configured_url
 from pgingest.embedded import embedded_data_dir, start_embedded, stop_embedded
-from pgingest.naming import redact_url
 from pgingest.pipeline import RunOptions, run
 from pgingest.pipeline.dry_run import plan_run
+from pgingest.redact import redact_url
 from pgingest.report.logs import LogProgress
 from pgingest.report.metrics import Metrics
 from pgingest.report.progress import ProgressState

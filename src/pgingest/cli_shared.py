@@ -19,7 +19,15 @@ from rich.console import Console
 
 from pgingest.config import DEFAULT_CONFIG_NAME, Config, load_config
 from pgingest.errors import ConfigError, PgIngestError
-from pgingest.log_setup import LOG_ENV, LogFormat, configure_logging, log_level
+from pgingest.log_setup import (
+    LOG_ENV,
+    LogFormat,
+    configure_logging,
+    hidden_in_logs,
+    hide_in_logs,
+    log_level,
+)
+from pgingest.redact import redact_text
 
 __all__ = [
     "EXIT_FAILED",
@@ -49,12 +57,21 @@ stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WI
 
 DEFAULT_CONFIG = Path(DEFAULT_CONFIG_NAME)
 ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
+
+
+def _hidden_url(url: str | None) -> str | None:
+    """A --database-url value, whose password no log line or error will show."""
+    hide_in_logs(url)
+    return url
+
+
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
         help="PostgreSQL URL; wins over DATABASE_URL and the config.",
         show_default=False,
+        callback=_hidden_url,
     ),
 ]
 VerboseOption = Annotated[
@@ -100,13 +117,15 @@ def _report_error(error: BaseException) -> NoReturn:
     if _is_debug():
         logging.getLogger("pgingest").error("failed", exc_info=error)
     stderr.print("[bold red]error:[/] ", markup=True, end="")
-    stderr.print(text, markup=False, soft_wrap=True)
+    stderr.print(redact_text(text, secrets=hidden_in_logs()), markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def load(config_path: Path) -> Config:
     """The config, validated (ConfigError, exit 2, when it is not)."""
-    return load_config(config_path)
+    config = load_config(config_path)
+    hide_in_logs(config.database_url)
+    return config
 
 
 def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:

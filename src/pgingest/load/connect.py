@@ -10,7 +10,7 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgingest.errors import ConnectError, LoadError
-from pgingest.naming import redact_url
+from pgingest.redact import redact_text, redact_url
 
 __all__ = [
     "APPLICATION_NAME",
@@ -67,7 +67,7 @@ def translate_db_error(exc: BaseException, *, url: str | None = None, **context:
     if detail:
         message = f"{message} ({_first_line(detail)})"
     if url:
-        message = _redact_text(message, url)
+        message = redact_text(message, url)
     # OperationalError without a SQLSTATE is a broken connection: worth a retry.
     transient = is_transient_sqlstate(sqlstate) or (
         isinstance(exc, psycopg.OperationalError) and sqlstate is None
@@ -80,16 +80,6 @@ def translate_db_error(exc: BaseException, *, url: str | None = None, **context:
     )
     context.setdefault("column", column)
     return error_class(message, hint=hint, is_transient=transient, sqlstate=sqlstate, **context)
-
-
-def _redact_text(text: str, url: str) -> str:
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return text
 
 
 def _connect_kwargs() -> dict[str, Any]:
@@ -106,8 +96,9 @@ def connect(url: str) -> psycopg.Connection[Any]:
         return psycopg.connect(url, **_connect_kwargs())
     except psycopg.ProgrammingError as exc:
         raise ConnectError(
-            f"invalid database URL {redact_url(url)}: {_redact_text(_first_line(str(exc)), url)}",
-            hint="use postgresql://user:password@host:port/database",
+            f"invalid database URL {redact_url(url)}: {redact_text(_first_line(str(exc)), url)}",
+            hint="use a URL like postgresql://user@host:port/database, or key=value pairs "
+            "(the password may be in it, in PGPASSWORD or in ~/.pgpass)",
         ) from None
     except psycopg.Error as exc:
         error = translate_db_error(exc, url=url)

@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 class RunOptions:
     """How to run, beyond the config: the database, what to load, and the observers."""
 
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     reporter: Reporter | None = None
     metrics: Metrics | None = None
     retry_failed: bool = False  # load only the files whose last attempt failed
