@@ -70,13 +70,28 @@ class Stage:
         return sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
 
     def check_sql_rule(self, expression: str) -> list[int]:
-        """Record numbers of staged rows for which the boolean ``expression`` is false."""
-        query = sql.SQL("SELECT {} FROM {} WHERE ({}) IS FALSE ORDER BY 1").format(
-            sql.Identifier(RECORD_COLUMN),
-            self.name.identifier,
-            sql.SQL(expression),
+        """Record numbers of staged rows for which the boolean ``expression`` is false.
+
+        A rule is a read-only expression, however it is written: it runs as one
+        statement of the extended protocol (a ``;`` cannot start a second one),
+        inside a scalar subquery (no data-modifying WITH can stand there), under
+        a savepoint that is read-only and always rolled back (a function it
+        calls can change nothing). A NULL result passes, as in a CHECK.
+        """
+        query = sql.SQL(
+            "SELECT {record} FROM {stage} WHERE NOT coalesce((SELECT (\n{expression}\n)), true) "
+            "ORDER BY 1"
+        ).format(
+            record=sql.Identifier(RECORD_COLUMN),
+            stage=self.name.identifier,
+            expression=sql.SQL(expression),  # the config is trusted code (README)
         )
-        return [int(row[0]) for row in self.conn.execute(query).fetchall()]
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute("SET LOCAL transaction_read_only = on")
+            # A binary cursor sends the query with the extended protocol even without parameters.
+            with self.conn.cursor(binary=True) as cursor:
+                broken = cursor.execute(query).fetchall()
+        return [int(row[0]) for row in broken]
 
     def null_keys(self, key: Sequence[str]) -> list[int]:
         """Record numbers of staged rows with a NULL in a key column (upsert cannot match them)."""
