@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from pgingest.errors import LoadError
+from pgingest.load.connect import translate_db_error
 from pgingest.load.isolate import RowRefusal, is_row_error, refusal_of
 from pgingest.naming import TableName
 from pgingest.types import PgType, TargetColumn
@@ -212,9 +213,10 @@ def create_stage(conn: psycopg.Connection[Any], target: TableName, columns: Sequ
             )
         )
     except psycopg.Error as exc:
-        raise LoadError(
-            f"cannot create a staging table for {target}: {exc}", table=str(target)
-        ) from exc
+        # Classified like any database error: a lost connection is retried.
+        error = translate_db_error(exc, table=str(target))
+        error.message = f"cannot create a staging table for {target}: {error.message}"
+        raise error from exc
     return stage
 
 

@@ -56,6 +56,8 @@ def _check_sql_rules(flow: Flow) -> None:
             try:
                 broken = flow.stage.check_sql_rule(rule.sql)
             except psycopg.Error as exc:
+                if translate_db_error(exc).is_transient:  # a lost connection, not the rule
+                    raise
                 raise LoadError(
                     f"validate rule {rule.sql!r} is not valid SQL here: "
                     f"{(exc.diag.message_primary or str(exc)).strip()}",
