@@ -9,6 +9,7 @@ mode copies batch by batch under savepoints and sets bad records aside.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -33,6 +34,8 @@ from pgingest.pipeline.flow import (
 )
 from pgingest.report.rejects import Reject, write_rejects
 from pgingest.validate import RuleChecker, describe_rule
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "Attempt",
@@ -98,6 +101,7 @@ def _merge(flow: Flow) -> None:
     flow.attempt.inserted += counts.inserted
     flow.attempt.updated += counts.updated
     flow.attempt.duplicates += counts.duplicates
+    flow.attempt.skipped += counts.skipped
     flow.attempt.rejects.extend(
         Reject(record=r.row, error=r.message, column=r.column, sqlstate=r.sqlstate)
         for r in counts.refused
@@ -138,7 +142,8 @@ def _check_counts(flow: Flow) -> None:
         raise LoadError(
             f"reconciliation failed: {attempt.parsed} records parsed but {attempt.inserted} "
             f"inserted + {attempt.updated} updated + {attempt.duplicates} merged duplicates + "
-            f"{len(attempt.rejects)} rejected = {attempt.accounted}",
+            f"{attempt.skipped} skipped by a trigger + {len(attempt.rejects)} rejected "
+            f"= {attempt.accounted}",
             hint="this is a bug in pgingest; please report it",
             path=flow.unit.file.path,
         )
@@ -167,7 +172,14 @@ def _fill(flow: Flow) -> None:
     if flow.stage is not None:
         _merge(flow)
     else:
-        flow.attempt.inserted = flow.attempt.copied
+        flow.attempt.inserted = flow.attempt.copied - flow.attempt.skipped
+    if flow.attempt.skipped:
+        logger.warning(
+            "%s: %d rows not inserted: a BEFORE trigger on %s turned them away",
+            flow.unit.file.path,
+            flow.attempt.skipped,
+            flow.unit.table.name,
+        )
 
 
 def run_attempt(

@@ -219,12 +219,16 @@ def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
     for result in results:
         figures = tables.setdefault(
             str(result.unit.table.name),
-            dict.fromkeys(("parsed", "inserted", "updated", "duplicates", "rejected"), 0),
+            dict.fromkeys(
+                ("parsed", "inserted", "updated", "duplicates", "skipped_by_trigger", "rejected"),
+                0,
+            ),
         )
         figures["parsed"] += result.parsed
         figures["inserted"] += result.inserted
         figures["updated"] += result.updated
         figures["duplicates"] += result.duplicates
+        figures["skipped_by_trigger"] += result.skipped_by_trigger
         figures["rejected"] += result.rejected
     return tables
 
@@ -420,6 +424,11 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         f"source {d.source.name}: pattern {pattern} matched no files"
         for d in discovered
         for pattern in d.unmatched_patterns
+    ] + [
+        f"{r.unit.file.path}: {r.skipped_by_trigger} rows not inserted: a BEFORE trigger on "
+        f"{r.unit.table.name} turned them away"
+        for r in results
+        if r.is_success and r.skipped_by_trigger
     ]
     succeeded = [r for r in results if r.is_success]
     return RunReport(
@@ -448,6 +457,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         records_updated=sum(r.updated for r in succeeded),
         records_duplicates=sum(r.duplicates for r in succeeded),
         records_warned=sum(r.warned for r in succeeded),
+        records_skipped_by_trigger=sum(r.skipped_by_trigger for r in succeeded),
         reconciliation=_reconciliation(succeeded),
         database=str(outcome.target),
     )
