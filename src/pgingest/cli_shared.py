@@ -12,12 +12,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from pgingest.config import DEFAULT_CONFIG_NAME, Config, load_config
 from pgingest.errors import ConfigError, PgIngestError
 from pgingest.log_setup import (
     LOG_ENV,
@@ -28,6 +27,9 @@ from pgingest.log_setup import (
     log_level,
 )
 from pgingest.redact import redact_text
+
+if TYPE_CHECKING:
+    from pgingest.config import Config
 
 __all__ = [
     "EXIT_FAILED",
@@ -55,7 +57,8 @@ PIPE_WIDTH = 200
 stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 
-DEFAULT_CONFIG = Path(DEFAULT_CONFIG_NAME)
+# config.DEFAULT_CONFIG_NAME, spelled here so --help needs no pydantic (a test keeps them equal).
+DEFAULT_CONFIG = Path("data_files.json")
 ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
 
 
@@ -123,6 +126,8 @@ def _report_error(error: BaseException) -> NoReturn:
 
 def load(config_path: Path) -> Config:
     """The config, validated (ConfigError, exit 2, when it is not)."""
+    from pgingest.config import load_config  # noqa: PLC0415 - only when a command runs
+
     config = load_config(config_path)
     hide_in_logs(config.database_url)
     return config

@@ -23,7 +23,6 @@ from typing import Any, Literal, TextIO
 
 from pgingest.errors import ConfigError
 from pgingest.redact import hidden_values, redact_text
-from pgingest.report.logs import PROGRESS_LOGGER
 
 __all__ = [
     "LOG_ENV",
@@ -37,6 +36,9 @@ __all__ = [
 ]
 
 LOG_ENV = "PGINGEST_LOG"
+# report/logs.py's progress logger, spelled here so the CLI starts without the
+# pipeline's imports (a test keeps them equal).
+PROGRESS_LOGGER = "pgingest.progress"
 LogFormat = Literal["text", "json"]
 
 LOG_LEVELS = {

@@ -19,10 +19,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 __all__ = [
     "MASK",
@@ -89,10 +87,21 @@ def _redact_uri(url: str) -> str:
     return scheme + address + (f"?{_redact_query(query)}" if has_query else "")
 
 
-def _redact_keywords(url: str) -> str:
+def _parse_keywords(url: str) -> dict[str, Any] | None:
+    """libpq's own reading of a connection string; None if it cannot parse it."""
+    import psycopg  # noqa: PLC0415 - the CLI starts without it; only URLs need it
+
     try:
-        params = conninfo_to_dict(url)
+        return psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError:
+        return None
+
+
+def _redact_keywords(url: str) -> str:
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415 - see _parse_keywords
+
+    params = _parse_keywords(url)
+    if params is None:
         return UNPARSEABLE
     # In the order they were written, which libpq's parser does not keep.
     keys = sorted(params, key=url.find)
@@ -142,9 +151,8 @@ def hidden_values(url: str | None) -> set[str]:
         found.add(os.environ.get(name, ""))
     if url:
         found |= _uri_raw_secrets(url)
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.ProgrammingError:
+        params = _parse_keywords(url)
+        if params is None:
             params = {}
             if not is_uri(url):  # where its secret is cannot be told: hide all of it
                 found.add(url.strip())
