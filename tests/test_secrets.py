@@ -32,6 +32,7 @@ SPELLINGS = {
     "uri, %-encoded": "postgresql://postgres:Sup3r%2DS3cret%40x@127.0.0.1:1/db",
     "uri, encoded key": f"postgresql://127.0.0.1:1/db?pass%77ord={SECRET}",
     "uri, sslpassword": f"postgresql://127.0.0.1:1/db?sslpassword={SECRET}",
+    "keywords, oauth secret": f"host=127.0.0.1 port=1 oauth_client_secret={SECRET}",
     "uri, options": f"postgresql://127.0.0.1:1/db?options=-c%20app.key%3D{SECRET}",
     "keywords": f"host=127.0.0.1 port=1 password={SECRET}",
     "keywords, quoted with spaces": f"host=127.0.0.1 port=99999 password='{SECRET} with space'",

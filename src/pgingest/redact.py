@@ -34,7 +34,7 @@ MASK = "***"
 UNPARSEABLE = "<connection string that cannot be parsed; not shown>"
 
 # Parameters whose value is a secret, or may hold one (options: any -c setting).
-HIDDEN_KEYS = frozenset({"password", "sslpassword", "options"})
+HIDDEN_KEYS = frozenset({"password", "sslpassword", "oauth_client_secret", "options"})
 # Environment variables libpq reads a secret from.
 SECRET_ENVIRONMENT = ("PGPASSWORD",)
 
@@ -42,7 +42,8 @@ _URI_PREFIX = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
 # A URI or a keyword ``password=...`` as they may appear inside free text (a log line).
 _URI_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s\"'<>]+", re.IGNORECASE)
 _KEYWORD_IN_TEXT = re.compile(
-    r"\b((?:ssl)?password|options)(\s*=\s*)(\*\*\*|'(?:[^'\\]|\\.)*'?|[^\s'&]+)", re.IGNORECASE
+    r"\b((?:ssl)?password|oauth_client_secret|options)(\s*=\s*)(\*\*\*|'(?:[^'\\]|\\.)*'?|[^\s'&]+)",
+    re.IGNORECASE,
 )
 
 
