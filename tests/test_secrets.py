@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pgingest.config import parse_config
 from pgingest.database import DatabaseTarget
 from pgingest.log_setup import configure_logging, hide_in_logs
 from pgingest.pipeline import RunOptions
+from pgingest.pipeline.remote import WorkerSpec
 from pgingest.redact import redact_text, redact_url
 from tests.conftest import write_config
 
@@ -72,6 +74,10 @@ def test_redacted_urls_still_say_where() -> None:
         "host=127.0.0.1 port=99999 password=***"
     )
     assert redact_url("postgresql://bob@db/x") == "postgresql://bob@db/x"
+
+
+def test_what_carries_a_url_to_dask_workers_keeps_it_out_of_repr() -> None:
+    assert {f.name: f.repr for f in fields(WorkerSpec)}["database_url"] is False
 
 
 def test_the_config_repr_hides_its_url(tmp_path: Path) -> None:

@@ -64,8 +64,8 @@ def _check_sql_rules(flow: Flow) -> None:
                 raise LoadError(
                     f"validate rule {rule.sql!r} is not valid SQL here: "
                     f"{(exc.diag.message_primary or str(exc)).strip()}",
-                    hint="a rule's sql is a boolean expression over the file's "
-                    "columns, like a CHECK constraint",
+                    hint="a rule's sql is one read-only boolean expression over the "
+                    "file's columns, like a CHECK constraint",
                 ) from exc
         if not broken:
             continue
