@@ -54,10 +54,14 @@ def test_a_lost_connection_without_sqlstate_is_retried() -> None:
     assert failure_kind(translate_db_error(psycopg.OperationalError("lost"))) == "db"
 
 
-def _load(url: str, folder: Path, *, sleep: Any, **source: Any) -> RunReport:
+def _load(url: str, folder: Path, *, sleep: Any, connections: int = 1, **source: Any) -> RunReport:
     config = parse_config(
         {
-            "settings": {"connections": 1, "workers": 1, "retry": {"db": {"attempts": 3}}},
+            "settings": {
+                "connections": connections,
+                "workers": 1,
+                "retry": {"db": {"attempts": 3}},
+            },
             "sources": [{"name": "a", "paths": ["a.csv"], "table": "t", **source}],
         },
         base_dir=folder,
@@ -104,6 +108,19 @@ def test_too_many_connections_is_retried_until_one_is_free(
     assert len(waits) == 1
     assert report.retries["db"] == 1
     assert db.execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_a_role_connection_limit_lowers_the_connections_used(
+    limited_role: str, db: psycopg.Connection[Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    role = psycopg.conninfo.conninfo_to_dict(limited_role)["user"]
+    db.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 2").format(sql.Identifier(role)))
+    db.execute("CREATE TABLE t (id int)")
+    db.execute("GRANT ALL ON t TO PUBLIC")
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    report = _load(limited_role, tmp_path, sleep=lambda _: None, connections=4)
+    assert report.is_success, report.failed_files
+    assert "asked for 4 connections but the server has 2 free" in caplog.text
 
 
 def test_a_login_refused_for_good_is_not_retried(database_url: str, tmp_path: Path) -> None:

@@ -179,14 +179,30 @@ def _connect_hint(
 
 
 def free_connections(conn: psycopg.Connection[Any]) -> int | None:
-    """Connections this role may still open on the server, None if it cannot tell."""
+    """Connections this role may still open on the server, None if it cannot tell.
+
+    The least of what max_connections leaves, and, for a role that is not a
+    superuser (they are exempt), its own CONNECTION LIMIT and the database's.
+    """
     try:
         row = conn.execute(
             """
-            SELECT current_setting('max_connections')::int
-                 - current_setting('superuser_reserved_connections')::int
-                 - coalesce(current_setting('reserved_connections', true)::int, 0)
-                 - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+            WITH client AS (
+                SELECT usesysid, datid FROM pg_stat_activity WHERE backend_type = 'client backend'
+            ), me AS (
+                SELECT oid, rolconnlimit, rolsuper FROM pg_roles WHERE rolname = current_user
+            )
+            SELECT least(
+                current_setting('max_connections')::int
+                    - current_setting('superuser_reserved_connections')::int
+                    - coalesce(current_setting('reserved_connections', true)::int, 0)
+                    - (SELECT count(*) FROM client),
+                (SELECT rolconnlimit - (SELECT count(*) FROM client WHERE usesysid = me.oid)
+                 FROM me WHERE rolconnlimit >= 0 AND NOT rolsuper),
+                (SELECT d.datconnlimit - (SELECT count(*) FROM client WHERE datid = d.oid)
+                 FROM pg_database d, me
+                 WHERE d.datname = current_database() AND d.datconnlimit >= 0 AND NOT me.rolsuper)
+            )
             """
         ).fetchone()
     except psycopg.Error:
