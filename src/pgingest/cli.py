@@ -3,6 +3,10 @@
 ``run`` and ``plan`` live here with the small commands; the commands that read
 what earlier runs left (``runs``, ``status``, ``report``, ``rejects``) are in
 cli_history.py. Shared options, logging and error handling: cli_shared.py.
+
+Each command imports what it uses when it runs, so ``--version`` and
+``--help`` start without pyarrow, numpy, dask or prometheus_client (a test
+keeps it so).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import json
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,22 +36,16 @@ from pgingest.cli_shared import (
     stderr,
     stdout,
 )
-from pgingest.config import Config, config_json_schema
-from pgingest.database import configured_url
-from pgingest.embedded import embedded_data_dir, start_embedded, stop_embedded
-from pgingest.naming import redact_url
-from pgingest.pipeline import RunOptions, run
-from pgingest.pipeline.dry_run import plan_run
-from pgingest.report.logs import LogProgress
-from pgingest.report.metrics import Metrics
-from pgingest.report.progress import ProgressState
-from pgingest.report.prometheus import DEFAULT_METRICS_ADDRESS, MetricsServer, RunCollector
-from pgingest.report.render import render_plan, render_summary
-from pgingest.report.reporter import CompositeReporter, Reporter
-from pgingest.report.run_report import RunReport
-from pgingest.report.terminal import TerminalProgress
+
+if TYPE_CHECKING:
+    from pgingest.config import Config
+    from pgingest.pipeline import RunOptions
+    from pgingest.report.run_report import RunReport
 
 __all__ = ["app", "main"]
+
+# report/prometheus.py's default, kept here so --help needs no prometheus_client.
+DEFAULT_METRICS_ADDRESS = "127.0.0.1"
 
 app = typer.Typer(
     name="pgingest",
@@ -55,6 +53,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain click help: rich's help renderer costs about 0.25 s of imports (markdown,
+    # syntax highlighting) on every --help, past the 0.3 s start-up budget.
+    rich_markup_mode=None,
 )
 
 app.command("runs")(runs_command)
@@ -107,6 +108,14 @@ def _observe_and_run(
     quiet: bool,
 ) -> RunReport:
     """The run, watched: bars on a terminal, log lines elsewhere, Prometheus if asked."""
+    from pgingest.pipeline import run  # noqa: PLC0415 - imported when a command runs
+    from pgingest.report.logs import LogProgress  # noqa: PLC0415
+    from pgingest.report.metrics import Metrics  # noqa: PLC0415
+    from pgingest.report.progress import ProgressState  # noqa: PLC0415
+    from pgingest.report.prometheus import MetricsServer, RunCollector  # noqa: PLC0415
+    from pgingest.report.reporter import CompositeReporter, Reporter  # noqa: PLC0415
+    from pgingest.report.terminal import TerminalProgress  # noqa: PLC0415
+
     state = ProgressState()
     metrics = Metrics()
     reporters: list[Reporter] = [state]
@@ -199,6 +208,10 @@ def run_command(
     """Load every file the config matches into PostgreSQL."""
 
     def action() -> int:
+        from pgingest.database import configured_url  # noqa: PLC0415 - see the docstring
+        from pgingest.pipeline import RunOptions  # noqa: PLC0415
+        from pgingest.report.render import render_summary  # noqa: PLC0415
+
         if metrics_port is not None and not 0 <= metrics_port <= 65535:
             fail_usage(f"--metrics-port must be a port number (0 to 65535), got {metrics_port}")
         loaded = _configure(
@@ -250,6 +263,9 @@ def plan_command(
     """Show what a run would do: files, formats, tables, columns, files already loaded."""
 
     def action() -> int:
+        from pgingest.pipeline.dry_run import plan_run  # noqa: PLC0415 - see the docstring
+        from pgingest.report.render import render_plan  # noqa: PLC0415
+
         render_plan(stdout, plan_run(load(config), database_url=database_url))
         return EXIT_OK
 
@@ -259,6 +275,8 @@ def plan_command(
 @app.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of data_files.json."""
+    from pgingest.config import config_json_schema  # noqa: PLC0415 - see the docstring
+
     stdout.print_json(json.dumps(config_json_schema()))
 
 
@@ -272,6 +290,10 @@ def db_url_command(
     """Print the URL of the database runs use (starting the embedded one if it is the one)."""
 
     def action() -> int:
+        from pgingest.database import configured_url  # noqa: PLC0415 - see the docstring
+        from pgingest.embedded import start_embedded  # noqa: PLC0415
+        from pgingest.redact import redact_url  # noqa: PLC0415
+
         loaded = load(config)
         given = configured_url(loaded)
         url = given[0] if given else start_embedded(loaded.base_dir)
@@ -286,6 +308,8 @@ def db_stop_command(config: ConfigArgument = DEFAULT_CONFIG) -> None:
     """Stop the embedded PostgreSQL of this config's folder (its data stays)."""
 
     def action() -> int:
+        from pgingest.embedded import embedded_data_dir, stop_embedded  # noqa: PLC0415
+
         loaded = load(config)
         folder = embedded_data_dir(loaded.base_dir)
         if stop_embedded(loaded.base_dir):

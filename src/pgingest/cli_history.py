@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,12 +24,9 @@ from pgingest.cli_shared import (
     positive,
     stdout,
 )
-from pgingest.pipeline.history import list_rejects, list_runs, read_run, source_status
-from pgingest.report.html import render_run_html
-from pgingest.report.rejects import export_rejects, header_line
-from pgingest.report.render import render_summary
-from pgingest.report.render_history import render_rejects, render_runs, render_status
-from pgingest.report.runs import StoredRun
+
+if TYPE_CHECKING:
+    from pgingest.report.runs import StoredRun
 
 __all__ = ["rejects_command", "report_command", "runs_command", "status_command"]
 
@@ -73,6 +70,9 @@ def runs_command(  # noqa: PLR0917 - typer reads options from parameters
     """List recent runs with their figures, newest first."""
 
     def action() -> int:
+        from pgingest.pipeline.history import list_runs  # noqa: PLC0415 - imported when run
+        from pgingest.report.render_history import render_runs  # noqa: PLC0415
+
         runs = list_runs(
             load(config), database_url=database_url, limit=positive("--limit", limit) or limit
         )
@@ -99,6 +99,9 @@ def status_command(  # noqa: PLR0917 - typer reads options from parameters
     """Per source: files loaded, changed, pending, failed; rows and rejected records."""
 
     def action() -> int:
+        from pgingest.pipeline.history import source_status  # noqa: PLC0415 - imported when run
+        from pgingest.report.render_history import render_status  # noqa: PLC0415
+
         statuses = source_status(load(config), database_url=database_url, verify=verify)
         if as_json:
             data = [
@@ -166,6 +169,10 @@ def report_command(  # noqa: PLR0917 - typer reads options from parameters
     """Show one run's figures; write them as an HTML page or as the JSON report."""
 
     def action() -> int:
+        from pgingest.pipeline.history import read_run  # noqa: PLC0415 - imported when run
+        from pgingest.report.html import render_run_html  # noqa: PLC0415
+        from pgingest.report.render import render_summary  # noqa: PLC0415
+
         record = read_run(load(config), run_id, database_url=database_url)
         run = record.run
         if html is not None:
@@ -207,6 +214,10 @@ def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
     """List rejected records (file:line, column, value, reason), or export them for fixing."""
 
     def action() -> int:
+        from pgingest.pipeline.history import list_rejects  # noqa: PLC0415 - imported when run
+        from pgingest.report.rejects import export_rejects, header_line  # noqa: PLC0415
+        from pgingest.report.render_history import render_rejects  # noqa: PLC0415
+
         if export is not None and file is None:
             fail_usage("--export needs --file: the source file whose rejects to export")
         loaded = load(config)

@@ -12,14 +12,24 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from pgingest.config import DEFAULT_CONFIG_NAME, Config, load_config
 from pgingest.errors import ConfigError, PgIngestError
-from pgingest.log_setup import LOG_ENV, LogFormat, configure_logging, log_level
+from pgingest.log_setup import (
+    LOG_ENV,
+    LogFormat,
+    configure_logging,
+    hidden_in_logs,
+    hide_in_logs,
+    log_level,
+)
+from pgingest.redact import redact_text
+
+if TYPE_CHECKING:
+    from pgingest.config import Config
 
 __all__ = [
     "EXIT_FAILED",
@@ -47,14 +57,24 @@ PIPE_WIDTH = 200
 stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH)
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 
-DEFAULT_CONFIG = Path(DEFAULT_CONFIG_NAME)
+# config.DEFAULT_CONFIG_NAME, spelled here so --help needs no pydantic (a test keeps them equal).
+DEFAULT_CONFIG = Path("data_files.json")
 ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
+
+
+def _hidden_url(url: str | None) -> str | None:
+    """A --database-url value, whose password no log line or error will show."""
+    hide_in_logs(url)
+    return url
+
+
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
         help="PostgreSQL URL; wins over DATABASE_URL and the config.",
         show_default=False,
+        callback=_hidden_url,
     ),
 ]
 VerboseOption = Annotated[
@@ -100,13 +120,17 @@ def _report_error(error: BaseException) -> NoReturn:
     if _is_debug():
         logging.getLogger("pgingest").error("failed", exc_info=error)
     stderr.print("[bold red]error:[/] ", markup=True, end="")
-    stderr.print(text, markup=False, soft_wrap=True)
+    stderr.print(redact_text(text, secrets=hidden_in_logs()), markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def load(config_path: Path) -> Config:
     """The config, validated (ConfigError, exit 2, when it is not)."""
-    return load_config(config_path)
+    from pgingest.config import load_config  # noqa: PLC0415 - only when a command runs
+
+    config = load_config(config_path)
+    hide_in_logs(config.database_url)
+    return config
 
 
 def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:

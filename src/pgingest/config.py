@@ -384,7 +384,9 @@ class Config(_Model):
     """A whole data_files.json."""
 
     database_url: str | None = Field(
-        None, description="postgresql:// URL; DATABASE_URL and --database-url win over it."
+        None,
+        description="postgresql:// URL; DATABASE_URL and --database-url win over it.",
+        repr=False,  # it may hold a password
     )
     settings: Settings = Field(default_factory=Settings)
     sources: list[Source] = Field(min_length=1)

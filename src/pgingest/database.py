@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pgingest.config import Config
 from pgingest.embedded import start_embedded
-from pgingest.naming import redact_url
+from pgingest.redact import redact_url
 
 __all__ = ["DATABASE_URL_ENV", "DatabaseTarget", "resolve_database"]
 
@@ -19,9 +19,9 @@ Origin = Literal["flag", "environment", "config", "embedded"]
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """A database URL and where it came from."""
+    """A database URL and where it came from; printed and repr()'d without its password."""
 
-    url: str
+    url: str = field(repr=False)
     origin: Origin
 
     @property
@@ -31,6 +31,9 @@ class DatabaseTarget:
 
     def __str__(self) -> str:
         return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"DatabaseTarget(url={redact_url(self.url)!r}, origin={self.origin!r})"
 
 
 def configured_url(config: Config, explicit: str | None = None) -> tuple[str, Origin] | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from psycopg import sql
+
+from pgingest.redact import redact_url  # kept here for earlier importers
 
 __all__ = ["TableName", "parse_table_name", "redact_url"]
 
@@ -83,23 +84,3 @@ def parse_table_name(text: str) -> TableName:
     if len(parts) == 2:
         return TableName(parts[0], parts[1])
     raise ValueError(f"table name {text!r} has {len(parts)} parts; use table or schema.table")
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***``; safe to log and print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable database URL>"
-    if not parts.password:
-        redacted = (
-            url.replace(f"{parts.username}:@", f"{parts.username}@", 1) if parts.username else url
-        )
-    else:
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        netloc = f"{user}:***@{host}"
-        redacted = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return re.sub(r"(password=)[^&\s]*", r"\1***", redacted)

@@ -3,7 +3,8 @@
 Only transient failures are retried, classified by type and SQLSTATE, never by
 message text: connection failures (class 08), resource shortages (class 53),
 serialization failures (40001), deadlocks (40P01), lock timeouts (55P03), a
-server shutting down or starting (57P01, 57P02, 57P03); for files, the OSError
+server shutting down, starting or closing an idle session (57P01, 57P02,
+57P03, 57P05); the list is load/connect.py's. For files, the OSError
 kinds a retry can cure (timeouts, interrupted or reset connections, stale NFS
 handles). Data errors, constraint violations and permission errors never are.
 """

@@ -11,7 +11,8 @@ from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgingest.errors import ConnectError, LoadError
-from pgingest.naming import redact_url
+from pgingest.load.login import login_refusal_sqlstate
+from pgingest.redact import redact_text, redact_url
 
 __all__ = [
     "APPLICATION_NAME",
@@ -40,6 +41,7 @@ TRANSIENT_SQLSTATES = {
     "57P01",  # admin_shutdown
     "57P02",  # crash_shutdown
     "57P03",  # cannot_connect_now
+    "57P05",  # idle_session_timeout: the server closed an idle connection
 }
 
 
@@ -68,7 +70,7 @@ def translate_db_error(exc: BaseException, *, url: str | None = None, **context:
     if detail:
         message = f"{message} ({_first_line(detail)})"
     if url:
-        message = _redact_text(message, url)
+        message = redact_text(message, url)
     # OperationalError without a SQLSTATE is a broken connection: worth a retry.
     transient = is_transient_sqlstate(sqlstate) or (
         isinstance(exc, psycopg.OperationalError) and sqlstate is None
@@ -81,16 +83,6 @@ def translate_db_error(exc: BaseException, *, url: str | None = None, **context:
     )
     context.setdefault("column", column)
     return error_class(message, hint=hint, is_transient=transient, sqlstate=sqlstate, **context)
-
-
-def _redact_text(text: str, url: str) -> str:
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return text
 
 
 def _connect_kwargs() -> dict[str, Any]:
@@ -107,29 +99,48 @@ def connect(url: str) -> psycopg.Connection[Any]:
         return psycopg.connect(url, **_connect_kwargs())
     except psycopg.ProgrammingError as exc:
         raise ConnectError(
-            f"invalid database URL {redact_url(url)}: {_redact_text(_first_line(str(exc)), url)}",
-            hint="use postgresql://user:password@host:port/database",
+            f"invalid database URL {redact_url(url)}: {redact_text(_first_line(str(exc)), url)}",
+            hint="use a URL like postgresql://user@host:port/database, or key=value pairs "
+            "(the password may be in it, in PGPASSWORD or in ~/.pgpass)",
         ) from None
     except psycopg.Error as exc:
-        error = translate_db_error(exc, url=url)
-        # libpq gives no SQLSTATE for a failed connection, so ask the server
-        # itself (PQping): if it answers and accepts connections, the login was
-        # refused (role, password, database) and a retry cannot help.
-        pgconn = getattr(exc, "pgconn", None)
-        refused_password = bool(pgconn is not None and pgconn.used_password)
-        answer = _ping(url)
+        raise _refusal(url, exc) from None
+
+
+def _refusal(url: str, exc: psycopg.Error) -> ConnectError:
+    """Why a connection failed, classified by SQLSTATE where the server gave one."""
+    error = translate_db_error(exc, url=url)
+    pgconn = getattr(exc, "pgconn", None)
+    refused_password = bool(pgconn is not None and pgconn.used_password)
+    answer = _ping(url)
+    sqlstate = error.sqlstate
+    if sqlstate is None and answer == pq.Ping.OK and not refused_password:
+        # The server answers but refused the login: ask it for the SQLSTATE.
+        sqlstate = login_refusal_sqlstate(_probe_conninfo(url), timeout=CONNECT_TIMEOUT_SECONDS)
+    if sqlstate is not None:
+        is_transient = is_transient_sqlstate(sqlstate)
+    else:
+        # No SQLSTATE: a server that answers (PQping) refused the login (role,
+        # password, database) and a retry cannot help; one that does not may come back.
         refused_login = refused_password or answer in (pq.Ping.OK, pq.Ping.NO_ATTEMPT)
-        raise ConnectError(
-            f"cannot connect to {redact_url(url)}: {error.message}",
-            hint=error.hint
-            or _connect_hint(
-                error.sqlstate,
-                refused_password=refused_password,
-                server_answers=answer == pq.Ping.OK,
-            ),
-            is_transient=error.is_transient and not refused_login,
-            sqlstate=error.sqlstate,
-        ) from None
+        is_transient = error.is_transient and not refused_login
+    return ConnectError(
+        f"cannot connect to {redact_url(url)}: {error.message}",
+        hint=error.hint
+        or _connect_hint(
+            sqlstate, refused_password=refused_password, server_answers=answer == pq.Ping.OK
+        ),
+        is_transient=is_transient,
+        sqlstate=sqlstate,
+    )
+
+
+def _probe_conninfo(url: str) -> str:
+    kwargs = {k: v for k, v in _connect_kwargs().items() if k != "autocommit"}
+    try:
+        return psycopg.conninfo.make_conninfo(url, **kwargs)
+    except psycopg.ProgrammingError:
+        return url
 
 
 def _ping(url: str) -> pq.Ping | None:
@@ -139,18 +150,29 @@ def _ping(url: str) -> pq.Ping | None:
         return None
 
 
+# Remedies for the SQLSTATEs of a refused login (PostgreSQL Appendix A).
+_LOGIN_HINTS = {
+    "28P01": "check the user name and password in the database URL",
+    "28000": "the server has no such role, or pg_hba.conf does not let it in from here",
+    "3D000": "create the database first, or fix its name in the URL",
+    "53300": "the server (or this role's CONNECTION LIMIT) has no connection free: "
+    "pgingest retried under settings.retry.db; lower --connections or raise the limit",
+    "57P03": "the server is starting or shutting down; pgingest retried under settings.retry.db",
+}
+
+
 def _connect_hint(
     sqlstate: str | None, *, refused_password: bool = False, server_answers: bool = False
 ) -> str:
-    if sqlstate == "28P01" or refused_password:
-        return "check the user name and password in the database URL"
+    if refused_password:
+        return _LOGIN_HINTS["28P01"]
+    if sqlstate in _LOGIN_HINTS:
+        return _LOGIN_HINTS[sqlstate]
     if server_answers:
         return (
             "the server is up but refused this login: check the user, password and "
             "database name in the URL (the database must exist)"
         )
-    if sqlstate == "3D000":
-        return "create the database first, or fix its name in the URL"
     return (
         "check that PostgreSQL is running and the URL is right; "
         "or leave DATABASE_URL unset to use pgingest's embedded PostgreSQL"
@@ -158,14 +180,30 @@ def _connect_hint(
 
 
 def free_connections(conn: psycopg.Connection[Any]) -> int | None:
-    """Connections this role may still open on the server, None if it cannot tell."""
+    """Connections this role may still open on the server, None if it cannot tell.
+
+    The least of what max_connections leaves, and, for a role that is not a
+    superuser (they are exempt), its own CONNECTION LIMIT and the database's.
+    """
     try:
         row = conn.execute(
             """
-            SELECT current_setting('max_connections')::int
-                 - current_setting('superuser_reserved_connections')::int
-                 - coalesce(current_setting('reserved_connections', true)::int, 0)
-                 - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+            WITH client AS (
+                SELECT usesysid, datid FROM pg_stat_activity WHERE backend_type = 'client backend'
+            ), me AS (
+                SELECT oid, rolconnlimit, rolsuper FROM pg_roles WHERE rolname = current_user
+            )
+            SELECT least(
+                current_setting('max_connections')::int
+                    - current_setting('superuser_reserved_connections')::int
+                    - coalesce(current_setting('reserved_connections', true)::int, 0)
+                    - (SELECT count(*) FROM client),
+                (SELECT rolconnlimit - (SELECT count(*) FROM client WHERE usesysid = me.oid)
+                 FROM me WHERE rolconnlimit >= 0 AND NOT rolsuper),
+                (SELECT d.datconnlimit - (SELECT count(*) FROM client WHERE datid = d.oid)
+                 FROM pg_database d, me
+                 WHERE d.datname = current_database() AND d.datconnlimit >= 0 AND NOT me.rolsuper)
+            )
             """
         ).fetchone()
     except psycopg.Error:

@@ -82,6 +82,9 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
         self._schema: pa.Schema | None = None
         self.rows = 0
         self.statement_first_row = 0  # rows sent before the current COPY statement
+        # Rows the server stored, from each COPY's own count: fewer than ``rows``
+        # when a BEFORE trigger on the table returned NULL for some.
+        self.stored_rows = 0
 
     def _start(self, schema: pa.Schema) -> None:
         self._encoder = new_encoder(schema, self._columns)
@@ -98,6 +101,14 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
             self._copy.write(self._encoder.finish())
             context, self._copy_context, self._copy = self._copy_context, None, None
             context.__exit__(None, None, None)
+        sent = self.rows - self.statement_first_row
+        counted = self._cursor.rowcount  # from the "COPY n" command tag
+        self.stored_rows += counted if 0 <= counted <= sent else sent
+
+    @property
+    def skipped(self) -> int:
+        """Rows sent that the server did not store (a BEFORE trigger returned NULL)."""
+        return self.rows - self.stored_rows
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Encode and send one batch."""

@@ -40,6 +40,8 @@ def canonical_type(conn: psycopg.Connection[Any], type_text: str, *, location: s
         with conn.transaction():
             conn.execute(sql.SQL("SELECT NULL::{}").format(sql.SQL(text)))
     except psycopg.Error as exc:
+        if translate_db_error(exc).is_transient:  # a lost connection, not a bad type
+            raise
         raise ConfigError(
             f"{location}: unknown SQL type {type_text!r}",
             hint="use a PostgreSQL type such as text, bigint, numeric(12,2), timestamptz",

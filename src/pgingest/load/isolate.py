@@ -23,7 +23,14 @@ from pgingest.naming import TableName
 from pgingest.report.metrics import Metrics
 from pgingest.types import TargetColumn
 
-__all__ = ["ROW_ERROR_CLASSES", "RowRefusal", "copy_isolating", "is_row_error", "refusal_of"]
+__all__ = [
+    "ROW_ERROR_CLASSES",
+    "IsolatedCopy",
+    "RowRefusal",
+    "copy_isolating",
+    "is_row_error",
+    "refusal_of",
+]
 
 # SQLSTATE classes that blame one row: 22 data exception, 23 integrity violation.
 ROW_ERROR_CLASSES = ("22", "23")
@@ -37,6 +44,14 @@ class RowRefusal:
     message: str
     sqlstate: str | None
     column: str | None
+
+
+@dataclass(frozen=True)
+class IsolatedCopy:
+    """What became of a batch: the rows refused, and those a BEFORE trigger skipped."""
+
+    refused: list[RowRefusal]
+    skipped: int = 0
 
 
 def is_row_error(exc: BaseException) -> bool:
@@ -60,13 +75,15 @@ def _copy(
     columns: Sequence[TargetColumn],
     batch: pa.RecordBatch,
     metrics: Metrics,
-) -> None:
+) -> int:
+    """Copy the batch under a savepoint; the rows a trigger skipped."""
     with (
         conn.transaction(),  # a savepoint inside the unit's transaction
         conn.cursor() as cursor,
         CopyWriter(cursor, table, columns, metrics=metrics) as writer,
     ):
         writer.write(batch)
+    return writer.skipped
 
 
 def copy_isolating(
@@ -77,12 +94,13 @@ def copy_isolating(
     *,
     metrics: Metrics,
     limit: int | None = None,
-) -> list[RowRefusal]:
-    """Copy ``batch``, leaving out the rows the server refuses; returns those rows.
+) -> IsolatedCopy:
+    """Copy ``batch``, leaving out the rows the server refuses; says which they were.
 
     ``limit`` stops the search once that many rows are refused (the unit will fail).
     """
     refused: list[RowRefusal] = []
+    skipped = 0
     pending: list[tuple[int, int]] = [(0, batch.num_rows)]
     while pending:
         if limit is not None and len(refused) > limit:
@@ -91,7 +109,7 @@ def copy_isolating(
         if length <= 0:
             continue
         try:
-            _copy(conn, table, columns, batch.slice(start, length), metrics)
+            skipped += _copy(conn, table, columns, batch.slice(start, length), metrics)
             continue
         except psycopg.Error as exc:
             if not is_row_error(exc):
@@ -109,4 +127,4 @@ def copy_isolating(
                 pending.append((start + half, length - half))
                 pending.append((start, half))
     refused.sort(key=lambda r: r.row)
-    return refused
+    return IsolatedCopy(refused, skipped)

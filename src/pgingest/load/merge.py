@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from pgingest.errors import LoadError
+from pgingest.load.connect import translate_db_error
 from pgingest.load.isolate import RowRefusal, is_row_error, refusal_of
 from pgingest.naming import TableName
 from pgingest.types import PgType, TargetColumn
@@ -49,7 +50,19 @@ class MergeCounts:
     inserted: int = 0
     updated: int = 0
     duplicates: int = 0  # rows whose key a later row of the same file replaced
+    skipped: int = 0  # rows a BEFORE trigger on the target turned away (returned NULL)
     refused: list[RowRefusal] = field(default_factory=list)  # row = record number
+
+    def add(self, staged: int, chosen: int, inserted: int, updated: int, equal: int) -> None:
+        """Count one merged range (the figures of Stage._tally_statement).
+
+        A row folded into an equal one already there (every column is key, so
+        DO NOTHING) counts as a duplicate, as does a row a later one replaced.
+        """
+        self.inserted += inserted
+        self.updated += updated
+        self.duplicates += staged - chosen + equal
+        self.skipped += chosen - inserted - updated - equal
 
 
 def stage_columns(columns: Sequence[TargetColumn]) -> list[TargetColumn]:
@@ -70,13 +83,28 @@ class Stage:
         return sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
 
     def check_sql_rule(self, expression: str) -> list[int]:
-        """Record numbers of staged rows for which the boolean ``expression`` is false."""
-        query = sql.SQL("SELECT {} FROM {} WHERE ({}) IS FALSE ORDER BY 1").format(
-            sql.Identifier(RECORD_COLUMN),
-            self.name.identifier,
-            sql.SQL(expression),
+        """Record numbers of staged rows for which the boolean ``expression`` is false.
+
+        A rule is a read-only expression, however it is written: it runs as one
+        statement of the extended protocol (a ``;`` cannot start a second one),
+        inside a scalar subquery (no data-modifying WITH can stand there), under
+        a savepoint that is read-only and always rolled back (a function it
+        calls can change nothing). A NULL result passes, as in a CHECK.
+        """
+        query = sql.SQL(
+            "SELECT {record} FROM {stage} WHERE NOT coalesce((SELECT (\n{expression}\n)), true) "
+            "ORDER BY 1"
+        ).format(
+            record=sql.Identifier(RECORD_COLUMN),
+            stage=self.name.identifier,
+            expression=sql.SQL(expression),  # the config is trusted code (README)
         )
-        return [int(row[0]) for row in self.conn.execute(query).fetchall()]
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute("SET LOCAL transaction_read_only = on")
+            # A binary cursor sends the query with the extended protocol even without parameters.
+            with self.conn.cursor(binary=True) as cursor:
+                broken = cursor.execute(query).fetchall()
+        return [int(row[0]) for row in broken]
 
     def null_keys(self, key: Sequence[str]) -> list[int]:
         """Record numbers of staged rows with a NULL in a key column (upsert cannot match them)."""
@@ -107,8 +135,18 @@ class Stage:
         record = sql.Identifier(RECORD_COLUMN)
         where = sql.SQL("WHERE {} >= %(low)s AND {} < %(high)s").format(record, record)
         if not key:
-            return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} {} ORDER BY {}").format(
-                self.target.identifier, columns, columns, self.name.identifier, where, record
+            tally = self._tally_statement(where, None)
+            return sql.SQL(
+                "WITH chosen AS (SELECT {columns} FROM {stage} {where} ORDER BY {record}), "
+                "written AS (INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} "
+                "{where} ORDER BY {record} RETURNING true AS inserted) {tally}"
+            ).format(
+                target=self.target.identifier,
+                columns=columns,
+                stage=self.name.identifier,
+                where=where,
+                record=record,
+                tally=tally,
             )
         keys = sql.SQL(", ").join(sql.Identifier(k) for k in key)
         others = [c for c in self.columns if c not in key]
@@ -122,12 +160,13 @@ class Stage:
             if others
             else sql.SQL("DO NOTHING")
         )
+        tally = self._tally_statement(where, None if others else key)
         # The last row of each key in file order wins; (xmax = 0) tells inserted from updated.
         return sql.SQL(
-            "INSERT INTO {target} ({columns}) "
-            "SELECT DISTINCT ON ({keys}) {columns} FROM {stage} {where} "
-            "ORDER BY {keys}, {record} DESC "
-            "ON CONFLICT ({keys}) {action} RETURNING (xmax = 0)"
+            "WITH chosen AS (SELECT DISTINCT ON ({keys}) {columns} FROM {stage} {where} "
+            "ORDER BY {keys}, {record} DESC), "
+            "written AS (INSERT INTO {target} ({columns}) SELECT {columns} FROM chosen "
+            "ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS inserted) {tally}"
         ).format(
             target=self.target.identifier,
             columns=columns,
@@ -136,7 +175,34 @@ class Stage:
             where=where,
             record=record,
             action=action,
+            tally=tally,
         )
+
+    def _tally_statement(
+        self, where: sql.Composable, do_nothing_key: Sequence[str] | None
+    ) -> sql.Composed:
+        """One row back: staged rows in the range, rows chosen, inserted, updated, kept as equal.
+
+        A chosen row that comes back neither inserted nor updated, nor met an equal
+        key under DO NOTHING (counted on the snapshot before the insert), was turned
+        away by a BEFORE trigger on the target.
+        """
+        equal: sql.Composable = sql.SQL("0")
+        if do_nothing_key:
+            pairs = sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(
+                    sql.Identifier("existing", k), sql.Identifier("chosen", k)
+                )
+                for k in do_nothing_key
+            )
+            equal = sql.SQL(
+                "(SELECT count(*) FROM chosen WHERE EXISTS (SELECT 1 FROM {} AS existing WHERE {}))"
+            ).format(self.target.identifier, pairs)
+        return sql.SQL(
+            "SELECT (SELECT count(*) FROM {stage} {where}), (SELECT count(*) FROM chosen), "
+            "count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted), {equal} "
+            "FROM written"
+        ).format(stage=self.name.identifier, where=where, equal=equal)
 
     def merge(self, *, key: Sequence[str] | None, limit: int | None = None) -> MergeCounts:
         """Move the staged rows into the target; refused rows are isolated and left out."""
@@ -148,7 +214,7 @@ class Stage:
         ).fetchone()
         if not bounds or bounds[2] == 0:
             return counts
-        low, high, staged = int(bounds[0]), int(bounds[1]), int(bounds[2])
+        low, high = int(bounds[0]), int(bounds[1])
         statement = self._merge_statement(key)
         pending = [(low, high)]
         while pending:
@@ -157,13 +223,9 @@ class Stage:
             start, stop = pending.pop()
             try:
                 with self.conn.transaction():
-                    cursor = self.conn.execute(statement, {"low": start, "high": stop})
-                    if key:
-                        flags = [row[0] for row in cursor.fetchall()]
-                        counts.inserted += sum(1 for f in flags if f)
-                        counts.updated += sum(1 for f in flags if not f)
-                    else:
-                        counts.inserted += cursor.rowcount
+                    tally = self.conn.execute(statement, {"low": start, "high": stop}).fetchone()
+                assert tally is not None
+                counts.add(*(int(n) for n in tally))
             except psycopg.Error as exc:
                 if not is_row_error(exc):
                     raise
@@ -173,8 +235,6 @@ class Stage:
                     middle = (start + stop) // 2
                     pending.append((middle, stop))
                     pending.append((start, middle))
-        merged_rows = staged - len(counts.refused)
-        counts.duplicates = merged_rows - counts.inserted - counts.updated if key else 0
         return counts
 
 
@@ -197,9 +257,10 @@ def create_stage(conn: psycopg.Connection[Any], target: TableName, columns: Sequ
             )
         )
     except psycopg.Error as exc:
-        raise LoadError(
-            f"cannot create a staging table for {target}: {exc}", table=str(target)
-        ) from exc
+        # Classified like any database error: a lost connection is retried.
+        error = translate_db_error(exc, table=str(target))
+        error.message = f"cannot create a staging table for {target}: {error.message}"
+        raise error from exc
     return stage
 
 

@@ -9,6 +9,7 @@ mode copies batch by batch under savepoints and sets bad records aside.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -43,6 +44,8 @@ from pgingest.pipeline.reject_ratio import exceeds_ratio
 from pgingest.report.rejects import Reject, write_rejects
 from pgingest.validate import RuleChecker, describe_rule
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "Attempt",
     "LoadedElsewhereError",
@@ -66,11 +69,13 @@ def _check_sql_rules(flow: Flow) -> None:
             try:
                 broken = flow.stage.check_sql_rule(rule.sql)
             except psycopg.Error as exc:
+                if translate_db_error(exc).is_transient:  # a lost connection, not the rule
+                    raise
                 raise LoadError(
                     f"validate rule {rule.sql!r} is not valid SQL here: "
                     f"{(exc.diag.message_primary or str(exc)).strip()}",
-                    hint="a rule's sql is a boolean expression over the file's "
-                    "columns, like a CHECK constraint",
+                    hint="a rule's sql is one read-only boolean expression over the "
+                    "file's columns, like a CHECK constraint",
                 ) from exc
         if not broken:
             continue
@@ -106,6 +111,7 @@ def _merge(flow: Flow) -> None:
     flow.attempt.inserted += counts.inserted
     flow.attempt.updated += counts.updated
     flow.attempt.duplicates += counts.duplicates
+    flow.attempt.skipped += counts.skipped
     flow.attempt.rejects.extend(
         Reject(record=r.row, error=r.message, column=r.column, sqlstate=r.sqlstate)
         for r in counts.refused
@@ -188,7 +194,8 @@ def _check_counts(flow: Flow) -> None:
         raise LoadError(
             f"reconciliation failed: {attempt.parsed} records parsed but {attempt.inserted} "
             f"inserted + {attempt.updated} updated + {attempt.duplicates} merged duplicates + "
-            f"{len(attempt.rejects)} rejected = {attempt.accounted}",
+            f"{attempt.skipped} skipped by a trigger + {len(attempt.rejects)} rejected "
+            f"= {attempt.accounted}",
             hint="this is a bug in pgingest; please report it",
             path=flow.unit.file.path,
         )
@@ -217,7 +224,14 @@ def _fill(flow: Flow) -> None:
     if flow.stage is not None:
         _merge(flow)
     else:
-        flow.attempt.inserted = flow.attempt.copied
+        flow.attempt.inserted = flow.attempt.copied - flow.attempt.skipped
+    if flow.attempt.skipped:
+        logger.warning(
+            "%s: %d rows not inserted: a BEFORE trigger on %s turned them away",
+            flow.unit.file.path,
+            flow.attempt.skipped,
+            flow.unit.table.name,
+        )
 
 
 def run_attempt(

@@ -132,6 +132,7 @@ def copy_fast(flow: Flow) -> None:
         first_row = writer.statement_first_row if writer is not None else 0
         raise _server_error(exc, flow, copied, first_row) from exc
     flow.attempt.copied = copied.rows
+    flow.attempt.skipped += writer.skipped if writer is not None else 0
 
 
 def _server_error(exc: psycopg.Error, flow: Flow, copied: CopyRows, first_row: int) -> LoadError:
@@ -185,7 +186,7 @@ def copy_careful(flow: Flow) -> None:
         flow.check_limit()
         records, kept_rows = _kept(batch, converted.kept_rows)
         data, records = _apply_rules(flow, converted.batch, records)
-        refused = copy_isolating(
+        isolated = copy_isolating(
             flow.conn,
             flow.destination,
             flow.columns,
@@ -193,6 +194,8 @@ def copy_careful(flow: Flow) -> None:
             metrics=metrics,
             limit=flow.limit(),
         )
+        refused = isolated.refused
+        attempt.skipped += isolated.skipped
         for refusal in refused:
             raw = (
                 _row_json(batch.data, records[refusal.row], batch)

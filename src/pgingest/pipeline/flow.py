@@ -99,6 +99,7 @@ class Attempt:
     inserted: int = 0
     updated: int = 0
     duplicates: int = 0
+    skipped: int = 0  # turned away by a BEFORE trigger on the table (COPY's count is lower)
     warned: int = 0
     rejects: list[Reject] = field(default_factory=list)
     lacking: tuple[str, ...] = ()  # table columns the file does not have
@@ -106,7 +107,7 @@ class Attempt:
     @property
     def accounted(self) -> int:
         """Records the attempt can say what became of."""
-        return self.inserted + self.updated + self.duplicates + len(self.rejects)
+        return self.inserted + self.updated + self.duplicates + self.skipped + len(self.rejects)
 
 
 class CopyRows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
@@ -30,7 +30,7 @@ __all__ = ["WorkerOutcome", "WorkerSpec", "run_on_worker"]
 class WorkerSpec:
     """What a worker needs to run any job of a run."""
 
-    database_url: str
+    database_url: str = field(repr=False)  # may hold a password
     run_id: uuid.UUID
     batch_rows: int
     timezone: str

@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 class RunOptions:
     """How to run, beyond the config: the database, what to load, and the observers."""
 
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     reporter: Reporter | None = None
     metrics: Metrics | None = None
     retry_failed: bool = False  # load only the files whose last attempt failed
@@ -236,12 +236,16 @@ def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
     for result in results:
         figures = tables.setdefault(
             str(result.unit.table.name),
-            dict.fromkeys(("parsed", "inserted", "updated", "duplicates", "rejected"), 0),
+            dict.fromkeys(
+                ("parsed", "inserted", "updated", "duplicates", "skipped_by_trigger", "rejected"),
+                0,
+            ),
         )
         figures["parsed"] += result.parsed
         figures["inserted"] += result.inserted
         figures["updated"] += result.updated
         figures["duplicates"] += result.duplicates
+        figures["skipped_by_trigger"] += result.skipped_by_trigger
         figures["rejected"] += result.rejected
     return tables
 
@@ -438,6 +442,11 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         f"source {d.source.name}: pattern {pattern} matched no files"
         for d in discovered
         for pattern in d.unmatched_patterns
+    ] + [
+        f"{r.unit.file.path}: {r.skipped_by_trigger} rows not inserted: a BEFORE trigger on "
+        f"{r.unit.table.name} turned them away"
+        for r in results
+        if r.is_success and r.skipped_by_trigger
     ]
     warnings += [
         f"source {d.source.name}: {alias.path} is {alias.kept} ({alias.reason}); loaded once"
@@ -472,6 +481,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         records_updated=sum(r.updated for r in succeeded),
         records_duplicates=sum(r.duplicates for r in succeeded),
         records_warned=sum(r.warned for r in succeeded),
+        records_skipped_by_trigger=sum(r.skipped_by_trigger for r in succeeded),
         reconciliation=_reconciliation(succeeded),
         database=str(outcome.target),
     )

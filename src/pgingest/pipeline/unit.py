@@ -60,6 +60,7 @@ class UnitResult:
     inserted: int = 0
     updated: int = 0
     duplicates: int = 0
+    skipped_by_trigger: int = 0  # a BEFORE trigger on the table returned NULL for them
     warned: int = 0
     rejects: tuple[Reject, ...] = ()
     started: float = 0.0
@@ -177,6 +178,7 @@ def landed(
         inserted=attempt.inserted,
         updated=attempt.updated,
         duplicates=attempt.duplicates,
+        skipped_by_trigger=attempt.skipped,
         warned=attempt.warned,
         rejects=tuple(attempt.rejects),
         started=started,

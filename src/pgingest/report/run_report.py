@@ -72,6 +72,8 @@ class RunReport:
     records_updated: int = 0
     records_duplicates: int = 0  # merged away: a later row of the same file had the same key
     records_warned: int = 0  # broke a rule whose action is warn, and loaded
+    # Sent, but a BEFORE trigger on the table returned NULL: not stored, not inserted.
+    records_skipped_by_trigger: int = 0
     reconciliation: dict[str, dict[str, int]] = field(default_factory=dict)
     batches: int = 0  # batches sent to the server (a file read again sends its batches again)
     peak_memory_bytes: int = 0  # the process's peak resident memory
@@ -118,6 +120,7 @@ class RunReport:
                 "updated": self.records_updated,
                 "duplicates": self.records_duplicates,
                 "warned": self.records_warned,
+                "skipped_by_trigger": self.records_skipped_by_trigger,
             },
             "stages": {name: round(value, 6) for name, value in self.stages.items()},
             "stages_wall": {name: round(value, 6) for name, value in self.stages_wall.items()},

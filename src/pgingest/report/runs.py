@@ -166,6 +166,7 @@ def run_report_from_dict(data: dict[str, Any], run: StoredRun | None = None) -> 
         records_updated=int(records.get("updated", 0)),
         records_duplicates=int(records.get("duplicates", 0)),
         records_warned=int(records.get("warned", 0)),
+        records_skipped_by_trigger=int(records.get("skipped_by_trigger", 0)),
         stages=_in_flow_order(data.get("stages") or {}),
         stages_wall=_in_flow_order(data.get("stages_wall") or {}),
         failed_files=[
