@@ -15,7 +15,7 @@ careful mode.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -168,10 +168,11 @@ def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceB
 
 
 def open_reader(file: SourceFile, source: Source) -> SourceReader:
-    """The reader for a file's format."""
+    """The reader for a file's format, bounded by the source's settings.limits."""
     # The readers import this module, so they are imported here.
     from pgingest.parse import csv, json, parquet  # noqa: PLC0415
 
+    file = replace(file, limits=source.limits)
     if file.format in ("csv", "tsv"):
         return csv.CsvReader(
             file, source.csv, is_tsv=file.format == "tsv", encoding=source.encoding
