@@ -213,13 +213,20 @@ class Limits(_Model):
         200.0,
         ge=1,
         description="Decompressed bytes per compressed byte, checked once a file or zip member "
-        "has given 64 MiB: real data compresses 3-20 times, a compression bomb 1,000 or more.",
+        "has given 16 MiB: real data compresses 3-20 times, a compression bomb 1,000 or more.",
     )
     max_decompressed_bytes: int | None = Field(
         64 << 30,
         ge=1,
         description="Bytes one compressed file or zip member may expand to; zip members and "
         "compressed Parquet or spreadsheets are written to the temporary folder. null: no limit.",
+    )
+    max_columns: int = Field(
+        1600,
+        ge=1,
+        description="Fields in the first line of a CSV or TSV file, counted before it is parsed: "
+        "PostgreSQL's own limit on a table's columns; the CSV reader sets up every column "
+        "(20,000 took 600 MB).",
     )
     max_zip_members: int = Field(
         10_000,

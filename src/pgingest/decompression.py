@@ -19,9 +19,9 @@ from pgingest.errors import SourceError
 __all__ = ["LIMITS_HINT", "RATIO_GRACE_BYTES", "DecompressionGuard", "check_compression_ratio"]
 
 # The ratio is judged only past this many decompressed bytes: a small file may
-# compress very well (a header and a few empty fields), and 64 MiB costs no
+# compress very well (a header and a few empty fields), and 16 MiB costs no
 # memory, since every reader streams, and a moment of time.
-RATIO_GRACE_BYTES = 64 << 20
+RATIO_GRACE_BYTES = 16 << 20
 
 LIMITS_HINT = "if the file is trusted, raise settings.limits.{} in the config"
 

@@ -34,7 +34,7 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
-from pgingest.parse.json_limits import JsonGuard
+from pgingest.parse.limits import JsonGuard
 from pgingest.parse.stream import (
     STREAM_BUFFER_BYTES,
     detect_encoding,

@@ -63,6 +63,10 @@ _ARROW_CODECS = {"gzip", "bz2", "zstd"}
 # Read-ahead buffer between the file and the decompressor or parser; 1 MiB keeps
 # system calls rare without holding much per open file.
 STREAM_BUFFER_BYTES = 1 << 20
+# Compressed bytes are read ahead of the decompressor in pieces this small, so that
+# the bytes read say how much it consumed: a bomb's ratio shows early (Arrow's
+# decompressing stream itself reads 64 KiB at a time).
+COMPRESSED_READ_BYTES = 64 << 10
 
 
 def sniff_compression(path: str, *, allow_zip: bool = False) -> str | None:
@@ -212,7 +216,7 @@ def _raw_bytes(file: SourceFile, path: str) -> _RangeRaw:
 def _decompressed(file: SourceFile, path: str, compression: str) -> IO[bytes]:
     """The decompressed bytes of a compressed file, within the decompression limits."""
     raw = _raw_bytes(file, path)
-    buffered = io.BufferedReader(raw, STREAM_BUFFER_BYTES)
+    buffered = io.BufferedReader(raw, COMPRESSED_READ_BYTES)
     decompressor: Any
     if compression == "xz":
         decompressor = lzma.open(buffered, "rb")  # noqa: SIM115 - closed by the guard

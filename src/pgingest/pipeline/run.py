@@ -38,6 +38,7 @@ from pgingest.report.progress import ProgressState
 from pgingest.report.rejects import write_rejects
 from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
+from pgingest.remote import remove_dead_folders
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
 
@@ -93,6 +94,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
     )
 
+    remove_dead_folders()  # temporary files of runs that were killed
     discovered = _discover(config, reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)

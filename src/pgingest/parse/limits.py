@@ -1,4 +1,8 @@
-"""JSON within bounds: nesting and record length checked on the bytes, before a parser sees them.
+"""Inputs within bounds: checked on the bytes, before a parser spends memory on them.
+
+A CSV header wider than ``max_columns`` fails before pyarrow's reader is
+opened (it sets up every column: 20,000 took 600 MB), counted on the first
+line's bytes.
 
 Python's JSON parser recurses once per nesting level (a RecursionError past
 ~1,000) and some parsers spend memory quadratic in the depth (issue 17: 20 KB
@@ -20,11 +24,33 @@ from pgingest.config import Limits
 from pgingest.decompression import LIMITS_HINT
 from pgingest.errors import ParseError
 
-__all__ = ["JsonGuard"]
+__all__ = ["JsonGuard", "check_header_width"]
+
+# The first line is looked for in this many bytes (pyarrow's header block is as large).
+HEADER_SCAN_BYTES = 1 << 20
+# Delimiters counted when the source names none (sniffed later by the CSV reader).
+_LIKELY_DELIMITERS = (",", ";", "\t", "|")
 
 _QUOTE, _BACKSLASH, _NEWLINE = 0x22, 0x5C, 0x0A
 _OPENERS = (0x5B, 0x7B)  # [ {
 _CLOSERS = (0x5D, 0x7D)  # ] }
+
+
+def check_header_width(head: bytes, delimiter: str, limits: Limits, *, path: str) -> None:
+    """Fail a delimited file whose first line has more than ``max_columns`` fields.
+
+    Counts delimiter bytes (quotes ignored): an upper bound, read before any parser runs.
+    """
+    line = head.split(b"\n", 1)[0]
+    choices = [delimiter] if len(delimiter) == 1 else list(_LIKELY_DELIMITERS)
+    fields = max(line.count(c.encode()) for c in choices) + 1
+    if fields > limits.max_columns:
+        raise ParseError(
+            f"the first line has {fields:,} fields, more than max_columns ({limits.max_columns:,})",
+            hint=LIMITS_HINT.format("max_columns"),
+            path=path,
+            line=1,
+        )
 
 
 @dataclass
@@ -92,7 +118,8 @@ class JsonGuard(io.RawIOBase):
         np.maximum.accumulate(last_plain, out=last_plain)
         before = np.where(quotes > 0, last_plain[np.maximum(quotes - 1, 0)], -1)
         run = np.where(before >= 0, quotes - 1 - before, quotes + self._state.backslashes)
-        return quotes[run % 2 == 0]
+        kept: np.ndarray = quotes[run % 2 == 0]
+        return kept
 
     def _scan(self, block: np.ndarray) -> None:
         state, limit = self._state, self._limits.max_record_bytes
