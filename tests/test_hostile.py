@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -170,8 +169,14 @@ class Outcome:
         }
 
 
-def _cap_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_CAP, ADDRESS_SPACE_CAP))
+# The child caps its own address space, then runs the command line as ``python -m pgingest``
+# (a preexec_fn would be unsafe in a test process with threads).
+_CAPPED = (
+    "import resource, runpy, sys; "
+    "resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); "
+    "sys.argv = ['pgingest', *sys.argv[1:]]; "
+    "runpy.run_module('pgingest', run_name='__main__')"
+)
 
 
 def run_capped(folder: Path, config: dict[str, Any], database_url: str) -> Outcome:
@@ -184,13 +189,11 @@ def run_capped(folder: Path, config: dict[str, Any], database_url: str) -> Outco
     leftover = temp / "pgingest-fetched-999999999-killed"  # a killed run's folder
     leftover.mkdir(exist_ok=True)
     (leftover / "000001-big.csv").write_bytes(b"x" * 1000)
-    command = [sys.executable, "-m", "pgingest", "run", str(config_path)]
+    command = [sys.executable, "-c", _CAPPED.format(cap=ADDRESS_SPACE_CAP), "run", str(config_path)]
     command += ["--database-url", database_url, "--report", str(report_path), "--no-progress"]
     env = {**os.environ, "TMPDIR": str(temp), "PGINGEST_LOG": "warn", "COLUMNS": "200"}
     with open(folder / "output.txt", "wb") as output:
-        child = subprocess.Popen(  # noqa: S603 - our own command line
-            command, stdout=output, stderr=subprocess.STDOUT, env=env, preexec_fn=_cap_memory
-        )
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
         timer = threading.Timer(RUN_TIMEOUT_SECONDS, child.kill)
         timer.start()
         try:
@@ -307,8 +310,8 @@ def _make_inputs(data: Path) -> list[dict[str, Any]]:
         body[:-8] + struct.pack("<I", 2_000_000_000) + b"PAR1"
     )
     (data / "truncated.parquet").write_bytes(body[: len(body) // 2] + body[-8:])
-    header = ",".join(f"c{i}" for i in range(20_000))
-    (data / "wide.csv").write_text(header + "\n" + ",".join("1" * 20_000) + "\n")
+    wide_header = ",".join(f"c{i}" for i in range(20_000))
+    (data / "wide.csv").write_text(wide_header + "\n" + ",".join("1" * 20_000) + "\n")
     (data / "empty.csv.gz").write_bytes(gzip.compress(b""))
     # Good files: the run goes on past the bad ones.
     (data / "good.csv").write_text("id,v\n1,a\n2,b\n")

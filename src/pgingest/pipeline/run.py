@@ -31,6 +31,7 @@ from pgingest.pipeline.jobs import Job, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.remote import WorkerSpec
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
+from pgingest.remote import remove_dead_folders
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
 from pgingest.report.position import bytes_to_read
@@ -38,7 +39,6 @@ from pgingest.report.progress import ProgressState
 from pgingest.report.rejects import write_rejects
 from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.run_report import FailedFile, RunReport, TableFigures
-from pgingest.remote import remove_dead_folders
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
 
