@@ -472,3 +472,89 @@ def test_random_bytes_as_csv_fail_without_a_traceback(
 
     _assert_bounded(outcome)
     assert outcome.status in (0, 1)
+
+
+# --- invalid UTF-8 and NUL bytes, in every format ----------------------------------------
+
+_BAD_TEXT = b"caf\xe9 \xff\xfe"
+_GOOD_ROWS = 99  # enough good rows that one reject stays under any reject ratio
+
+
+def _text_inputs(data: Path) -> dict[str, dict[str, Any]]:
+    """Files with one bad record among good ones; the source of each (explicitly UTF-8)."""
+    good = [(i, f"v{i}") for i in range(2, _GOOD_ROWS + 2)]
+    csv_rows = b"".join(f"{i},{v}\n".encode() for i, v in good)
+    tsv_rows = b"".join(f"{i}\t{v}\n".encode() for i, v in good)
+    lines = b"".join(json.dumps({"id": i, "v": v}).encode() + b"\n" for i, v in good)
+    (data / "bad.csv").write_bytes(b"id,v\n1," + _BAD_TEXT + b"\n" + csv_rows)
+    (data / "bad.tsv").write_bytes(b"id\tv\n1\t" + _BAD_TEXT + b"\n" + tsv_rows)
+    (data / "bad.ndjson").write_bytes(b'{"id": 1, "v": "' + _BAD_TEXT + b'"}\n' + lines)
+    (data / "bad.json").write_bytes(b'[{"id": 1, "v": "' + _BAD_TEXT + b'"}]')
+    (data / "bad-header.csv").write_bytes(b"id," + _BAD_TEXT + b"\n1,2\n")
+    (data / "bad.txt").write_bytes(b"1 ok\n2 " + _BAD_TEXT + b"\n")
+    sheet = _SHEET_HEAD + _inline_row(1, [("A1", "id")]) + b'<row r="2"><c r="A2" t="inlineStr">'
+    _xlsx(
+        data / "bad.xlsx",
+        _deflated(sheet + b"<is><t>" + _BAD_TEXT + b"</t></is></c></row>" + _SHEET_TAIL),
+    )
+    values = pa.array([_BAD_TEXT, b"ok"], pa.binary())
+    pq.write_table(pa.table({"id": [1, 2], "v": values}), data / "bad.parquet")
+    (data / "nul.csv").write_bytes(b"id,v\n1,a\x00b\n" + csv_rows)
+    (data / "nul.ndjson").write_bytes(b'{"id": 1, "v": "a\\u0000b"}\n' + lines)
+    (data / "nul-raw.ndjson").write_bytes(b'{"id": 1, "v": "a\x00b"}\n' + lines)
+    (data / "nul-header.csv").write_bytes(b"id,v\x00w\n1,2\n")
+    widths = [{"name": "id", "start": 1, "width": 1}, {"name": "v", "start": 3, "width": 10}]
+    names = [p.name for p in sorted(data.iterdir())]
+    sources = {}
+    for index, name in enumerate(names):
+        source = _source(f"u{index}", str(data / name))
+        if not name.endswith((".xlsx", ".parquet")):
+            source["encoding"] = "utf-8"  # explicit: strict, whatever the default becomes
+        if name.endswith(".txt"):
+            source.update(format="fixed_width", fixed_width={"columns": widths})
+        sources[name] = source
+    return sources
+
+
+# File → the rows that load (the bad record set aside as a reject), or a part of its error.
+_TEXT_OUTCOMES: dict[str, int | str] = {
+    "bad.csv": _GOOD_ROWS,
+    "bad.tsv": _GOOD_ROWS,
+    "bad.ndjson": _GOOD_ROWS,
+    "bad.json": "utf8",
+    "bad-header.csv": "utf-8",
+    "bad.txt": "utf-8",
+    "bad.xlsx": "utf-8",
+    "bad.parquet": 2,  # binary stays binary: bytea, exactly
+    "nul.csv": _GOOD_ROWS,
+    "nul.ndjson": _GOOD_ROWS,
+    "nul-raw.ndjson": _GOOD_ROWS,
+    "nul-header.csv": "NUL",
+}
+
+
+def test_invalid_text_in_every_format_is_a_reject_or_a_clear_error(
+    tmp_path: Path, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    sources = _text_inputs(data)
+    config = {"settings": {"retry": {"file": {"attempts": 1}}}, "sources": list(sources.values())}
+
+    outcome = run_capped(tmp_path, config, database_url)
+
+    _assert_bounded(outcome)
+    errors = outcome.errors()
+    for name, expected in _TEXT_OUTCOMES.items():
+        table = sources[name]["table"]
+        if isinstance(expected, str):
+            assert expected.lower() in errors.get(name, "").lower(), (name, errors.get(name))
+            assert _count(db, table) == 0, name
+        else:
+            assert name not in errors, (name, errors[name])
+            assert _count(db, table) == expected, name
+    query = sql.SQL("SELECT v FROM {} ORDER BY id").format(
+        sql.Identifier(sources["bad.parquet"]["table"])
+    )
+    bytea = db.execute(query).fetchall()
+    assert bytea == [(_BAD_TEXT,), (b"ok",)]
