@@ -365,6 +365,7 @@ class Source(_Model):
 
     # The run's settings.limits, given to each source by Config (readers see only the source).
     _limits: Limits = PrivateAttr(default_factory=Limits)
+
     @field_validator("paths")
     @classmethod
     def _non_empty_patterns(cls, value: list[str]) -> list[str]:

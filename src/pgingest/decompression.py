@@ -63,13 +63,17 @@ class DecompressionGuard(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
-        data = self._source.read(len(buffer))
-        size = len(data)
-        self._total += size
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` decompressed bytes (read whole blocks: this copies nothing)."""
+        data: bytes = self._source.read(size)
+        self._total += len(data)
         check_compression_ratio(self._total, self._compressed(), self._limits, path=self._path)
-        memoryview(buffer)[:size] = data
-        return size
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         if not self.closed:

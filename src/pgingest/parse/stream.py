@@ -222,8 +222,7 @@ def _decompressed(file: SourceFile, path: str, compression: str) -> IO[bytes]:
         decompressor = lzma.open(buffered, "rb")  # noqa: SIM115 - closed by the guard
     else:
         decompressor = pa.CompressedInputStream(pa.PythonFile(buffered, mode="r"), compression)
-    guard = DecompressionGuard(decompressor, lambda: raw.consumed, file.limits, path=file.path)
-    return io.BufferedReader(guard, STREAM_BUFFER_BYTES)
+    return DecompressionGuard(decompressor, lambda: raw.consumed, file.limits, path=file.path)
 
 
 def open_stream(file: SourceFile) -> pa.NativeFile:
