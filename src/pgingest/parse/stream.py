@@ -213,7 +213,7 @@ def _raw_bytes(file: SourceFile, path: str) -> _RangeRaw:
     return _RangeRaw(path, 0, os.path.getsize(path))
 
 
-def _decompressed(file: SourceFile, path: str, compression: str) -> IO[bytes]:
+def _decompressed(file: SourceFile, path: str, compression: str) -> io.RawIOBase:
     """The decompressed bytes of a compressed file, within the decompression limits."""
     raw = _raw_bytes(file, path)
     buffered = io.BufferedReader(raw, COMPRESSED_READ_BYTES)
