@@ -170,10 +170,14 @@ class Outcome:
 
 
 # The child caps its own address space, then runs the command line as ``python -m pgingest``
-# (a preexec_fn would be unsafe in a test process with threads).
+# (a preexec_fn would be unsafe in a test process with threads). At exit it writes its
+# peak RSS (VmHWM): ru_maxrss from wait4 or getrusage would include the RSS of the
+# process it was forked from (Linux keeps the larger across fork and exec), here pytest's.
 _CAPPED = (
-    "import resource, runpy, sys; "
+    "import atexit, resource, runpy, sys; "
     "resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); "
+    "atexit.register(lambda: open({peak!r}, 'w').write("
+    "[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])); "
     "sys.argv = ['pgingest', *sys.argv[1:]]; "
     "runpy.run_module('pgingest', run_name='__main__')"
 )
@@ -189,7 +193,9 @@ def run_capped(folder: Path, config: dict[str, Any], database_url: str) -> Outco
     leftover = temp / "pgingest-fetched-999999999-killed"  # a killed run's folder
     leftover.mkdir(exist_ok=True)
     (leftover / "000001-big.csv").write_bytes(b"x" * 1000)
-    command = [sys.executable, "-c", _CAPPED.format(cap=ADDRESS_SPACE_CAP), "run", str(config_path)]
+    peak_path = folder / "peak.txt"
+    capped = _CAPPED.format(cap=ADDRESS_SPACE_CAP, peak=str(peak_path))
+    command = [sys.executable, "-c", capped, "run", str(config_path)]
     command += ["--database-url", database_url, "--report", str(report_path), "--no-progress"]
     env = {**os.environ, "TMPDIR": str(temp), "PGINGEST_LOG": "warn", "COLUMNS": "200"}
     with open(folder / "output.txt", "wb") as output:
@@ -197,7 +203,7 @@ def run_capped(folder: Path, config: dict[str, Any], database_url: str) -> Outco
         timer = threading.Timer(RUN_TIMEOUT_SECONDS, child.kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(child.pid, 0)
+            _, status, _usage = os.wait4(child.pid, 0)
         finally:
             timer.cancel()
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -205,10 +211,16 @@ def run_capped(folder: Path, config: dict[str, Any], database_url: str) -> Outco
     return Outcome(
         status=child.returncode,
         output=(folder / "output.txt").read_text(errors="replace"),
-        peak_rss=usage.ru_maxrss * 1024,
+        peak_rss=_peak_rss(peak_path),
         report=report,
         temp_left=sorted(p.name for p in temp.iterdir()),
     )
+
+
+def _peak_rss(path: Path) -> int:
+    """The child's VmHWM, in bytes ("VmHWM:   123456 kB")."""
+    assert path.exists(), "the child did not exit normally"
+    return int(path.read_text().split()[1]) * 1024
 
 
 def _source(name: str, path: str, **options: Any) -> dict[str, Any]:

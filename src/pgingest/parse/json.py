@@ -264,7 +264,9 @@ class JsonReader:
     def _read_fast(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         known = set(self.column_names())
         schema = pa.schema([(c.name, c.native_type or pa.string()) for c in plan.columns])
-        stream = pa.PythonFile(self._guarded(open_utf8_stream(self.file, self.encoding)), mode="r")
+        # Not guarded: pyarrow's reader parses deep nesting without recursion and fails a
+        # line longer than its block; the careful reader, which Python parses, is guarded.
+        stream = open_utf8_stream(self.file, self.encoding)
         try:
             reader = pjson.open_json(
                 stream,

@@ -32,8 +32,10 @@ HEADER_SCAN_BYTES = 1 << 20
 _LIKELY_DELIMITERS = (",", ";", "\t", "|")
 
 _QUOTE, _BACKSLASH, _NEWLINE = 0x22, 0x5C, 0x0A
-_OPENERS = (0x5B, 0x7B)  # [ {
-_CLOSERS = (0x5D, 0x7D)  # ] }
+# Each byte's step in nesting depth: +1 for [ and {, -1 for ] and }, else 0.
+_STEPS = np.zeros(256, dtype=np.int8)
+_STEPS[[0x5B, 0x7B]] = 1
+_STEPS[[0x5D, 0x7D]] = -1
 
 
 def check_header_width(head: bytes, delimiter: str, limits: Limits, *, path: str) -> None:
@@ -93,7 +95,7 @@ class JsonGuard(io.RawIOBase):
         data = self._source.read(len(buffer))
         size = len(data)
         if size:
-            self._scan(np.frombuffer(data, dtype=np.uint8))
+            self._scan(data)
         memoryview(buffer)[:size] = data
         return size
 
@@ -113,22 +115,37 @@ class JsonGuard(io.RawIOBase):
         quotes = np.flatnonzero(block == _QUOTE)
         if not len(quotes):
             return quotes
-        positions = np.arange(len(block))
-        last_plain = np.where(block == _BACKSLASH, -1, positions)
-        np.maximum.accumulate(last_plain, out=last_plain)
-        before = np.where(quotes > 0, last_plain[np.maximum(quotes - 1, 0)], -1)
-        run = np.where(before >= 0, quotes - 1 - before, quotes + self._state.backslashes)
-        kept: np.ndarray = quotes[run % 2 == 0]
+        carried = self._state.backslashes
+        after_backslash = block[np.maximum(quotes - 1, 0)] == _BACKSLASH
+        after_backslash[quotes == 0] = carried > 0
+        if not after_backslash.any():
+            return quotes  # nothing escaped: the common case
+        # A quote is escaped by an odd run of backslashes before it; runs are found
+        # among the backslashes only (a run at the block's start continues the last).
+        slashes = np.flatnonzero(block == _BACKSLASH)
+        starts_run = np.ones(len(slashes), dtype=bool)
+        starts_run[1:] = np.diff(slashes) != 1
+        run_first = np.maximum.accumulate(np.where(starts_run, np.arange(len(slashes)), 0))
+        candidates = quotes[after_backslash & (quotes > 0)]
+        first = slashes[run_first[np.searchsorted(slashes, candidates - 1)]]
+        runs = candidates - first + np.where(first == 0, carried, 0)
+        escaped = np.zeros(len(quotes), dtype=bool)
+        escaped[np.flatnonzero(after_backslash & (quotes > 0))] = runs % 2 == 1
+        if quotes[0] == 0:
+            escaped[0] = carried % 2 == 1
+        kept: np.ndarray = quotes[~escaped]
         return kept
 
-    def _scan(self, block: np.ndarray) -> None:
+    def _scan(self, data: bytes) -> None:
+        block = np.frombuffer(data, dtype=np.uint8)
         state, limit = self._state, self._limits.max_record_bytes
         quotes = self._real_quotes(block)
         self._check_strings(block, quotes, limit)
-        brackets = np.flatnonzero(np.isin(block, _OPENERS + _CLOSERS))
+        all_steps = _STEPS[block]
+        brackets = np.flatnonzero(all_steps)
         inside = (np.searchsorted(quotes, brackets) + state.in_string) % 2 == 1
         brackets = brackets[~inside]
-        steps = np.where(np.isin(block[brackets], _OPENERS), 1, -1)
+        steps = all_steps[brackets].astype(np.int64)
         depths = state.depth + np.cumsum(steps)
         if len(depths) and int(depths.max()) > self._limits.max_json_depth:
             where = int(brackets[np.argmax(depths > self._limits.max_json_depth)])
@@ -139,18 +156,31 @@ class JsonGuard(io.RawIOBase):
                 "max_json_depth",
             )
         self._check_records(block, brackets, steps, depths, limit)
+        newlines = np.flatnonzero(block == _NEWLINE)
         if self._is_lines:
-            self._check_lines(block, limit)
+            self._check_lines(block, newlines, limit)
         state.depth = int(depths[-1]) if len(depths) else state.depth
         state.in_string = bool((state.in_string + len(quotes)) % 2)
-        plain = np.flatnonzero(block != _BACKSLASH)
-        trailing = len(block) - 1 - int(plain[-1]) if len(plain) else len(block)
-        state.backslashes = trailing if len(plain) else state.backslashes + trailing
+        trailing = len(data) - len(data.rstrip(b"\\"))
+        state.backslashes = trailing if trailing < len(data) else state.backslashes + trailing
         state.offset += len(block)
-        state.lines += int(np.count_nonzero(block == _NEWLINE))
+        state.lines += len(newlines)
 
     def _check_strings(self, block: np.ndarray, quotes: np.ndarray, limit: int) -> None:
         state = self._state
+        if len(block) <= limit:
+            # Only a string begun in an earlier block can be too long: check that one.
+            end = state.offset + (int(quotes[0]) if len(quotes) and state.in_string else len(block))
+            if state.in_string and end - state.string_start > limit:
+                raise self._fail(
+                    f"a JSON string longer than {limit:,} bytes (max_record_bytes)",
+                    0,
+                    block,
+                    "max_record_bytes",
+                )
+            if (state.in_string + len(quotes)) % 2 and len(quotes):
+                state.string_start = state.offset + int(quotes[-1])
+            return
         starts = quotes[(np.arange(len(quotes)) + state.in_string) % 2 == 0] + state.offset
         ends = quotes[(np.arange(len(quotes)) + state.in_string) % 2 == 1] + state.offset
         if state.in_string:
@@ -179,9 +209,9 @@ class JsonGuard(io.RawIOBase):
             ends = np.concatenate((ends, [state.offset + len(block)]))
         self._check_spans(block, starts, ends, limit, "a JSON record")
 
-    def _check_lines(self, block: np.ndarray, limit: int) -> None:
+    def _check_lines(self, block: np.ndarray, newlines: np.ndarray, limit: int) -> None:
         state = self._state
-        newlines = np.flatnonzero(block == _NEWLINE) + state.offset
+        newlines = newlines + state.offset
         starts = np.concatenate(([state.line_start], newlines + 1))
         ends = np.concatenate((newlines, [state.offset + len(block)]))
         state.line_start = int(starts[-1])
