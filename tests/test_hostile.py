@@ -30,11 +30,13 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from pgingest.config import Limits
-from pgingest.discover import source_file_at
+from pgingest.config import Limits, parse_config
+from pgingest.discover import SourceFile, source_file_at
 from pgingest.errors import SourceError
 from pgingest.manifest import fingerprint_file
 from pgingest.parse.stream import open_binary
+from pgingest.pipeline import RunOptions, run
+from pgingest.report.reporter import NullReporter
 
 # The child's address space: pyarrow and numpy reserve far more than they touch.
 ADDRESS_SPACE_CAP = 3 << 30
@@ -42,6 +44,8 @@ ADDRESS_SPACE_CAP = 3 << 30
 PEAK_RSS_LIMIT = 300 << 20
 RUN_TIMEOUT_SECONDS = 300
 MIB = 1 << 20
+# Two workers whatever the machine: peak memory grows with the files loaded at once.
+_SETTINGS: dict[str, Any] = {"workers": 2, "connections": 2, "retry": {"file": {"attempts": 1}}}
 
 
 # --- making hostile files -----------------------------------------------------------------
@@ -355,7 +359,7 @@ def test_hostile_inputs_fail_alone_in_bounded_memory(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    config = {"settings": {"retry": {"file": {"attempts": 1}}}, "sources": _make_inputs(data)}
+    config = {"settings": _SETTINGS, "sources": _make_inputs(data)}
 
     outcome = run_capped(tmp_path, config, database_url)
 
@@ -397,7 +401,7 @@ def test_lowered_limits_fail_what_defaults_allow(
         "max_sheet_cells": 8,
     }
     config = {
-        "settings": {"limits": limits, "retry": {"file": {"attempts": 1}}},
+        "settings": {**_SETTINGS, "limits": limits},
         "sources": [
             _source("nested", str(data / "nested.ndjson")),
             _source("line", str(data / "line.ndjson")),
@@ -551,7 +555,7 @@ def test_invalid_text_in_every_format_is_a_reject_or_a_clear_error(
     data = tmp_path / "data"
     data.mkdir()
     sources = _text_inputs(data)
-    config = {"settings": {"retry": {"file": {"attempts": 1}}}, "sources": list(sources.values())}
+    config = {"settings": _SETTINGS, "sources": list(sources.values())}
 
     outcome = run_capped(tmp_path, config, database_url)
 
@@ -570,3 +574,41 @@ def test_invalid_text_in_every_format_is_a_reject_or_a_clear_error(
     )
     bytea = db.execute(query).fetchall()
     assert bytea == [(_BAD_TEXT,), (b"ok",)]
+
+
+class _AppendWhenStarted(NullReporter):
+    """A writer adds rows to the file just as its load starts (after its fingerprint)."""
+
+    def __init__(self, path: Path, more: bytes) -> None:
+        self._path, self._more = path, more
+
+    def unit_started(self, file: SourceFile) -> None:
+        with open(self._path, "ab") as handle:
+            handle.write(self._more)
+
+
+def test_a_file_appended_to_during_its_load_fails_whole_and_loads_next_run(
+    tmp_path: Path, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    path = tmp_path / "growing.csv"
+    path.write_bytes(b"id,v\n" + b"".join(b"%d,value-%010d\n" % (i, i) for i in range(1000)))
+    config = parse_config({"sources": [_source("growing", str(path))]}, base_dir=tmp_path)
+    writer = _AppendWhenStarted(path, b"1000,value-0000001000\n1001,value-")
+
+    first = run(config, RunOptions(database_url=database_url, reporter=writer))
+
+    assert len(first.failed_files) == 1
+    assert "changed while it was read" in first.failed_files[0].error
+    assert _count(db, "growing") == 0  # neither the old bytes nor a half row
+    with open(path, "ab") as handle:
+        handle.write(b"0000001001\n")  # the writer finishes its row
+
+    second = run(config, RunOptions(database_url=database_url))
+
+    assert second.failed_files == []
+    assert _count(db, "growing") == 1002
+    last = db.execute("SELECT v FROM growing WHERE id = 1001").fetchone()
+    assert last == ("value-0000001001",)
+    digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    stored = db.execute("SELECT fingerprint, size FROM pgingest.files WHERE status = 'loaded'")
+    assert stored.fetchall() == [(digest, path.stat().st_size)]
