@@ -37,6 +37,7 @@ __all__ = [
     "FixedWidthColumn",
     "FixedWidthOptions",
     "JsonOptions",
+    "Limits",
     "RetryPolicy",
     "RetrySettings",
     "Rule",
@@ -192,6 +193,59 @@ class RetrySettings(_Model):
     db: RetryPolicy = Field(default_factory=lambda: RetryPolicy(attempts=5))
 
 
+class Limits(_Model):
+    """Bounds on what one input may cost in memory, disk and time; each checked before spending.
+
+    A file past a limit fails with a message naming the limit (exit 1); the rest
+    of the run goes on. Raise a limit for a trusted input that needs more.
+    """
+
+    max_json_depth: int = Field(
+        512,
+        ge=1,
+        description="Nesting of JSON arrays and objects. Python's parser gives up near 1,000 "
+        "levels and some parsers spend memory quadratic in the depth; real data nests a few "
+        "dozen levels.",
+    )
+    max_record_bytes: int = Field(
+        64 << 20,
+        ge=1024,
+        description="Bytes of one JSON record (an NDJSON line, an element of a JSON array, a "
+        "file that is one JSON object), held whole while parsed: Python's objects take 5-10 "
+        "times its size. CSV rows are bounded by the CSV reader's block.",
+    )
+    max_compression_ratio: float = Field(
+        200.0,
+        ge=1,
+        description="Decompressed bytes per compressed byte, checked once a file or zip member "
+        "has given 16 MiB: real data compresses 3-20 times, a compression bomb 1,000 or more.",
+    )
+    max_decompressed_bytes: int | None = Field(
+        64 << 30,
+        ge=1,
+        description="Bytes one compressed file or zip member may expand to; zip members and "
+        "compressed Parquet or spreadsheets are written to the temporary folder. null: no limit.",
+    )
+    max_columns: int = Field(
+        1600,
+        ge=1,
+        description="Fields in the first line of a CSV or TSV file, counted before it is parsed: "
+        "PostgreSQL's own limit on a table's columns; the CSV reader sets up every column "
+        "(20,000 took 600 MB).",
+    )
+    max_zip_members: int = Field(
+        10_000,
+        ge=1,
+        description="Files in one zip archive; each becomes a unit with its own manifest row.",
+    )
+    max_sheet_cells: int = Field(
+        10_000_000,
+        ge=1,
+        description="Rows times columns of a spreadsheet's used range, read from the sheet "
+        "before it is loaded: the spreadsheet reader holds a whole sheet in memory.",
+    )
+
+
 class Settings(_Model):
     """Run-wide settings; the command line overrides them."""
 
@@ -217,6 +271,7 @@ class Settings(_Model):
         "(and always when all of them are); null: no limit.",
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    limits: Limits = Field(default_factory=Limits)
     executor: Literal["local", "dask"] = Field(
         "local", description="Where units run: threads here, or tasks on a Dask cluster."
     )
@@ -333,6 +388,9 @@ class Source(_Model):
         None, ge=0, le=1, description="Overrides settings.max_reject_ratio for this source."
     )
 
+    # The run's settings.limits, given to each source by Config (readers see only the source).
+    _limits: Limits = PrivateAttr(default_factory=Limits)
+
     @field_validator("paths")
     @classmethod
     def _non_empty_patterns(cls, value: list[str]) -> list[str]:
@@ -370,6 +428,11 @@ class Source(_Model):
         return self
 
     @property
+    def limits(self) -> Limits:
+        """The bounds on what one of this source's files may cost (settings.limits)."""
+        return self._limits
+
+    @property
     def table_name(self) -> TableName:
         """The target table, parsed like PostgreSQL would (unquoted parts fold to lower case)."""
         return parse_table_name(self.table)
@@ -401,6 +464,12 @@ class Config(_Model):
             if source.name in seen:
                 raise ValueError(f"two sources are named {source.name!r}; names must be unique")
             seen.add(source.name)
+        return self
+
+    @model_validator(mode="after")
+    def _sources_know_limits(self) -> Config:
+        for source in self.sources:
+            source._limits = self.settings.limits
         return self
 
     @property

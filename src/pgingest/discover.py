@@ -16,11 +16,12 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from pgingest.config import Config, Format, RetryPolicy, Source
+from pgingest.config import Config, Format, Limits, RetryPolicy, Source
 from pgingest.errors import SourceError
 from pgingest.remote import (
     Origin,
@@ -122,6 +123,8 @@ class SourceFile:
     modified_ns: int
     chunk: Chunk | None = None
     origin: Origin | None = None  # where a remote object's or zip member's bytes come from
+    # The source's settings.limits, given by open_reader; not part of the file's identity.
+    limits: Limits = field(default_factory=Limits, compare=False)
 
     @property
     def name(self) -> str:
@@ -300,6 +303,12 @@ def _stat_file(path: str, source: Source) -> SourceFile:
             hint="use a pattern such as folder/*.csv or folder/**/*.csv",
             path=path,
         )
+    if not stat.S_ISREG(info.st_mode):  # /dev/zero never ends; a FIFO blocks its reader
+        raise SourceError(
+            "is not a regular file (a device, pipe or socket)",
+            hint="copy the data to a file first",
+            path=path,
+        )
     compression = _compression_of(path, source)
     return SourceFile(
         path=path,
@@ -342,7 +351,7 @@ def _archive_members(
     container = archive.origin
     files: list[SourceFile] = []
     problems: list[SourceError] = []
-    for member in list_members(archive.path, local):
+    for member in list_members(archive.path, local, limits=source.limits):
         path = member_path(archive.path, member.filename)
         origin = Origin(
             container.location if container is not None else archive.path,
@@ -350,6 +359,7 @@ def _archive_members(
             version=container.version if container is not None else None,
             modified_ns=archive.modified_ns,
             retry=container.retry if container is not None else RetryPolicy(),
+            limits=source.limits,
             storage_options=source.storage_options,
         )
         try:

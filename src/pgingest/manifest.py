@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,12 +73,20 @@ class Decision:
     loaded_parts: tuple[str, ...] = ()  # chunks that landed before (a resumed file)
 
 
-def fingerprint_file(path: str) -> str:
-    """``sha256:<hex>`` of the file's bytes as stored (compressed files are not decompressed)."""
+def fingerprint_file(path: str, size: int | None = None) -> str:
+    """``sha256:<hex>`` of the file's bytes as stored (compressed files are not decompressed).
+
+    With ``size`` (a local file's size when discovered), exactly that many bytes
+    are hashed, the bytes the reader then loads (parse/stream.py), even while the
+    file grows.
+    """
     try:
         # A remote object or zip member is hashed from its local copy (fetched once).
         with open(local_copy(path), "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256")
+            if size is None:
+                digest = hashlib.file_digest(handle, "sha256")
+            else:
+                digest = _digest_prefix(handle, size, path)
     except FileNotFoundError as exc:
         raise file_error(exc, path) from exc
     except OSError as exc:
@@ -86,12 +94,33 @@ def fingerprint_file(path: str) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def fingerprint_files(paths: Sequence[str]) -> dict[str, str | SourceError]:
+_HASH_BLOCK_BYTES = 1 << 20  # as hashlib.file_digest reads
+
+
+def _digest_prefix(handle: Any, size: int, path: str) -> Any:
+    digest = hashlib.sha256()
+    left = size
+    while left > 0:
+        block = handle.read(min(left, _HASH_BLOCK_BYTES))
+        if not block:
+            raise SourceError(
+                f"the file shrank after it was found ({size:,} bytes then)",
+                hint="load it once it is complete: the next run reads it again",
+                path=path,
+            )
+        digest.update(block)
+        left -= len(block)
+    return digest
+
+
+def fingerprint_files(
+    paths: Sequence[str], sizes: Mapping[str, int] | None = None
+) -> dict[str, str | SourceError]:
     """Fingerprints of many files, in parallel; an unreadable file maps to its error."""
 
     def one(path: str) -> str | SourceError:
         try:
-            return fingerprint_file(path)
+            return fingerprint_file(path, (sizes or {}).get(path))
         except SourceError as exc:
             return exc
 
@@ -233,7 +262,9 @@ def decide(
         else:
             to_hash.append(file)
     problems: list[SourceError] = []
-    hashes = fingerprint_files([f.path for f in to_hash])
+    # A local file is hashed to its discovered size: the bytes its reader loads.
+    local_sizes = {f.path: f.size for f in to_hash if f.origin is None and f.chunk is None}
+    hashes = fingerprint_files([f.path for f in to_hash], local_sizes)
     for file in to_hash:
         result = hashes[file.path]
         if isinstance(result, SourceError):

@@ -9,7 +9,9 @@ local temporary file and read from there. The copy holds the bytes as stored
 Fetches retry transient failures under the file retry policy; errors are
 translated here, by type, into SourceError.
 
-Copies live in one temporary folder per process, removed when it exits; past
+Copies live in one temporary folder per process (``pgingest-fetched-<pid>-*``),
+removed when it exits; the folders of processes that died without removing
+theirs (a kill) are removed when the next one is made. Past
 ``COPY_BUDGET_BYTES`` the least recently used copies are removed (a later read
 fetches again, and fails if the object changed meanwhile). A file's manifest
 identity stays its URL (``s3://bucket/key``) or ``archive.zip!/member``.
@@ -23,17 +25,19 @@ import datetime as dt
 import errno
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
 import zipfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pgingest.config import RetryPolicy, RetrySettings
+from pgingest.config import Limits, RetryPolicy, RetrySettings
+from pgingest.decompression import LIMITS_HINT, check_compression_ratio
 from pgingest.errors import ConfigError, SourceError
 from pgingest.retry import Retrier, failure_kind
 
@@ -48,6 +52,7 @@ __all__ = [
     "local_copy_of",
     "member_path",
     "register_origin",
+    "temporary_folder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,8 +65,15 @@ MEMBER_SEPARATOR = "!/"
 # small enough for a laptop's temporary folder. A larger file is still fetched.
 COPY_BUDGET_BYTES = 4 << 30
 
+# Zip archives kept open for the extraction of their members; each holds a file open.
+OPEN_ARCHIVES = 8
+
 # Read in pieces this large when extracting a zip member.
 COPY_BUFFER_BYTES = 1 << 20
+
+# A temporary folder of pgingest's: the pid of the process that made it, then mkdtemp's name.
+_FOLDER_PREFIX = "pgingest-fetched-"
+_FOLDER_PID = re.compile(r"^pgingest-fetched-(\d+)-")
 
 # Members that archivers add and that are never data.
 _ARCHIVE_NOISE = ("__MACOSX/", ".DS_Store")
@@ -87,6 +99,7 @@ class Origin:
     size: int | None = None  # of the object (a member's size is checked by zipfile)
     modified_ns: int = 0  # with version, tells one listing's object from a later one's
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: Limits = field(default_factory=Limits, compare=False)  # a zip member's bounds
     storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -275,8 +288,11 @@ def list_remote(
     return _retrier(retry).call(listing, what=f"listing {pattern}")
 
 
-def list_members(archive: str, local: str) -> list[zipfile.ZipInfo]:
-    """The files in a zip archive (folders and archiver litter left out)."""
+def list_members(
+    archive: str, local: str, *, limits: Limits | None = None
+) -> list[zipfile.ZipInfo]:
+    """The files in a zip archive (folders and archiver litter left out); max_zip_members."""
+    limit = (limits or Limits()).max_zip_members
     try:
         with zipfile.ZipFile(local) as opened:
             members = opened.infolist()
@@ -284,6 +300,12 @@ def list_members(archive: str, local: str) -> list[zipfile.ZipInfo]:
         raise SourceError(f"not a readable zip archive: {exc}", path=archive) from exc
     except OSError as exc:
         raise SourceError(f"cannot read zip archive: {exc.strerror or exc}", path=archive) from exc
+    if len(members) > limit:
+        raise SourceError(
+            f"the zip archive has {len(members):,} members, more than max_zip_members ({limit:,})",
+            hint=LIMITS_HINT.format("max_zip_members"),
+            path=archive,
+        )
     return [
         m
         for m in members
@@ -305,6 +327,39 @@ def _retrier(policy: RetryPolicy) -> Retrier:
 _Key = tuple[str, str | None, str | None, int]
 
 
+class _OpenArchives:
+    """Zip archives kept open between the extractions of their members.
+
+    Opening an archive reads its whole central directory: opened once per member,
+    a 10,000-member archive took 15 minutes (issue 17). An archive is known by its
+    path, size and modification time, so a changed one is opened again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: OrderedDict[tuple[str, int, int], tuple[zipfile.ZipFile, threading.Lock]] = (
+            OrderedDict()
+        )
+
+    @contextlib.contextmanager
+    def opened(self, path: str) -> Iterator[zipfile.ZipFile]:
+        info = os.stat(path)
+        key = (path, info.st_size, info.st_mtime_ns)
+        with self._lock:
+            found = self._open.get(key)
+            if found is None:
+                found = (zipfile.ZipFile(path), threading.Lock())
+                self._open[key] = found
+                while len(self._open) > OPEN_ARCHIVES:
+                    _, (oldest, oldest_lock) = self._open.popitem(last=False)
+                    with oldest_lock:
+                        oldest.close()
+            self._open.move_to_end(key)
+        archive, lock = found
+        with lock:  # one member at a time from one archive
+            yield archive
+
+
 class _Copies:
     """Local copies of non-local files, fetched once each, least recently used removed first."""
 
@@ -313,9 +368,11 @@ class _Copies:
         self._lock = threading.Lock()
         self._key_locks: dict[_Key, threading.Lock] = {}
         self._copies: OrderedDict[_Key, tuple[str, int]] = OrderedDict()
+        self._total = 0  # bytes of the copies kept
         self._origins: dict[str, Origin] = {}
         self._folder: str | None = None
         self._counter = 0
+        self._archives = _OpenArchives()
 
     def register(self, origin: Origin) -> None:
         with self._lock:
@@ -325,13 +382,19 @@ class _Copies:
         with self._lock:
             return self._origins.get(path)
 
-    def _target(self, name: str) -> str:
+    def folder(self) -> str:
         with self._lock:
             if self._folder is None:
-                self._folder = tempfile.mkdtemp(prefix="pgingest-fetched-")
+                remove_dead_folders()
+                self._folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
                 atexit.register(shutil.rmtree, self._folder, True)
+            return self._folder
+
+    def _target(self, name: str) -> str:
+        folder = self.folder()
+        with self._lock:
             self._counter += 1
-            return os.path.join(self._folder, f"{self._counter:06d}-{os.path.basename(name)}")
+            return os.path.join(folder, f"{self._counter:06d}-{os.path.basename(name)}")
 
     def path_of(self, origin: Origin) -> str:
         key = (origin.location, origin.member, origin.version, origin.modified_ns)
@@ -345,7 +408,10 @@ class _Copies:
                     return found[0]
             local = self._make(origin)
             with self._lock:
-                self._copies[key] = (local, os.path.getsize(local))
+                replaced = self._copies.pop(key, None)
+                size = os.path.getsize(local)
+                self._total += size - (replaced[1] if replaced else 0)
+                self._copies[key] = (local, size)
                 self._evict(keep=key)
             return local
 
@@ -394,12 +460,14 @@ class _Copies:
         assert origin.member is not None
         target = self._target(origin.member)
         try:
-            with (
-                zipfile.ZipFile(archive) as opened,
-                opened.open(origin.member) as source,
-                open(target, "wb") as copy,
-            ):
-                shutil.copyfileobj(source, copy, COPY_BUFFER_BYTES)
+            with self._archives.opened(archive) as opened:
+                info = opened.getinfo(origin.member)
+                # zipfile stops at the declared size, so the declared sizes bound the copy.
+                check_compression_ratio(
+                    info.file_size, info.compress_size, origin.limits, path=origin.path
+                )
+                with opened.open(info) as source, open(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy, COPY_BUFFER_BYTES)
         except KeyError as exc:
             _remove(target)
             raise SourceError("the member is no longer in the archive", path=origin.path) from exc
@@ -419,15 +487,43 @@ class _Copies:
         return target
 
     def _evict(self, *, keep: _Key) -> None:
-        total = sum(size for _, size in self._copies.values())
+        if self._total <= self._budget:
+            return
         for key in list(self._copies):
-            if total <= self._budget:
+            if self._total <= self._budget:
                 break
             if key == keep:
                 continue
             local, size = self._copies.pop(key)
             _remove(local)  # a reader holding it open keeps reading (POSIX)
-            total -= size
+            self._total -= size
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_dead_folders() -> None:
+    """Remove the temporary folders of pgingest processes that no longer run (killed ones)."""
+    root = tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        found = _FOLDER_PID.match(entry.name)
+        if found is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = int(found.group(1))
+        if pid != os.getpid() and not _is_alive(pid):
+            logger.debug("removing %s, left by a pgingest process that ended", entry.path)
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _check_unchanged(fs: Any, path: str, origin: Origin) -> None:
@@ -446,6 +542,11 @@ def _remove(path: str) -> None:
 
 
 _COPIES = _Copies(COPY_BUDGET_BYTES)
+
+
+def temporary_folder() -> str:
+    """This process's temporary folder (made on first use, removed at exit)."""
+    return _COPIES.folder()
 
 
 def register_origin(origin: Origin) -> None:

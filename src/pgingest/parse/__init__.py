@@ -15,7 +15,7 @@ careful mode.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -167,12 +167,29 @@ def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceB
     return SourceBatch(data, first.first_record, records, tuple(skipped))
 
 
+def _check_header_width(file: SourceFile, source: Source) -> None:
+    from pgingest.parse.limits import HEADER_SCAN_BYTES, check_header_width  # noqa: PLC0415
+    from pgingest.parse.stream import open_binary, source_error  # noqa: PLC0415
+
+    try:
+        with open_binary(file) as raw:
+            head = raw.read(HEADER_SCAN_BYTES)
+    except OSError as exc:
+        raise source_error(exc, file) from exc
+    delimiter = source.csv.delimiter
+    if file.format == "tsv" and "delimiter" not in source.csv.model_fields_set:
+        delimiter = "\t"
+    check_header_width(head, delimiter, file.limits, path=file.path)
+
+
 def open_reader(file: SourceFile, source: Source) -> SourceReader:
-    """The reader for a file's format."""
+    """The reader for a file's format, bounded by the source's settings.limits."""
     # The readers import this module, so they are imported here.
     from pgingest.parse import csv, json, parquet  # noqa: PLC0415
 
+    file = replace(file, limits=source.limits)
     if file.format in ("csv", "tsv"):
+        _check_header_width(file, source)
         return csv.CsvReader(
             file, source.csv, is_tsv=file.format == "tsv", encoding=source.encoding
         )

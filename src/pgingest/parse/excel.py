@@ -23,6 +23,7 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SourceBatch
+from pgingest.parse.sheet_limits import check_spreadsheet
 from pgingest.parse.stream import open_seekable, printable, source_error
 from pgingest.parse.text_rows import TextRow, check_names, text_batches
 
@@ -71,6 +72,7 @@ class ExcelReader:
         self.file = file
         self.options = options
         self._names: list[str] | None = None
+        self._is_checked = False  # its size, against settings.limits (sheet_limits.py)
 
     def _error(self, exc: BaseException) -> ParseError:
         text = (
@@ -90,6 +92,9 @@ class ExcelReader:
             raise source_error(exc, self.file) from exc
         workbook: CalamineWorkbook | None = None
         try:
+            if not self._is_checked:
+                check_spreadsheet(path, self.options, self.file.limits, shown=self.file.path)
+                self._is_checked = True
             workbook = CalamineWorkbook.from_path(path)
             sheet = self._sheet(workbook)
             # iter_rows starts at the sheet's first row, empty ones included.

@@ -34,7 +34,9 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.limits import JsonGuard
 from pgingest.parse.stream import (
+    STREAM_BUFFER_BYTES,
     detect_encoding,
     open_utf8_binary,
     open_utf8_stream,
@@ -91,7 +93,18 @@ class JsonReader:
         return detect_encoding(self.file, self._declared_encoding)
 
     def _open(self) -> Any:
-        return open_utf8_binary(self.file, self.encoding)
+        return self._guarded(open_utf8_binary(self.file, self.encoding))
+
+    def _guarded(self, source: Any) -> io.BufferedReader:
+        """The text, failing past the nesting and record limits before a parser holds it."""
+        guard = JsonGuard(
+            source,
+            self.file.limits,
+            path=self.file.path,
+            record_depth=2 if self._layout == "array" else 1,
+            is_lines=self._layout in (None, "lines"),
+        )
+        return io.BufferedReader(guard, STREAM_BUFFER_BYTES)
 
     @property
     def is_lines(self) -> bool:
@@ -251,6 +264,8 @@ class JsonReader:
     def _read_fast(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         known = set(self.column_names())
         schema = pa.schema([(c.name, c.native_type or pa.string()) for c in plan.columns])
+        # Not guarded: pyarrow's reader parses deep nesting without recursion and fails a
+        # line longer than its block; the careful reader, which Python parses, is guarded.
         stream = open_utf8_stream(self.file, self.encoding)
         try:
             reader = pjson.open_json(

@@ -14,15 +14,17 @@ import io
 import lzma
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from typing import IO, Any
 
 import pyarrow as pa
 
+from pgingest.decompression import DecompressionGuard, check_compression_ratio
 from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
-from pgingest.remote import local_copy
+from pgingest.remote import local_copy, temporary_folder
 
 __all__ = [
     "detect_encoding",
@@ -61,10 +63,16 @@ _ARROW_CODECS = {"gzip", "bz2", "zstd"}
 # Read-ahead buffer between the file and the decompressor or parser; 1 MiB keeps
 # system calls rare without holding much per open file.
 STREAM_BUFFER_BYTES = 1 << 20
+# Compressed bytes are read ahead of the decompressor in pieces this small, so that
+# the bytes read say how much it consumed: a bomb's ratio shows early (Arrow's
+# decompressing stream itself reads 64 KiB at a time).
+COMPRESSED_READ_BYTES = 64 << 10
 
 
 def sniff_compression(path: str, *, allow_zip: bool = False) -> str | None:
-    """The compression a file's first bytes announce, or None for plain data."""
+    """The compression a file's first bytes announce, or None for plain data (or a non-file)."""
+    if not os.path.isfile(path):
+        return None  # a device or pipe is refused when opened; reading it here could block
     with open(path, "rb") as handle:
         head = handle.read(8)
     for magic, name in _MAGIC:
@@ -118,28 +126,59 @@ def _only_member(file: SourceFile, path: str) -> IO[bytes]:
             hint="name it .zip (each member then loads as a file), or extract it",
             path=file.path,
         )
-    return archive.open(members[0])
+    member = members[0]
+    try:
+        check_compression_ratio(member.file_size, member.compress_size, file.limits, path=file.path)
+    except SourceError:
+        archive.close()
+        raise
+    return archive.open(member)
 
 
 class _RangeRaw(io.RawIOBase):
-    """The bytes of a file from ``start`` to ``end`` (a chunk), read forward."""
+    """The bytes of a file from ``start`` to ``end`` (a chunk, or the whole file), read forward.
 
-    def __init__(self, path: str, start: int, end: int) -> None:
+    A local file is read to the size it had when it was discovered and
+    fingerprinted, never further, and at the end its size and modification time
+    must still be those: a file written to while it is read fails instead of
+    loading other bytes than the manifest describes, or a half-written last row.
+    """
+
+    def __init__(self, path: str, start: int, end: int, *, file: SourceFile | None = None) -> None:
         super().__init__()
         self._handle = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._handle.seek(start)
         self._left = end - start
+        self._file = file  # checked for changes at the end (a local file)
+        self.consumed = 0  # bytes read so far
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         if self._left <= 0:
+            self._check_unchanged()
             return 0
         view = memoryview(buffer)[: min(len(buffer), self._left)]
         size = self._handle.readinto(view)
+        if not size:
+            self._check_unchanged()  # shorter than discovered
         self._left -= size
+        self.consumed += size
         return size
+
+    def _check_unchanged(self) -> None:
+        file = self._file
+        if file is None:
+            return
+        info = os.fstat(self._handle.fileno())
+        if info.st_size != file.size or info.st_mtime_ns != file.modified_ns:
+            raise SourceError(
+                f"the file changed while it was read ({file.size:,} bytes when it was found, "
+                f"{info.st_size:,} now); none of it was loaded",
+                hint="load it once it is complete: the next run reads it again",
+                path=file.path,
+            )
 
     def close(self) -> None:
         if not self.closed:
@@ -147,25 +186,62 @@ class _RangeRaw(io.RawIOBase):
         super().close()
 
 
+def _require_regular(path: str, file: SourceFile) -> None:
+    """A device or FIFO never ends (/dev/zero) or blocks (a pipe): only regular files load."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise source_error(exc, file, "open") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise SourceError("is a folder, not a file", path=file.path)
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(
+            "is not a regular file (a device, pipe or socket)",
+            hint="copy the data to a file first",
+            path=file.path,
+        )
+
+
+def _raw_bytes(file: SourceFile, path: str) -> _RangeRaw:
+    """The stored bytes pgingest loads: a chunk's range, or the whole file as fingerprinted."""
+    _require_regular(path, file)
+    is_local = file.origin is None  # a fetched copy is private and does not change
+    if file.chunk is not None:
+        return _RangeRaw(path, file.chunk.start, file.chunk.end, file=file if is_local else None)
+    if is_local:
+        return _RangeRaw(path, 0, file.size, file=file)
+    return _RangeRaw(path, 0, os.path.getsize(path))
+
+
+def _decompressed(file: SourceFile, path: str, compression: str) -> io.RawIOBase:
+    """The decompressed bytes of a compressed file, within the decompression limits."""
+    raw = _raw_bytes(file, path)
+    buffered = io.BufferedReader(raw, COMPRESSED_READ_BYTES)
+    decompressor: Any
+    if compression == "xz":
+        decompressor = lzma.open(buffered, "rb")  # noqa: SIM115 - closed by the guard
+    else:
+        decompressor = pa.CompressedInputStream(pa.PythonFile(buffered, mode="r"), compression)
+    return DecompressionGuard(decompressor, lambda: raw.consumed, file.limits, path=file.path)
+
+
 def open_stream(file: SourceFile) -> pa.NativeFile:
     """A forward-only Arrow stream of the file's (decompressed) bytes, or of its chunk."""
     path = local_path(file)
     try:
         if file.chunk is not None:
-            chunk = file.chunk
-            raw_range = io.BufferedReader(
-                _RangeRaw(path, chunk.start, chunk.end), STREAM_BUFFER_BYTES
+            return pa.PythonFile(
+                io.BufferedReader(_raw_bytes(file, path), STREAM_BUFFER_BYTES), mode="r"
             )
-            return pa.PythonFile(raw_range, mode="r")
+        _require_regular(path, file)
         compression = _compression(file, path, allow_zip=True)
-        if compression == "xz":
-            return pa.PythonFile(lzma.open(path, "rb"), mode="r")
         if compression == "zip":
             return pa.PythonFile(_only_member(file, path), mode="r")
-        raw = pa.OSFile(path, mode="r")
-        if compression in _ARROW_CODECS:
-            return pa.CompressedInputStream(raw, compression)
-        return pa.BufferedInputStream(raw, STREAM_BUFFER_BYTES)
+        if compression is not None:
+            return pa.PythonFile(_decompressed(file, path, compression), mode="r")
+        return pa.PythonFile(
+            io.BufferedReader(_raw_bytes(file, path), STREAM_BUFFER_BYTES), mode="r"
+        )
     except zipfile.BadZipFile as exc:
         raise SourceError(f"not a readable zip archive: {exc}", path=file.path) from exc
     except (OSError, pa.ArrowException) as exc:
@@ -208,7 +284,7 @@ def open_seekable(file: SourceFile) -> tuple[str, bool]:
     path = local_path(file)
     if _compression(file, path) is None:
         return path, False
-    handle, temporary = tempfile.mkstemp(prefix="pgingest-", suffix=".parquet")
+    handle, temporary = tempfile.mkstemp(prefix="decompressed-", dir=temporary_folder())
     try:
         with os.fdopen(handle, "wb") as target, open_binary(file) as source:
             shutil.copyfileobj(source, target, STREAM_BUFFER_BYTES)

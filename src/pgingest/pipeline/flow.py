@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,23 +112,33 @@ class Attempt:
 
 
 class CopyRows:
-    """Which file record each row of a COPY came from, to name the line of a server error."""
+    """Which file record each row of a COPY came from, to name the line of a server error.
+
+    Kept as runs of consecutive records (a run breaks only where a record was set
+    aside), so a file of any length costs O(runs), not 8 bytes a row for the whole
+    file (issue 17: 30M rows held 370 MB).
+    """
 
     def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._records: list[np.ndarray] = []
+        self._starts: list[int] = []  # the COPY row where each run starts
+        self._firsts: list[int] = []  # the record of that row
         self.rows = 0
 
     def add(self, records: np.ndarray) -> None:
-        self._starts.append(self.rows)
-        self._records.append(records)
+        breaks = np.flatnonzero(np.diff(records) != 1) + 1
+        for offset in [0, *breaks.tolist()] if len(records) else []:
+            row, record = self.rows + offset, int(records[offset])
+            if self._starts and record - self._firsts[-1] == row - self._starts[-1]:
+                continue  # continues the last run
+            self._starts.append(row)
+            self._firsts.append(record)
         self.rows += len(records)
 
     def record_of(self, copy_row: int) -> int | None:
-        index = int(np.searchsorted(self._starts, copy_row, side="right")) - 1
+        index = bisect.bisect_right(self._starts, copy_row) - 1
         if index < 0 or copy_row >= self.rows:
             return None
-        return int(self._records[index][copy_row - self._starts[index]])
+        return self._firsts[index] + copy_row - self._starts[index]
 
 
 @dataclass

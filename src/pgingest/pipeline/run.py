@@ -31,6 +31,7 @@ from pgingest.pipeline.jobs import Job, OrderedGroup, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.remote import WorkerSpec
 from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, lacking_warning
+from pgingest.remote import remove_dead_folders
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
 from pgingest.report.position import bytes_to_read
@@ -94,6 +95,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
     )
 
+    remove_dead_folders()  # temporary files of runs that were killed
     discovered = _discover(config, reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
