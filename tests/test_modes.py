@@ -105,7 +105,7 @@ def test_upsert_inserts_updates_and_the_last_duplicate_wins(
     (tmp_path / "day2.csv").write_text("id,name\n1,A\n3,c\n3,C\n1,AA\n")
     report = load(_source(["day*.csv"], mode="upsert", key=["id"]))
     assert report.failed_files == []
-    assert report.records_updated == 1
+    assert (report.records_inserted, report.records_updated) == (1, 1)
     assert report.records_duplicates == 2
     figures = report.reconciliation["public.t"]
     assert figures["parsed"] == 4

@@ -460,7 +460,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         files_failed=len({f.path for f in failed}),
         files_skipped=sum(len(p.skipped) for p in prepared) + sum(r.skipped for r in results),
         records_parsed=sum(r.parsed for r in results),
-        records_inserted=sum(r.rows for r in succeeded),
+        records_inserted=sum(r.inserted for r in succeeded),
         records_rejected=sum(r.rejected for r in results if r.is_success),
         stages=busy,
         stages_wall=wall,
