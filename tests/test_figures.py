@@ -100,12 +100,10 @@ def test_upsert_figures_add_up_in_every_view(
         "report", "-c", str(config), "--database-url", database_url, "--html", str(page)
     )
     assert written.exit_code == 0, written.output
-    cards = dict(
-        (name, int(value.replace(",", "")))
-        for value, name in re.findall(
-            r'<div class="value">([^<]*)</div><div class="name">records ([a-z]+)</div>',
-            html.unescape(page.read_text()),
-        )
-    )
+    card = r'<div class="value">([^<]*)</div><div class="name">records ([a-z]+)</div>'
+    cards = {
+        name: int(value.replace(",", ""))
+        for value, name in re.findall(card, html.unescape(page.read_text()))
+    }
     _adds_up(cards)
     assert cards["warned"] == WARNED
