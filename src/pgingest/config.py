@@ -285,6 +285,10 @@ class Source(_Model):
     ignore_extra_columns: bool = Field(
         False, description="Drop file columns that the table lacks instead of failing."
     )
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="File column → table column, applied before matching (and create).",
+    )
     on_change: OnChange | None = Field(
         None, description="A loaded file whose content changed: skip, reload or error."
     )
@@ -351,6 +355,14 @@ class Source(_Model):
     @classmethod
     def _valid_encoding(cls, value: str | None) -> str | None:
         return _known_encoding(value)
+
+    @model_validator(mode="after")
+    def _renames_are_distinct(self) -> Source:
+        targets = list(self.rename.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1 or not t})
+        if twice:
+            raise ValueError(f"rename gives several file columns (or none) the name {twice[0]!r}")
+        return self
 
     @model_validator(mode="after")
     def _fixed_width_needs_columns(self) -> Source:

@@ -58,13 +58,20 @@ def sample_files(
         if len(samples) >= SAMPLE_FILES:
             break
         try:
-            samples.append((file.path, open_reader(file, source).sample(SAMPLE_ROWS)))
+            sample = open_reader(file, source).sample(SAMPLE_ROWS)
+            samples.append((file.path, [_renamed(column, source) for column in sample]))
         except (PgIngestError, OSError) as exc:
             error = file_error(exc, file.path) if isinstance(exc, OSError) else exc
             logger.info("not sampling %s for create: %s", file.path, error.describe())
             if problems is not None:
                 problems[file.path] = error.with_context(path=file.path)
     return samples
+
+
+def _renamed(column: SampleColumn, source: Source) -> SampleColumn:
+    """The sampled column under its table name (the source's rename)."""
+    name = source.rename.get(column.name, column.name)
+    return column if name == column.name else replace(column, name=name)
 
 
 class _UnsampleableError(LoadError):
@@ -106,6 +113,7 @@ def _evolve(
             names = open_reader(file, source).column_names()
         except (PgIngestError, OSError):
             continue  # the file fails with its own error when it loads
+        names = [source.rename.get(n, n) for n in names]
         if any(n.lower() not in known and n != source.file_column for n in names):
             having.append(file)
     if not having:
