@@ -1,4 +1,4 @@
-"""Header names under ``create``: empty names become column_N, repeats get _2, _3, with a warning."""
+"""Header names under ``create``: empty names become column_N, repeats get _2, _3."""
 
 from __future__ import annotations
 

@@ -445,6 +445,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         for alias in d.folded
     ]
     warnings += [lacking_warning(r.unit, r.lacking) for r in results if r.lacking and r.is_success]
+    warnings += [warning for p in prepared for warning in p.warnings]
     succeeded = [r for r in results if r.is_success]
     return RunReport(
         run_id=str(outcome.run_id),
