@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from pgingest.report.formatting import format_bytes, format_rate, format_seconds
+from pgingest.report.formatting import counted, format_bytes, format_rate, format_seconds
 from pgingest.report.run_report import RunReport
 
 if TYPE_CHECKING:
@@ -108,16 +108,14 @@ def render_summary(console: Console, report: RunReport, *, is_detailed: bool = T
         render_figures(console, report)
     console.print(
         f"{report.files_succeeded} loaded, {report.files_skipped} skipped, "
-        f"{report.files_failed} failed; {report.records_loaded:,} rows in "
+        f"{report.files_failed} failed; {counted(report.records_loaded, 'row')} in "
         f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)",
         markup=False,
         highlight=False,
     )
     if report.records_warned:
         console.print(
-            f"warning: {report.records_warned:,} "
-            + ("row" if report.records_warned == 1 else "rows")
-            + " broke a warn rule and loaded",
+            f"warning: {counted(report.records_warned, 'row')} broke a warn rule and loaded",
             markup=False,
             style="yellow",
         )
@@ -171,7 +169,7 @@ def render_plan(console: Console, plan: RunPlan) -> None:
         console.print(files)
         to_load = sum(1 for f in source.files if f.action == "load")
         console.print(
-            f"  {len(source.files)} files, {to_load} to load, "
+            f"  {counted(len(source.files), 'file')}, {to_load} to load, "
             f"{format_bytes(sum(f.size for f in source.files if f.action == 'load'))}",
             markup=False,
             highlight=False,
