@@ -73,8 +73,6 @@ def _figures_table(report: RunReport) -> Table:
         f"{report.files_failed:,} failed, {report.files_skipped:,} skipped",
     )
     table.add_row("records", records_line(report))
-    if report.records_warned:
-        table.add_row("warned", f"{report.records_warned:,} broke a warn rule and loaded")
     table.add_row(
         "read",
         f"{format_bytes(report.bytes_read)} in {report.batches:,} "

@@ -92,8 +92,9 @@ class RunReport:
     def records_accounted(self) -> int:
         """Records the run can say what became of; equals records_parsed.
 
-        parsed = inserted + updated + duplicates + rejected. A count of rows
-        turned away by the table (e.g. a BEFORE trigger) belongs here too.
+        parsed = inserted + updated + duplicates + rejected. Every other fate a
+        record can have (rows a BEFORE trigger turned away, rescued rows) must
+        be added here too, or the summary says the figures do not add up.
         """
         return (
             self.records_inserted
