@@ -35,7 +35,7 @@ def test_empty_and_repeated_header_names_load_under_create(
     (tmp_path / "a.csv").write_text("id,,name,name,name_2,\n1,x,a,b,c,y\n")
     result = _run(tmp_path, database_url, {"paths": ["*.csv"], "create": True})
     assert result.exit_code == 0, result.output
-    assert "header names changed: column 2 (no name) → 'column_2'" in result.output
+    assert result.output.count("header names changed: column 2 (no name) → 'column_2'") == 1
     assert "column 4 ('name' again) → 'name_3'" in result.output  # name_2 is taken
     assert _columns(db) == ["id", "column_2", "name", "name_3", "name_2", "column_6"]
     assert db.execute("SELECT * FROM t").fetchall() == [(1, "x", "a", "b", "c", "y")]

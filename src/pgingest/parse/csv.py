@@ -70,6 +70,7 @@ class CsvReader:
         self.file = file
         # create: empty and repeated header names are renamed (parse/header_names.py)
         self._distinct_header = distinct_header
+        self._header_warning: str | None = None  # logged once, when the file is read
         self._line_offset = 0
         chunk = file.chunk
         if chunk is not None and chunk.start > 0:
@@ -205,7 +206,7 @@ class CsvReader:
         header = distinct_names(names)
         if not header.changes:
             return names
-        logger.warning("%s: %s", self.file.path, header.warning)
+        self._header_warning = header.warning
         # Read by the new names: the header line is then skipped as a record.
         self.options = self.options.model_copy(update={"column_names": list(header.names)})
         return list(header.names)
@@ -241,6 +242,9 @@ class CsvReader:
 
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         """Batches of the plan's columns: typed where pyarrow can (fast), else bytes (careful)."""
+        if self._header_warning is not None:
+            logger.warning("%s: %s", self.file.path, self._header_warning)
+            self._header_warning = None
         if plan.careful:
             return rebatch(self._read_careful(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)
