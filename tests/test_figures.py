@@ -81,12 +81,12 @@ def test_upsert_figures_add_up_in_every_view(
     assert report["records"]["warned"] == WARNED
 
     row = db.execute(
-        "SELECT records_parsed, records_inserted, records_rejected, report->'records' "
-        "FROM pgingest.runs"
+        "SELECT records_parsed, records_inserted, records_updated, records_duplicates, "
+        "records_rejected, report->'records' FROM pgingest.runs"
     ).fetchone()
     assert row is not None
-    assert row[:3] == (PARSED, INSERTED, REJECTED)
-    _adds_up(row[3])
+    assert row[:5] == (PARSED, INSERTED, UPDATED, DUPLICATES, REJECTED)
+    _adds_up(row[5])
 
     runs = _invoke("runs", str(config), "--database-url", database_url, "--json")
     assert runs.exit_code == 0, runs.output

@@ -326,7 +326,8 @@ def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
         """
         UPDATE pgingest.runs SET finished_at = %s, status = %s,
             files_attempted = %s, files_succeeded = %s, files_failed = %s, files_skipped = %s,
-            records_parsed = %s, records_inserted = %s, records_rejected = %s, report = %s
+            records_parsed = %s, records_inserted = %s, records_rejected = %s,
+            records_updated = %s, records_duplicates = %s, report = %s
         WHERE run_id = %s
         """,
         (
@@ -339,6 +340,8 @@ def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
             report.records_parsed,
             report.records_inserted,
             report.records_rejected,
+            report.records_updated,
+            report.records_duplicates,
             json.dumps(report.to_dict()),
             report.run_id,
         ),
