@@ -34,8 +34,10 @@ def test_run_without_a_url_uses_the_embedded_database(
     first = runner.invoke(app, ["run", config], catch_exceptions=False)
     assert first.exit_code == 0, first.output
     assert "4 loaded, 0 skipped, 0 failed; 740 rows" in first.output
+    assert "Loaded into the embedded PostgreSQL" in first.output
     assert "pgingest db-url" in first.output
     assert (embedded_data_dir(example_copy) / "PG_VERSION").exists()
+    assert (example_copy / ".pgingest" / ".gitignore").read_text().endswith("*\n")
 
     url = runner.invoke(app, ["db-url", config]).output.strip()
     with psycopg.connect(url) as conn:
@@ -48,6 +50,7 @@ def test_run_without_a_url_uses_the_embedded_database(
     again = runner.invoke(app, ["run", config], catch_exceptions=False)
     assert again.exit_code == 0
     assert "0 loaded, 4 skipped" in again.output
+    assert "Nothing loaded; the database is the embedded PostgreSQL" in again.output
 
     stopped = runner.invoke(app, ["db-stop", config])
     assert "stopped" in stopped.output

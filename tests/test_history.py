@@ -183,7 +183,7 @@ def test_report_prints_a_runs_figures_and_names_bad_ids(
     assert latest.exit_code == 0, latest.output
     assert "(failed)" in latest.output
     assert "records" in latest.output
-    assert "3 parsed, 2 inserted, 0 updated, 1 rejected" in latest.output
+    assert "3 parsed = 2 inserted + 0 updated + 0 duplicates + 1 rejected" in latest.output
     unknown = _invoke("report", "0000", "-c", str(config), "--database-url", database_url)
     assert unknown.exit_code == 2
     assert "no run '0000' in pgingest.runs" in unknown.output

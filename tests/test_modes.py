@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.errors import ConfigError
 from pgingest.report.run_report import RunReport
 
 
@@ -105,7 +104,7 @@ def test_upsert_inserts_updates_and_the_last_duplicate_wins(
     (tmp_path / "day2.csv").write_text("id,name\n1,A\n3,c\n3,C\n1,AA\n")
     report = load(_source(["day*.csv"], mode="upsert", key=["id"]))
     assert report.failed_files == []
-    assert report.records_updated == 1
+    assert (report.records_inserted, report.records_updated) == (1, 1)
     assert report.records_duplicates == 2
     figures = report.reconciliation["public.t"]
     assert figures["parsed"] == 4
@@ -256,17 +255,16 @@ def test_evolve_adds_columns_that_appear_in_later_files(
     ]
 
 
-def test_type_conflict_between_files_names_both(
-    load: Callable[..., RunReport], tmp_path: Path
+def test_type_conflict_between_files_widens_to_text(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
 ) -> None:
     (tmp_path / "a.csv").write_text("id,code\n1,42\n")
     (tmp_path / "b.csv").write_text("id,code\n2,2024-01-01\n")
-    with pytest.raises(ConfigError) as caught:
-        load(_source(["*.csv"], create=True))
-    message = str(caught.value)
-    assert "column 'code' is bigint in" in message
-    assert "a.csv" in message
-    assert "b.csv" in message
-    assert '"columns": {"code": "text"}' in message
-    report = load(_source(["*.csv"], create=True, columns={"code": "text"}))
+    report = load(_source(["*.csv"], create=True))
     assert report.failed_files == []
+    (warning,) = [w for w in report.warnings if "column 'code'" in w]
+    assert "column 'code' is bigint in" in warning
+    assert "a.csv" in warning
+    assert "b.csv" in warning
+    assert '"columns": {"code": "bigint"}' in warning
+    assert db.execute("SELECT code FROM t ORDER BY id").fetchall() == [("42",), ("2024-01-01",)]

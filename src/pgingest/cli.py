@@ -243,7 +243,8 @@ def run_command(
                 stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
         if result.database and configured_url(loaded, database_url) is None and not quiet:
             stdout.print(
-                "Loaded into the embedded PostgreSQL; connect with: "
+                ("Loaded into" if result.records_loaded else "Nothing loaded; the database is")
+                + " the embedded PostgreSQL; connect with: "
                 f'psql "$(pgingest db-url {config})"',
                 markup=False,
                 soft_wrap=True,

@@ -53,7 +53,9 @@ def _run_row(run: StoredRun) -> dict[str, Any]:
             "parsed": run.records_parsed,
             "inserted": run.records_inserted,
             "updated": run.records_updated,
+            "duplicates": run.records_duplicates,
             "rejected": run.records_rejected,
+            "warned": run.records_warned,
         },
         "throughput_rows_per_sec": round(run.rows_per_second, 1),
     }

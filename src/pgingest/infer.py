@@ -204,6 +204,8 @@ class TypeConflictError(ValueError):
             f"column {column!r} is {first[1]} in {first[0]} but {second[1]} in {second[0]}"
         )
         self.column = column
+        self.first = first  # (file, type)
+        self.second = second
 
 
 def infer_columns(
@@ -211,16 +213,20 @@ def infer_columns(
     *,
     files: Sequence[str] | None = None,
     fixed: Collection[str] = (),
+    conflicts: list[TypeConflictError] | None = None,
 ) -> list[InferredColumn]:
     """One type per column over the samples of several files (columns in first-seen order).
 
     Within a file, mixed values widen (to text at worst); between files, types
     must agree up to lossless widening (bigint → numeric, date → timestamptz),
     else TypeConflictError names both files — unless the column is in ``fixed``
-    (its type is set by the config).
+    (its type is set by the config). Given a ``conflicts`` list, a conflicting
+    column becomes text instead (text holds every value of both files) and
+    the conflict is appended to the list.
     """
     order: dict[str, None] = {}
     types: dict[str, tuple[str, str]] = {}  # column → (file it came from, type)
+    widened: set[str] = set()
     for position, file_sample in enumerate(samples):
         where = files[position] if files else f"file {position + 1}"
         for column in file_sample:
@@ -235,8 +241,15 @@ def infer_columns(
             if previous is None or column.name in fixed:
                 types[column.name] = (where, found)
                 continue
+            if column.name in widened:
+                continue
             shared = _compatible(previous[1], found)
             if shared is None:
-                raise TypeConflictError(column.name, previous, (where, found))
+                conflict = TypeConflictError(column.name, previous, (where, found))
+                if conflicts is None:
+                    raise conflict
+                conflicts.append(conflict)
+                widened.add(column.name)
+                shared = "text"
             types[column.name] = (previous[0], shared)
     return [InferredColumn(name, types[name][1] if name in types else "text") for name in order]

@@ -3,7 +3,8 @@
 Columns match by name: exactly first, then ignoring case when that is
 unambiguous (a CSV header ``Event_ID`` meets column ``event_id``). A table
 column the file lacks gets its default; a file column the table lacks is an
-error naming it, unless the source says ``ignore_extra_columns``.
+error naming it, unless the source says ``ignore_extra_columns``. A source's
+``rename`` maps file column names to table column names before any of this.
 """
 
 from __future__ import annotations
@@ -129,10 +130,12 @@ def match_columns(
     matches: list[ColumnMatch] = []
     extra: list[str] = []
     used: set[str] = set()
+    _check_renames(file_columns, source, table, file)
     for name in file_columns:
-        target = by_name.get(name)
+        wanted = source.rename.get(name, name)
+        target = by_name.get(wanted)
         if target is None:
-            folded = by_folded.get(name.lower(), [])
+            folded = by_folded.get(wanted.lower(), [])
             target = folded[0] if len(folded) == 1 else None
         if target is None or target.name in used:
             extra.append(name)
@@ -203,6 +206,21 @@ def match_columns(
         lineage=lineage,
         lacking=lacking,
     )
+
+
+def _check_renames(file_columns: list[str], source: Source, table: Table, file: SourceFile) -> None:
+    """A rename naming a column the file lacks is a mistake: it would load NULLs."""
+    absent = [name for name in source.rename if name not in file_columns]
+    if absent:
+        listed = ", ".join(repr(name) for name in absent)
+        raise SourceError(
+            f"rename names file column{'s' if len(absent) > 1 else ''} {listed}, which the "
+            "file does not have",
+            hint=f"the file's columns are {', '.join(repr(n) for n in file_columns[:20])}; "
+            f"fix the rename of source {source.name!r}",
+            path=file.path,
+            table=str(table.name),
+        )
 
 
 # Delimiters to suggest when a header does not split on the configured one.

@@ -83,6 +83,12 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX files_loaded_once
         ON pgingest.files (table_name, path, fingerprint, part) WHERE status = 'loaded';
     """,
+    # 3: a run's figures add up in its row: parsed = inserted + updated + duplicates + rejected
+    """
+    ALTER TABLE pgingest.runs
+        ADD COLUMN IF NOT EXISTS records_updated bigint NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS records_duplicates bigint NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -191,7 +191,11 @@ def open_reader(file: SourceFile, source: Source) -> SourceReader:
     if file.format in ("csv", "tsv"):
         _check_header_width(file, source)
         return csv.CsvReader(
-            file, source.csv, is_tsv=file.format == "tsv", encoding=source.encoding
+            file,
+            source.csv,
+            is_tsv=file.format == "tsv",
+            encoding=source.encoding,
+            distinct_header=source.create,
         )
     if file.format in ("json", "ndjson"):
         return json.JsonReader(

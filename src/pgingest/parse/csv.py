@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from functools import cached_property
@@ -27,6 +28,7 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.header_names import distinct_names
 from pgingest.parse.stream import (
     detect_encoding,
     local_path,
@@ -37,6 +39,8 @@ from pgingest.parse.stream import (
 )
 
 __all__ = ["CsvReader"]
+
+logger = logging.getLogger(__name__)
 
 # pyarrow reads many blocks ahead of the consumer, so memory grows with the
 # block size: on the 2M-row benchmark, 1 MiB blocks held ~39 MB of Arrow memory
@@ -61,8 +65,12 @@ class CsvReader:
         *,
         is_tsv: bool = False,
         encoding: str | None = None,
+        distinct_header: bool = False,
     ) -> None:
         self.file = file
+        # create: empty and repeated header names are renamed (parse/header_names.py)
+        self._distinct_header = distinct_header
+        self._header_warning: str | None = None  # logged once, when the file is read
         self._line_offset = 0
         chunk = file.chunk
         if chunk is not None and chunk.start > 0:
@@ -187,9 +195,21 @@ class CsvReader:
                     ) from exc
                 finally:
                     reader.close()
+            names = self._distinct(names)
             self._check_names(names)
             self._names = names
         return list(self._names)
+
+    def _distinct(self, names: list[str]) -> list[str]:
+        if not self._distinct_header:
+            return names
+        header = distinct_names(names)
+        if not header.changes:
+            return names
+        self._header_warning = header.warning
+        # Read by the new names: the header line is then skipped as a record.
+        self.options = self.options.model_copy(update={"column_names": list(header.names)})
+        return list(header.names)
 
     def _check_names(self, names: list[str]) -> None:
         seen: dict[str, int] = {}
@@ -222,6 +242,9 @@ class CsvReader:
 
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         """Batches of the plan's columns: typed where pyarrow can (fast), else bytes (careful)."""
+        if self._header_warning is not None:
+            logger.warning("%s: %s", self.file.path, self._header_warning)
+            self._header_warning = None
         if plan.careful:
             return rebatch(self._read_careful(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)

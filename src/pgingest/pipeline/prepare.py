@@ -44,6 +44,7 @@ class PreparedSource:
     failed: list[tuple[SourceFile | None, str, PgIngestError]] = field(default_factory=list)
     created: bool = False
     group: ReplaceGroup | None = None  # mode replace: every file in one transaction
+    warnings: tuple[str, ...] = ()  # for the run report (e.g. a column widened to text)
 
 
 def sample_files(
@@ -58,13 +59,20 @@ def sample_files(
         if len(samples) >= SAMPLE_FILES:
             break
         try:
-            samples.append((file.path, open_reader(file, source).sample(SAMPLE_ROWS)))
+            sample = open_reader(file, source).sample(SAMPLE_ROWS)
+            samples.append((file.path, [_renamed(column, source) for column in sample]))
         except (PgIngestError, OSError) as exc:
             error = file_error(exc, file.path) if isinstance(exc, OSError) else exc
             logger.info("not sampling %s for create: %s", file.path, error.describe())
             if problems is not None:
                 problems[file.path] = error.with_context(path=file.path)
     return samples
+
+
+def _renamed(column: SampleColumn, source: Source) -> SampleColumn:
+    """The sampled column under its table name (the source's rename)."""
+    name = source.rename.get(column.name, column.name)
+    return column if name == column.name else replace(column, name=name)
 
 
 class _UnsampleableError(LoadError):
@@ -80,22 +88,41 @@ class _UnsampleableError(LoadError):
 
 
 def infer_with_config(
-    samples: list[tuple[str, list[SampleColumn]]], source: Source, index: int
+    samples: list[tuple[str, list[SampleColumn]]],
+    source: Source,
+    index: int,
+    *,
+    warnings: list[str] | None = None,
 ) -> list[InferredColumn]:
-    """Column types from samples; a conflict between files is a config-level error."""
-    try:
-        return infer_columns(
-            [s for _, s in samples], files=[p for p, _ in samples], fixed=set(source.columns)
+    """Column types from samples; a column two files disagree on becomes text, with a warning.
+
+    Only that column changes: the source's files still load, and no other
+    source is held up (issue 13). Each warning is logged and added to ``warnings``.
+    """
+    conflicts: list[TypeConflictError] = []
+    columns = infer_columns(
+        [s for _, s in samples],
+        files=[p for p, _ in samples],
+        fixed=set(source.columns),
+        conflicts=conflicts,
+    )
+    for conflict in conflicts:
+        warning = (
+            f"source {source.name} (sources[{index}]): {conflict}; the column is text "
+            f'(to choose its type: "columns": {{"{conflict.column}": "{conflict.first[1]}"}})'
         )
-    except TypeConflictError as exc:
-        raise ConfigError(
-            f"sources[{index}] ({source.name}): {exc}",
-            hint=f'choose its type: "columns": {{"{exc.column}": "text"}} (or another type)',
-        ) from exc
+        logger.warning("%s", warning)
+        if warnings is not None:
+            warnings.append(warning)
+    return columns
 
 
 def _evolve(
-    conn: psycopg.Connection[Any], table: Table, found: DiscoveredSource, index: int
+    conn: psycopg.Connection[Any],
+    table: Table,
+    found: DiscoveredSource,
+    index: int,
+    warnings: list[str],
 ) -> Table:
     """Add the columns the files have and the table lacks (types from the files)."""
     source = found.source
@@ -106,11 +133,12 @@ def _evolve(
             names = open_reader(file, source).column_names()
         except (PgIngestError, OSError):
             continue  # the file fails with its own error when it loads
+        names = [source.rename.get(n, n) for n in names]
         if any(n.lower() not in known and n != source.file_column for n in names):
             having.append(file)
     if not having:
         return table
-    inferred = infer_with_config(sample_files(having, source), source, index)
+    inferred = infer_with_config(sample_files(having, source), source, index, warnings=warnings)
     new = [c for c in inferred if c.name.lower() not in known and c.name != source.file_column]
     add_columns(conn, table.name, new, overrides=source.columns, source_index=index)
     logger.info("added %d columns to %s: %s", len(new), table.name, ", ".join(c.name for c in new))
@@ -120,13 +148,18 @@ def _evolve(
 
 
 def _table(
-    conn: psycopg.Connection[Any], found: DiscoveredSource, index: int, *, allow_create: bool
+    conn: psycopg.Connection[Any],
+    found: DiscoveredSource,
+    index: int,
+    *,
+    allow_create: bool,
+    warnings: list[str],
 ) -> tuple[Table | None, bool]:
     source = found.source
     table = read_table(conn, source.table_name)
     if table is not None:
         if source.evolve == "add_columns" and allow_create:
-            table = _evolve(conn, table, found, index)
+            table = _evolve(conn, table, found, index, warnings)
         return table, False
     if not source.create:
         raise LoadError(
@@ -140,7 +173,7 @@ def _table(
     samples = sample_files(found.files, source, problems)
     if not samples:
         raise _UnsampleableError(str(source.table_name), problems)
-    columns = infer_with_config(samples, source, index)
+    columns = infer_with_config(samples, source, index, warnings=warnings)
     if source.file_column and source.file_column not in {c.name for c in columns}:
         columns.append(InferredColumn(source.file_column, "text"))
     key = source.key if source.mode == "upsert" else None
@@ -180,16 +213,17 @@ def prepare_source(
     failed: list[tuple[SourceFile | None, str, PgIngestError]] = [
         (None, "discover", problem) for problem in found.problems
     ]
+    warnings: list[str] = []
     try:
-        table, created = _table(conn, found, index, allow_create=allow_create)
+        table, created = _table(conn, found, index, allow_create=allow_create, warnings=warnings)
     except ConfigError:
         raise  # the whole run is misconfigured, not this source's files
     except _UnsampleableError as exc:  # each file fails with its own reason
         failed.extend((file, "plan", exc.problems.get(file.path, exc)) for file in found.files)
-        return PreparedSource(source, None, failed=failed)
+        return PreparedSource(source, None, failed=failed, warnings=tuple(warnings))
     except PgIngestError as exc:
         failed.extend((file, "plan", exc) for file in found.files)
-        return PreparedSource(source, None, failed=failed)
+        return PreparedSource(source, None, failed=failed, warnings=tuple(warnings))
     entries = (
         loaded_entries(conn, str(source.table_name), [f.path for f in found.files])
         if has_manifest
@@ -202,9 +236,10 @@ def prepare_source(
     units: list[Unit] = []
     skipped: list[Decision] = []
     if source.mode == "replace" and table is not None:
-        return _prepare_replace(
+        prepared = _prepare_replace(
             conn, source=source, table=table, decisions=decisions, failed=failed, created=created
         )
+        return replace(prepared, warnings=tuple(warnings))
     for decision in decisions:
         if decision.action == "skip" or (
             decision.action == "changed" and source.change_policy == "skip"
@@ -234,7 +269,7 @@ def prepare_source(
                 Unit(d.file, source, table, d)
                 for d in _chunk_decisions(decision, source, chunk_bytes, max_rejects)
             )
-    return PreparedSource(source, table, units, skipped, failed, created)
+    return PreparedSource(source, table, units, skipped, failed, created, warnings=tuple(warnings))
 
 
 def in_apply_order(files: Sequence[SourceFile], source: Source) -> list[SourceFile]:

@@ -332,7 +332,8 @@ def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
         """
         UPDATE pgingest.runs SET finished_at = %s, status = %s,
             files_attempted = %s, files_succeeded = %s, files_failed = %s, files_skipped = %s,
-            records_parsed = %s, records_inserted = %s, records_rejected = %s, report = %s
+            records_parsed = %s, records_inserted = %s, records_rejected = %s,
+            records_updated = %s, records_duplicates = %s, report = %s
         WHERE run_id = %s
         """,
         (
@@ -345,6 +346,8 @@ def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
             report.records_parsed,
             report.records_inserted,
             report.records_rejected,
+            report.records_updated,
+            report.records_duplicates,
             json.dumps(report.to_dict()),
             report.run_id,
         ),
@@ -456,6 +459,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         for alias in d.folded
     ]
     warnings += [lacking_warning(r.unit, r.lacking) for r in results if r.lacking and r.is_success]
+    warnings += [warning for p in prepared for warning in p.warnings]
     succeeded = [r for r in results if r.is_success]
     return RunReport(
         run_id=str(outcome.run_id),
@@ -471,7 +475,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         files_failed=len({f.path for f in failed}),
         files_skipped=sum(len(p.skipped) for p in prepared) + sum(r.skipped for r in results),
         records_parsed=sum(r.parsed for r in results),
-        records_inserted=sum(r.rows for r in succeeded),
+        records_inserted=sum(r.inserted for r in succeeded),
         records_rejected=sum(r.rejected for r in results if r.is_success),
         stages=busy,
         stages_wall=wall,

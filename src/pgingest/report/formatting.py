@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["format_bytes", "format_rate", "format_seconds"]
+__all__ = ["counted", "format_bytes", "format_rate", "format_seconds"]
 
 
 def format_bytes(size: float) -> str:
@@ -33,3 +33,8 @@ def format_rate(per_second: float, unit: str) -> str:
     if unit == "bytes":
         return f"{format_bytes(per_second)}/s"
     return f"{per_second:,.0f} {unit}/s"
+
+
+def counted(count: int, noun: str) -> str:
+    """1 → '1 file', 2 → '2 files', 12000 → '12,000 files' (nouns that take an s)."""
+    return f"{count:,} {noun if count == 1 else noun + 's'}"

@@ -118,7 +118,7 @@ class StageLogger(NullReporter):
         figures = report.to_dict()
         logger.info(
             "load: finished in %s: %d files loaded, %d failed, %d skipped; "
-            "%s records parsed, %s inserted, %s updated, %s rejected; %s read (%s)",
+            "%s records parsed, %s inserted, %s updated, %s duplicates, %s rejected; %s read (%s)",
             format_seconds(report.seconds),
             report.files_succeeded,
             report.files_failed,
@@ -126,6 +126,7 @@ class StageLogger(NullReporter):
             f"{report.records_parsed:,}",
             f"{report.records_inserted:,}",
             f"{report.records_updated:,}",
+            f"{report.records_duplicates:,}",
             f"{report.records_rejected:,}",
             format_bytes(report.bytes_read),
             format_rate(report.rows_per_second, "rows"),

@@ -7,13 +7,19 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from pgingest.report.formatting import format_bytes, format_rate, format_seconds
+from pgingest.report.formatting import counted, format_bytes, format_rate, format_seconds
 from pgingest.report.run_report import RunReport
 
 if TYPE_CHECKING:
     from pgingest.pipeline.dry_run import RunPlan
 
-__all__ = ["format_bytes", "render_figures", "render_plan", "render_summary"]
+__all__ = [
+    "format_bytes",
+    "records_line",
+    "render_figures",
+    "render_plan",
+    "render_summary",
+]
 
 
 def _tables_table(report: RunReport) -> Table:
@@ -44,6 +50,19 @@ def _stages_table(report: RunReport) -> Table:
     return table
 
 
+def records_line(report: RunReport) -> str:
+    """``10 parsed = 7 inserted + 1 updated + 1 duplicate + 1 rejected``: the figures add up."""
+    line = (
+        f"{report.records_parsed:,} parsed = {report.records_inserted:,} inserted + "
+        f"{report.records_updated:,} updated + {report.records_duplicates:,} "
+        + ("duplicate" if report.records_duplicates == 1 else "duplicates")
+        + f" + {report.records_rejected:,} rejected"
+    )
+    if report.records_accounted != report.records_parsed:  # a run still going, or killed
+        line += f" (only {report.records_accounted:,} accounted for)"
+    return line
+
+
 def _figures_table(report: RunReport) -> Table:
     table = Table(show_edge=False, show_header=False, pad_edge=False)
     table.add_column(style="bold")
@@ -53,11 +72,7 @@ def _figures_table(report: RunReport) -> Table:
         f"{report.files_attempted:,} attempted, {report.files_succeeded:,} loaded, "
         f"{report.files_failed:,} failed, {report.files_skipped:,} skipped",
     )
-    table.add_row(
-        "records",
-        f"{report.records_parsed:,} parsed, {report.records_inserted:,} inserted, "
-        f"{report.records_updated:,} updated, {report.records_rejected:,} rejected",
-    )
+    table.add_row("records", records_line(report))
     table.add_row(
         "read",
         f"{format_bytes(report.bytes_read)} in {report.batches:,} "
@@ -91,11 +106,17 @@ def render_summary(console: Console, report: RunReport, *, is_detailed: bool = T
         render_figures(console, report)
     console.print(
         f"{report.files_succeeded} loaded, {report.files_skipped} skipped, "
-        f"{report.files_failed} failed; {report.records_inserted:,} rows in "
+        f"{report.files_failed} failed; {counted(report.records_loaded, 'row')} in "
         f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)",
         markup=False,
         highlight=False,
     )
+    if report.records_warned:
+        console.print(
+            f"warning: {counted(report.records_warned, 'row')} broke a warn rule and loaded",
+            markup=False,
+            style="yellow",
+        )
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False, style="yellow", soft_wrap=True)
     for failed in report.failed_files:
@@ -146,7 +167,7 @@ def render_plan(console: Console, plan: RunPlan) -> None:
         console.print(files)
         to_load = sum(1 for f in source.files if f.action == "load")
         console.print(
-            f"  {len(source.files)} files, {to_load} to load, "
+            f"  {counted(len(source.files), 'file')}, {to_load} to load, "
             f"{format_bytes(sum(f.size for f in source.files if f.action == 'load'))}",
             markup=False,
             highlight=False,

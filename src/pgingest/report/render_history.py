@@ -47,10 +47,12 @@ def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
     if not runs:
         console.print("no runs yet", markup=False)
         return
-    has_updates = any(r.records_updated for r in runs)
+    # parsed = inserted + updated + duplicates + rejected: upsert's columns when any run has them
+    has_updates = any(r.records_updated or r.records_duplicates for r in runs)
     configs = {r.config_path for r in runs}
-    headings = ["run", "started", "took#", "status", "loaded#", "failed#", "skipped#"]
-    headings += ["inserted#", *(["updated#"] if has_updates else []), "rejected#", "rows/s#"]
+    headings = ["run", "started", "took#", "status", "loaded#", "failed#", "skipped#", "parsed#"]
+    headings += ["inserted#", *(["updated#", "duplicates#"] if has_updates else [])]
+    headings += ["rejected#", "rows/s#"]
     if len(configs) > 1:
         headings.append("config")
     table = _table(headings)
@@ -65,8 +67,9 @@ def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
             f"{run.files_succeeded:,}",
             f"{run.files_failed:,}",
             f"{run.files_skipped:,}",
+            f"{run.records_parsed:,}",
             f"{run.records_inserted:,}",
-            *([f"{run.records_updated:,}"] if has_updates else []),
+            *([f"{run.records_updated:,}", f"{run.records_duplicates:,}"] if has_updates else []),
             f"{run.records_rejected:,}",
             f"{run.rows_per_second:,.0f}",
         ]

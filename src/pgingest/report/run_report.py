@@ -59,7 +59,7 @@ class RunReport:
     files_failed: int
     files_skipped: int
     records_parsed: int
-    records_inserted: int
+    records_inserted: int  # new rows only: rows an upsert updated count in records_updated
     records_rejected: int
     stages: dict[str, float]
     stages_wall: dict[str, float]
@@ -86,9 +86,29 @@ class RunReport:
         return (self.finished_at - self.started_at).total_seconds()
 
     @property
+    def records_loaded(self) -> int:
+        """Rows written to the tables: inserted plus updated."""
+        return self.records_inserted + self.records_updated
+
+    @property
+    def records_accounted(self) -> int:
+        """Records the run can say what became of; equals records_parsed.
+
+        parsed = inserted + updated + duplicates + rejected. Every other fate a
+        record can have (rows a BEFORE trigger turned away, rescued rows) must
+        be added here too, or the summary says the figures do not add up.
+        """
+        return (
+            self.records_inserted
+            + self.records_updated
+            + self.records_duplicates
+            + self.records_rejected
+        )
+
+    @property
     def rows_per_second(self) -> float:
-        """Rows inserted per second of the whole run."""
-        return self.records_inserted / self.seconds if self.seconds > 0 else 0.0
+        """Rows written (inserted or updated) per second of the whole run."""
+        return self.records_loaded / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def megabytes_per_second(self) -> float:

@@ -56,10 +56,20 @@ class StoredRun:
         return int(((self.report or {}).get("records") or {}).get("updated", 0))
 
     @property
+    def records_duplicates(self) -> int:
+        """Rows merged away by upserts (kept in the report only)."""
+        return int(((self.report or {}).get("records") or {}).get("duplicates", 0))
+
+    @property
+    def records_warned(self) -> int:
+        """Rows that broke a warn rule and loaded (kept in the report only)."""
+        return int(((self.report or {}).get("records") or {}).get("warned", 0))
+
+    @property
     def rows_per_second(self) -> float:
-        """Rows inserted per second of the run."""
+        """Rows written (inserted or updated) per second of the run."""
         seconds = self.seconds
-        return self.records_inserted / seconds if seconds else 0.0
+        return (self.records_inserted + self.records_updated) / seconds if seconds else 0.0
 
     def to_report(self) -> RunReport:
         """Its full report; a run still going (or killed) has only the row's figures."""

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
-from pgingest.report.formatting import format_bytes, format_rate, format_seconds
+from pgingest.report.formatting import counted, format_bytes, format_rate, format_seconds
 from pgingest.report.progress import FileProgress, ProgressSnapshot, ProgressState
 from pgingest.report.reporter import NullReporter
 
@@ -47,7 +47,7 @@ def _overall_line(snapshot: ProgressSnapshot) -> Table:
 
 
 def _files_line(snapshot: ProgressSnapshot) -> Text:
-    text = Text(f"{snapshot.files_succeeded} of {snapshot.files_total} files loaded")
+    text = Text(f"{snapshot.files_succeeded} of {counted(snapshot.files_total, 'file')} loaded")
     if snapshot.files_failed:
         text.append(f", {snapshot.files_failed} failed", style="red")
     if snapshot.files_skipped:
