@@ -56,6 +56,11 @@ def records_line(report: RunReport) -> str:
         f"{report.records_parsed:,} parsed = {report.records_inserted:,} inserted + "
         f"{report.records_updated:,} updated + {report.records_duplicates:,} "
         + ("duplicate" if report.records_duplicates == 1 else "duplicates")
+        + (
+            f" + {report.records_skipped_by_trigger:,} skipped by a trigger"
+            if report.records_skipped_by_trigger
+            else ""
+        )
         + f" + {report.records_rejected:,} rejected"
     )
     if report.records_accounted != report.records_parsed:  # a run still going, or killed

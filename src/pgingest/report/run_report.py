@@ -94,14 +94,15 @@ class RunReport:
     def records_accounted(self) -> int:
         """Records the run can say what became of; equals records_parsed.
 
-        parsed = inserted + updated + duplicates + rejected. Every other fate a
-        record can have (rows a BEFORE trigger turned away, rescued rows) must
-        be added here too, or the summary says the figures do not add up.
+        parsed = inserted + updated + duplicates + skipped by a trigger + rejected.
+        Every other fate a record can have (rescued rows) must be added here too,
+        or the summary says the figures do not add up.
         """
         return (
             self.records_inserted
             + self.records_updated
             + self.records_duplicates
+            + self.records_skipped_by_trigger
             + self.records_rejected
         )
 
