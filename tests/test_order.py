@@ -95,6 +95,7 @@ def test_upsert_order_holds_on_a_dask_cluster(
             threads_per_worker=1,
             processes=False,
             dashboard_address=None,
+            worker_dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
