@@ -80,6 +80,11 @@ class CsvOptions(_Model):
         description="Unquoted values read as NULL. A quoted value is never NULL, as in COPY.",
     )
     encoding: str = Field("utf-8", description="Text encoding of the file, e.g. latin-1, utf-16.")
+    style: Literal["text", "csv"] | None = Field(
+        None,
+        description='"text": PostgreSQL\'s COPY text format (\\N is NULL, backslash escapes, '
+        'no quoting), the default for TSV; "csv": quoted CSV, the default otherwise.',
+    )
     skip_rows: int = Field(0, ge=0, description="Lines to skip before the header or data.")
     column_names: list[str] | None = Field(
         None, description="Column names in file order; needed when header is false."
@@ -97,6 +102,14 @@ class CsvOptions(_Model):
     def _valid_encoding(cls, value: str) -> str:
         _known_encoding(value)
         return value
+
+    def style_for(self, *, is_tsv: bool) -> Literal["text", "csv"]:
+        """How fields are written: TSV is COPY's text format unless quote or escape is given."""
+        if self.style is not None:
+            return self.style
+        if is_tsv and not {"quote", "escape"} & self.model_fields_set:
+            return "text"
+        return "csv"
 
     @model_validator(mode="after")
     def _names_without_header(self) -> CsvOptions:

@@ -1,17 +1,25 @@
 """CSV and TSV with pyarrow's streaming, multi-threaded reader.
 
-NULL follows PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
+Two styles of delimited text (``csv.style``): ``csv``, COPY's CSV format, and
+``text``, COPY's text format (the default for TSV: ``\\N`` is NULL, backslash
+escapes, no quoting; see text_format.py). In the CSV style, NULL follows
+PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
 in ``null`` (by default the empty string) is NULL; a quoted value never is, so
 ``""`` is the empty string. Quoted newlines, CRLF, a UTF-8 BOM and any
 single-character delimiter, quote and escape are read as COPY reads them.
 Text in another encoding (declared, or told by a UTF-16/32 byte-order mark)
-reaches pyarrow transcoded to UTF-8 (stream.py).
+reaches pyarrow transcoded to UTF-8 (stream.py). A file with one column keeps
+its blank lines, as COPY does: NULL in CSV, the empty string in text.
+
+A record longer than pyarrow's block fails its read; the careful mode then
+reads again with blocks four times larger, up to MAX_BLOCK_BYTES.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from functools import cached_property
@@ -35,8 +43,16 @@ from pgingest.parse.stream import (
     printable,
     source_error,
 )
+from pgingest.parse.text_format import (
+    TEXT_NULL,
+    FieldEscapeError,
+    decode_escapes,
+    decode_text_batch,
+)
 
 __all__ = ["CsvReader"]
+
+logger = logging.getLogger(__name__)
 
 # pyarrow reads many blocks ahead of the consumer, so memory grows with the
 # block size: on the 2M-row benchmark, 1 MiB blocks held ~39 MB of Arrow memory
@@ -45,6 +61,11 @@ BLOCK_BYTES = 256 << 10
 # A block must hold at least one whole record; the header is peeked with a
 # block this large so that wide or long headers still fit.
 HEADER_BLOCK_BYTES = 1 << 20
+# A record must fit in one block: a longer one makes the careful mode read again
+# with blocks 4x larger, up to 64 MiB (pyarrow holds a few blocks at once, so
+# this bounds memory per file; a 2 MB value, which COPY loads, takes one step).
+BLOCK_GROWTH = 4
+MAX_BLOCK_BYTES = 64 << 20
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -76,6 +97,7 @@ class CsvReader:
         if is_tsv and "delimiter" not in options.model_fields_set:
             delimiter = "\t"
         self.delimiter = delimiter
+        self.style = options.style_for(is_tsv=is_tsv)
         # The source's encoding wins; csv.encoding counts only when written in the config.
         if encoding is None and "encoding" in options.model_fields_set:
             encoding = options.encoding
@@ -100,17 +122,34 @@ class CsvReader:
             encoding="utf8",  # other encodings arrive transcoded (open_utf8_stream)
         )
 
+    @property
+    def is_text_style(self) -> bool:
+        """COPY's text format: backslash escapes, no quoting."""
+        return self.style == "text"
+
+    @property
+    def _keeps_blank_lines(self) -> bool:
+        # COPY reads a blank line as one empty field: a record only for a one-column file.
+        return self._names is not None and len(self._names) == 1
+
     def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
-        quote = self.options.quote
+        quote = None if self.is_text_style else self.options.quote
+        escape = None if self.is_text_style else self.options.escape
         return pcsv.ParseOptions(
             delimiter=self.delimiter,
             quote_char=quote if quote is not None else False,
-            double_quote=self.options.escape is None,
-            escape_char=self.options.escape if self.options.escape is not None else False,
-            newlines_in_values=True,
-            ignore_empty_lines=True,
+            double_quote=quote is not None and escape is None,
+            escape_char=escape if escape is not None else False,
+            newlines_in_values=not self.is_text_style,
+            ignore_empty_lines=not self._keeps_blank_lines,
             invalid_row_handler=handler,
         )
+
+    @property
+    def _null_values(self) -> list[str]:
+        if self.is_text_style and "null" not in self.options.model_fields_set:
+            return [TEXT_NULL]
+        return list(self.options.null)
 
     def _convert_options(
         self, include: list[str], types: dict[str, pa.DataType]
@@ -118,7 +157,7 @@ class CsvReader:
         return pcsv.ConvertOptions(
             include_columns=include,
             column_types=types,
-            null_values=list(self.options.null),
+            null_values=self._null_values,
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
             true_values=_both_cases(BOOLEAN_TRUE),
@@ -173,23 +212,44 @@ class CsvReader:
                     path=self.file.path,
                 )
             else:
-                reader = self._open(
-                    [], {}, careful=False, block_size=HEADER_BLOCK_BYTES, handler=_skip_row
-                )
-                try:
-                    names = list(reader.schema.names)
-                except UnicodeDecodeError as exc:
-                    raise ParseError(
-                        f"the header is not valid {self.encoding}: {exc.reason}",
-                        hint='set "encoding" on the source, e.g. "latin-1" or "cp1252"',
-                        path=self.file.path,
-                        line=self.options.skip_rows + 1,
-                    ) from exc
-                finally:
-                    reader.close()
+                names = self._header_names()
             self._check_names(names)
             self._names = names
         return list(self._names)
+
+    def _header_names(self) -> list[str]:
+        block = HEADER_BLOCK_BYTES
+        while True:
+            try:
+                reader = self._open([], {}, careful=False, block_size=block, handler=_skip_row)
+            except ParseError:
+                if block >= MAX_BLOCK_BYTES:
+                    raise
+                block *= BLOCK_GROWTH  # a header (or first record) longer than the block
+                continue
+            try:
+                names = list(reader.schema.names)
+            except UnicodeDecodeError as exc:
+                raise ParseError(
+                    f"the header is not valid {self.encoding}: {exc.reason}",
+                    hint='set "encoding" on the source, e.g. "latin-1" or "cp1252"',
+                    path=self.file.path,
+                    line=self.options.skip_rows + 1,
+                ) from exc
+            finally:
+                reader.close()
+            return [self._header_name(name) for name in names] if self.is_text_style else names
+
+    def _header_name(self, name: str) -> str:
+        """A header field of the text style, its escapes decoded as in every other line."""
+        try:
+            return decode_escapes(name.encode("utf-8")).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(
+                f"the header name {printable(name)!r} cannot be read: {exc}",
+                path=self.file.path,
+                line=self.options.skip_rows + 1,
+            ) from exc
 
     def _check_names(self, names: list[str]) -> None:
         seen: dict[str, int] = {}
@@ -222,6 +282,7 @@ class CsvReader:
 
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         """Batches of the plan's columns: typed where pyarrow can (fast), else bytes (careful)."""
+        self.column_names()  # whether blank lines are records depends on the column count
         if plan.careful:
             return rebatch(self._read_careful(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)
@@ -231,70 +292,100 @@ class CsvReader:
         reader = self._open(plan.names, types, careful=False)
         record = 0
         try:
-            for batch in _batches(reader, self._error):
+            for parsed in _batches(reader, self._error):
+                batch = parsed
+                if self.is_text_style:
+                    batch = self._decoded(parsed, np.arange(record, record + parsed.num_rows))
                 yield SourceBatch(batch, record)
                 record += batch.num_rows
         finally:
             reader.close()
 
+    def _decoded(self, batch: pa.RecordBatch, records: np.ndarray) -> pa.RecordBatch:
+        try:
+            return decode_text_batch(batch)
+        except FieldEscapeError as exc:
+            record = int(records[exc.row])
+            place = self.locate([record]).get(record)
+            raise ParseError(
+                f"{exc.reason}, which pgingest does not read as COPY does",
+                hint="write a tab or line break in a value as \\t or \\n (as COPY TO does), "
+                'or read the file as CSV: "csv": {"style": "csv"}',
+                path=self.file.path,
+                line=place.line if place else None,
+                column=exc.column,
+            ) from exc
+
     def _read_careful(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         # Every value as bytes: pgingest's conversion then finds each bad value,
         # invalid UTF-8 included; ragged rows are collected instead of failing the file.
-        invalid: list[SkippedRecord] = []
-        header_rows = 0 if (self.options.column_names and not self.options.header) else 1
-
-        def on_invalid(row: Any) -> str:
-            record = (row.number or 0) - header_rows - 1 - self.options.skip_rows
-            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-            invalid.append(SkippedRecord(record, row.text, reason))
-            return "skip"
-
         types = {c.name: pa.binary() for c in plan.columns}
-        reader = self._open(plan.names, types, careful=True, handler=on_invalid)
-        mapper = _RecordMapper()
-        schema = None
-        try:
-            for batch in _batches(reader, self._error):
-                schema = batch.schema
-                skipped = mapper.add_invalid(invalid)
-                invalid.clear()
-                records = mapper.take(batch.num_rows)
-                yield SourceBatch(
-                    batch, int(records[0]) if len(records) else 0, records, tuple(skipped)
+        schema = pa.schema([(name, pa.binary()) for name in plan.names])
+        for parsed, records, skipped in self._careful_batches(plan.names, types):
+            batch = parsed
+            if self.is_text_style and parsed.num_rows:
+                batch = self._decoded(parsed, records)
+            if batch.num_rows == 0:
+                batch = pa.RecordBatch.from_pylist([], schema=schema)
+            first = int(records[0]) if len(records) else 0
+            yield SourceBatch(batch, first, records if len(records) else None, tuple(skipped))
+
+    def _careful_batches(
+        self, names: list[str], types: dict[str, pa.DataType]
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, list[SkippedRecord]]]:
+        """Batches, their record numbers and the ragged records before them.
+
+        A record longer than the block fails pyarrow's read: the file is read
+        again with a larger block, skipping what was already handed out.
+        """
+        block = BLOCK_BYTES
+        handed_rows = 0
+        handed_skipped = 0
+        while True:
+            reading = _CarefulReading(self, names, types, block)
+            try:
+                for batch, records, skipped in reading:
+                    rows_before = reading.rows - batch.num_rows
+                    start = max(0, handed_rows - rows_before)
+                    fresh = skipped[max(0, handed_skipped - (reading.skipped - len(skipped))) :]
+                    if start < batch.num_rows or fresh:
+                        yield batch.slice(start), records[start:], fresh
+                    handed_rows = max(handed_rows, reading.rows)
+                    handed_skipped = max(handed_skipped, reading.skipped)
+                return
+            except pa.ArrowInvalid as exc:
+                if block >= MAX_BLOCK_BYTES:
+                    raise ParseError(
+                        f"cannot parse CSV: {printable(str(exc).strip().splitlines()[0])}",
+                        hint=f"a record over {MAX_BLOCK_BYTES >> 20} MiB is not read "
+                        "(the largest block pgingest uses), or the file is not CSV",
+                        path=self.file.path,
+                    ) from exc
+                block *= BLOCK_GROWTH
+                logger.info(
+                    "%s: a record is longer than the block; reading again with %d MiB blocks",
+                    self.file.path,
+                    block >> 20,
                 )
-            if invalid and schema is not None:
-                skipped = mapper.add_invalid(invalid)
-                yield SourceBatch(
-                    pa.RecordBatch.from_pylist([], schema=schema), 0, None, tuple(skipped)
-                )
-            elif invalid:
-                empty = pa.RecordBatch.from_pylist(
-                    [], schema=pa.schema([(name, pa.binary()) for name in plan.names])
-                )
-                yield SourceBatch(empty, 0, None, tuple(invalid))
-        finally:
-            reader.close()
 
     def sample(self, limit: int) -> list[SampleColumn]:
         """The first ``limit`` records as text (NULL as None), ragged rows left out."""
         names = self.column_names()
         types = {name: pa.binary() for name in names}
-        reader = self._open(names, types, careful=True, handler=lambda row: "skip")
         columns: dict[str, list[Any]] = {name: [] for name in names}
         taken = 0
-        try:
-            for batch in _batches(reader, self._error):
-                part = batch.slice(0, limit - taken)
-                for name in names:
-                    columns[name].extend(
-                        None if v is None else v.decode(self.encoding_for_python, "replace")
-                        for v in part.column(name).to_pylist()
-                    )
-                taken += part.num_rows
-                if taken >= limit:
-                    break
-        finally:
-            reader.close()
+        for batch, records, _skipped in self._careful_batches(names, types):
+            part = batch.slice(0, limit - taken)
+            if self.is_text_style and part.num_rows:
+                part = self._decoded(part, records)
+            for name in names:
+                columns[name].extend(
+                    None if v is None else v.decode(self.encoding_for_python, "replace")
+                    for v in part.column(name).to_pylist()
+                )
+            taken += part.num_rows
+            if taken >= limit:
+                break
         return [SampleColumn(name, values) for name, values in columns.items()]
 
     @property
@@ -311,7 +402,8 @@ class CsvReader:
             return {}
         last = max(wanted)
         found: dict[int, Location] = {}
-        quote = self.options.quote
+        quote = None if self.is_text_style else self.options.quote
+        escape = None if self.is_text_style else self.options.escape
         with open_utf8_binary(self.file, self.encoding) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             tap = _LineTap(text)
@@ -320,15 +412,16 @@ class CsvReader:
                 delimiter=self.delimiter,
                 quotechar=quote or '"',
                 quoting=csv.QUOTE_NONE if quote is None else csv.QUOTE_MINIMAL,
-                doublequote=self.options.escape is None,
-                escapechar=self.options.escape,
+                doublequote=escape is None,
+                escapechar=escape,
                 strict=False,
             )
             record = -(self.options.skip_rows + (1 if self.options.header else 0))
             previous_line = 0
+            keeps_blank_lines = self._keeps_blank_lines
             try:
                 for row in reader:
-                    if row or record < 0:
+                    if row or record < 0 or keeps_blank_lines:
                         if record >= 0 and record in wanted:
                             line = previous_line + 1 + self._line_offset
                             found[record] = Location(line, tap.text())
@@ -340,6 +433,65 @@ class CsvReader:
             except csv.Error:
                 pass  # records past a malformed one stay unlocated; callers show record numbers
         return found
+
+
+class _CarefulReading:
+    """One careful pass over the file with one block size: batches, their records, ragged rows.
+
+    Raises pa.ArrowInvalid (uncaught) when a record does not fit in the block.
+    """
+
+    def __init__(
+        self, reader: CsvReader, names: list[str], types: dict[str, pa.DataType], block: int
+    ) -> None:
+        self._reader = reader
+        self._names = names
+        self._types = types
+        self._block = block
+        self.rows = 0  # rows read so far
+        self.skipped = 0  # ragged records met so far
+
+    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray, list[SkippedRecord]]]:
+        reader = self._reader
+        options = reader.options
+        invalid: list[SkippedRecord] = []
+        header_rows = 0 if (options.column_names and not options.header) else 1
+
+        def on_invalid(row: Any) -> str:
+            record = (row.number or 0) - header_rows - 1 - options.skip_rows
+            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+            if reader.is_text_style and "\\" + reader.delimiter in row.text:
+                reason += " (a backslash before a delimiter, which pgingest does not read)"
+            invalid.append(SkippedRecord(record, row.text, reason))
+            return "skip"
+
+        stream = reader._open(
+            self._names, self._types, careful=True, handler=on_invalid, block_size=self._block
+        )
+        mapper = _RecordMapper()
+        try:
+            while True:
+                try:
+                    batch = stream.read_next_batch()
+                except StopIteration:
+                    break
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise reader._error(exc) from exc
+                skipped = mapper.add_invalid(invalid)
+                invalid.clear()
+                records = mapper.take(batch.num_rows)
+                self.rows += batch.num_rows
+                self.skipped += len(skipped)
+                yield batch, records, skipped
+            if invalid:
+                skipped = mapper.add_invalid(invalid)
+                self.skipped += len(skipped)
+                empty = pa.RecordBatch.from_pylist(
+                    [], schema=pa.schema([(n, pa.binary()) for n in self._names])
+                )
+                yield empty, np.empty(0, dtype=np.int64), skipped
+        finally:
+            stream.close()
 
 
 class _LineTap:
