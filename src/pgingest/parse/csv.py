@@ -172,7 +172,9 @@ class CsvReader:
         careful: bool,
         handler: Any = None,
         block_size: int = BLOCK_BYTES,
+        keep_arrow_invalid: bool = False,
     ) -> pcsv.CSVStreamingReader:
+        """pyarrow's reader; ``keep_arrow_invalid`` lets the caller grow the block on ArrowInvalid."""
         stream = open_utf8_stream(self.file, self.encoding)
         try:
             return pcsv.open_csv(
@@ -181,7 +183,12 @@ class CsvReader:
                 parse_options=self._parse_options(handler),
                 convert_options=self._convert_options(plan_names, types),
             )
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        except pa.ArrowInvalid as exc:
+            stream.close()
+            if keep_arrow_invalid:
+                raise
+            raise self._error(exc) from exc
+        except (OSError, UnicodeDecodeError) as exc:
             stream.close()
             raise self._error(exc) from exc
 
@@ -402,6 +409,9 @@ class CsvReader:
             return {}
         last = max(wanted)
         found: dict[int, Location] = {}
+        # The csv module refuses fields over 128 KiB by default (a process-wide limit);
+        # pyarrow read values up to MAX_BLOCK_BYTES, so their lines must be found too.
+        csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
         quote = None if self.is_text_style else self.options.quote
         escape = None if self.is_text_style else self.options.escape
         with open_utf8_binary(self.file, self.encoding) as raw:
@@ -466,7 +476,12 @@ class _CarefulReading:
             return "skip"
 
         stream = reader._open(
-            self._names, self._types, careful=True, handler=on_invalid, block_size=self._block
+            self._names,
+            self._types,
+            careful=True,
+            handler=on_invalid,
+            block_size=self._block,
+            keep_arrow_invalid=True,
         )
         mapper = _RecordMapper()
         try:
