@@ -52,9 +52,7 @@ def test_copy_text_output_round_trips_exactly(
             [(i, v, None if i % 3 else i) for i, v in enumerate(TRICKY)],
         )
     db.execute("CREATE TABLE u (LIKE t)")
-    (tmp_path / "t.tsv").write_bytes(
-        _copy_out(db, "COPY t TO STDOUT (FORMAT text, HEADER true)")
-    )
+    (tmp_path / "t.tsv").write_bytes(_copy_out(db, "COPY t TO STDOUT (FORMAT text, HEADER true)"))
     report = load(_source("t.tsv"))
     assert report.failed_files == []
     assert report.records_rejected == 0

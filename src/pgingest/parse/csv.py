@@ -174,7 +174,7 @@ class CsvReader:
         block_size: int = BLOCK_BYTES,
         keep_arrow_invalid: bool = False,
     ) -> pcsv.CSVStreamingReader:
-        """pyarrow's reader; ``keep_arrow_invalid`` lets the caller grow the block on ArrowInvalid."""
+        """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error."""
         stream = open_utf8_stream(self.file, self.encoding)
         try:
             return pcsv.open_csv(
