@@ -79,7 +79,11 @@ class CsvOptions(_Model):
         default_factory=lambda: [""],
         description="Unquoted values read as NULL. A quoted value is never NULL, as in COPY.",
     )
-    encoding: str = Field("utf-8", description="Text encoding of the file, e.g. latin-1, utf-16.")
+    encoding: str = Field(
+        "auto",
+        description='Text encoding of the file, e.g. latin-1, utf-16; "auto" (the default): '
+        "UTF-8 if it is, else detected.",
+    )
     style: Literal["text", "csv"] | None = Field(
         None,
         description='"text": PostgreSQL\'s COPY text format (\\N is NULL, backslash escapes, '
@@ -119,7 +123,7 @@ class CsvOptions(_Model):
 
 
 def _known_encoding(value: str | None) -> str | None:
-    if value is not None:
+    if value is not None and value.lower() != "auto":
         try:
             codecs.lookup(value)
         except LookupError:
@@ -307,7 +311,8 @@ class Source(_Model):
     encoding: str | None = Field(
         None,
         description="Text encoding of csv, tsv, json and fixed-width files (wins over "
-        "csv.encoding); default UTF-8, or what a byte-order mark says.",
+        'csv.encoding); default "auto": a byte-order mark\'s, UTF-8 if the file is, '
+        "else detected (and reported).",
     )
     compression: Compression | None = Field(
         None, description="Compression of every file; default: from the name, else the content."

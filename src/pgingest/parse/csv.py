@@ -35,8 +35,8 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.stream import (
-    detect_encoding,
     local_path,
     open_utf8_binary,
     open_utf8_stream,
@@ -105,9 +105,14 @@ class CsvReader:
         self._names: list[str] | None = None
 
     @cached_property
+    def text_encoding(self) -> TextEncoding:
+        """The file's encoding: declared, else told by a byte-order mark, UTF-8, or detected."""
+        return resolve_encoding(self.file, self._declared_encoding)
+
+    @property
     def encoding(self) -> str:
-        """The codec of the file's text (declared, else told by its byte-order mark, else UTF-8)."""
-        return detect_encoding(self.file, self._declared_encoding)
+        """The codec of the file's text."""
+        return self.text_encoding.codec
 
     # --- options -----------------------------------------------------------------------
 

@@ -450,4 +450,5 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         records_warned=sum(r.warned for r in succeeded),
         reconciliation=_reconciliation(succeeded),
         database=str(outcome.target),
+        encodings={r.unit.file.path: r.encoding for r in succeeded if r.encoding is not None},
     )
