@@ -45,3 +45,30 @@ def test_a_long_first_record_and_create(
         (len(big), 1),
         (1, 2),
     ]
+
+
+def test_a_lone_surrogate_in_json_is_a_reject_in_arrays_and_lines(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    records = [
+        '{"id": 1, "v": "ok \\ud83d\\ude00"}',
+        '{"id": 2, "v": "a\\ud800b"}',
+        '{"id": 3, "v": "\\\\ud800 is text"}',
+        '{"id": 4, "v": "\\udc00", "j": {"k": 1}}',
+        '{"id": 5, "v": "fine", "j": {"k\\ud800": 2}}',
+        '{"id": 6, "v": "last"}',
+    ]
+    (tmp_path / "a.json").write_text("[" + ",\n".join(records) + "]")
+    (tmp_path / "l.ndjson").write_text("\n".join(records) + "\n")
+    db.execute("CREATE TABLE u (id integer, v text, j jsonb)")
+    db.execute("CREATE TABLE w (id integer, v text)")
+    for path, table in (("a.json", "u"), ("l.ndjson", "u"), ("l.ndjson", "w")):
+        report = load(_source(path, table=table))
+        assert report.failed_files == []
+        assert report.records_rejected == 3
+    expected = [(1, "ok \U0001f600"), (3, "\\ud800 is text"), (6, "last")]
+    assert db.execute("SELECT id, v FROM u ORDER BY id, v").fetchall() == sorted(expected * 2)
+    assert db.execute("SELECT id, v FROM w ORDER BY id").fetchall() == expected
+    errors = db.execute("SELECT DISTINCT error FROM pgingest.rejects").fetchall()
+    assert len(errors) == 1
+    assert "lone surrogate" in errors[0][0]

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 import ijson
+import ijson.backends.python as ijson_exact
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
@@ -49,6 +51,12 @@ __all__ = ["JsonReader"]
 SAMPLE_RECORDS = 1000
 BLOCK_BYTES = 4 << 20
 _BOM = b"\xef\xbb\xbf"
+# A \uD800-\uDFFF escape. Paired, it is one character; alone, PostgreSQL's text and
+# jsonb refuse it, and yajl (ijson's fast backend) silently writes "?" for it.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = (
+    "invalid Unicode: a lone surrogate escape (\\ud800-\\udfff), refused by PostgreSQL"
+)
 
 
 def _text_form(value: Any) -> str | None:
@@ -170,7 +178,7 @@ class JsonReader:
         if head == _BOM:
             raw.read(3)
         try:
-            for value in ijson.items(raw, "", use_float=False):
+            for value in self._exact_items(raw, ""):
                 yield 0, 1, value
         except ijson.JSONError as exc:
             raise ParseError(
@@ -189,6 +197,9 @@ class JsonReader:
                 value = json.loads(line, parse_float=Decimal)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 value = _Bad(line, f"malformed JSON: {printable(str(exc))}")
+            else:
+                if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+                    value = _Bad(line, _LONE_SURROGATE)
             yield record, line_number, value
             record += 1
 
@@ -197,7 +208,7 @@ class JsonReader:
         if head == _BOM:
             raw.read(3)
         try:
-            for record, value in enumerate(ijson.items(raw, "item", use_float=False)):
+            for record, value in enumerate(self._exact_items(raw, "item")):
                 yield record, record + 1, value
         except ijson.JSONError as exc:
             raise ParseError(
@@ -205,6 +216,33 @@ class JsonReader:
                 hint="check the file with a JSON validator",
                 path=self.file.path,
             ) from exc
+
+    def _exact_items(self, raw: Any, prefix: str) -> Iterator[Any]:
+        """ijson's items; from the first surrogate escape on, the pure-Python backend's.
+
+        The C backend turns a lone surrogate into "?"; the Python one keeps it, and
+        such a record becomes a reject. Items already handed out came from bytes
+        read before the escape, so they are exact.
+        """
+        watch = _SurrogateWatch(raw)
+        count = 0
+        for value in ijson.items(watch, prefix, use_float=False):
+            if watch.seen:
+                break
+            yield value
+            count += 1
+        else:
+            return
+        with self._open() as again:
+            if again.peek(3)[:3] == _BOM:
+                again.read(3)
+            for index, value in enumerate(ijson_exact.items(again, prefix, use_float=False)):
+                if index < count:
+                    continue
+                if _has_lone_surrogate(value):
+                    yield _Bad(json.dumps(value).encode(), _LONE_SURROGATE)
+                else:
+                    yield value
 
     # --- columns -----------------------------------------------------------------------
 
@@ -376,6 +414,30 @@ def _flattened(value: dict[str, Any], separator: str, prefix: str = "") -> dict[
         else:
             flat[name] = item
     return flat
+
+
+class _SurrogateWatch:
+    """A binary file read through, noting whether a surrogate escape went by."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._tail = b""
+        self.seen = False
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size)
+        if data and not self.seen:
+            self.seen = _SURROGATE_ESCAPE.search(self._tail + data) is not None
+            self._tail = data[-3:]
+        return data
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        dump_json(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _Bad:
