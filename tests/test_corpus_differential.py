@@ -66,10 +66,14 @@ def _header(data: bytes, is_tsv: bool) -> list[str] | None:
 
 
 def _usable(names: list[str] | None) -> bool:
-    return bool(names) and all(
-        n and "\x00" not in n and len(n.encode()) <= MAX_NAME_BYTES and n == n.strip()
-        for n in names or []
-    ) and len({n.lower() for n in names or []}) == len(names or [])
+    return (
+        bool(names)
+        and all(
+            n and "\x00" not in n and len(n.encode()) <= MAX_NAME_BYTES and n == n.strip()
+            for n in names or []
+        )
+        and len({n.lower() for n in names or []}) == len(names or [])
+    )
 
 
 def _copy_by_server(
@@ -109,9 +113,7 @@ def test_pgingest_makes_the_table_copy_makes(
         table = f"f{index}"
         if not _usable(names) or not _copy_by_server(db, table, names or [], data, is_tsv):
             continue
-        sources.append(
-            {"name": table, "paths": [glob.escape(str(path))], "table": table + "_p"}
-        )
+        sources.append({"name": table, "paths": [glob.escape(str(path))], "table": table + "_p"})
     assert sources
     report = load({"settings": {"max_rejects": 0}, "sources": sources})
     failed = {f.source: f.error for f in report.failed_files}
