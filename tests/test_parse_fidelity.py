@@ -72,3 +72,22 @@ def test_a_lone_surrogate_in_json_is_a_reject_in_arrays_and_lines(
     errors = db.execute("SELECT DISTINCT error FROM pgingest.rejects").fetchall()
     assert len(errors) == 1
     assert "lone surrogate" in errors[0][0]
+
+
+def test_a_quote_in_mid_field_is_read_as_copy_reads_it(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    text = (
+        'id,v,w\n1,plain,"He said ""hi"""\n2,["a"],x\n3,ab"c,d"e,f\n'
+        '4,"x"y,z\n5,open"ed\nover,a line"!,w\n6,,""\nseven,ragged\n8,last,\n'
+    )
+    (tmp_path / "q.csv").write_text(text)
+    db.execute("CREATE TABLE u (id text, v text, w text)")
+    db.execute("CREATE TABLE oracle (id text, v text, w text)")
+    with db.cursor() as cursor, cursor.copy("COPY oracle FROM STDIN (FORMAT csv, HEADER)") as copy:
+        copy.write(text.replace("seven,ragged\n", ""))
+    report = load(_source("q.csv"))
+    assert report.failed_files == []
+    assert db.execute("SELECT line, raw FROM pgingest.rejects").fetchall() == [(9, "seven,ragged")]
+    assert db.execute("TABLE u").fetchall() == db.execute("TABLE oracle").fetchall()
+    assert db.execute("SELECT v FROM u WHERE id = '2'").fetchone() == ("[a]",)

@@ -18,6 +18,7 @@ reads again with blocks four times larger, up to MAX_BLOCK_BYTES.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import logging
 import os
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from pgingest.config import CsvOptions
@@ -35,6 +37,7 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.csv_exact import CsvRules, exact_rows, has_mid_field_quotes
 from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.stream import (
     local_path,
@@ -49,6 +52,7 @@ from pgingest.parse.text_format import (
     decode_escapes,
     decode_text_batch,
 )
+from pgingest.parse.text_rows import TextRow, text_batches
 
 __all__ = ["CsvReader"]
 
@@ -103,6 +107,7 @@ class CsvReader:
             encoding = options.encoding
         self._declared_encoding = encoding
         self._names: list[str] | None = None
+        self._is_copy_only: bool | None = None  # see _needs_copy_rules
 
     @cached_property
     def text_encoding(self) -> TextEncoding:
@@ -179,23 +184,39 @@ class CsvReader:
         block_size: int = BLOCK_BYTES,
         keep_arrow_invalid: bool = False,
     ) -> pcsv.CSVStreamingReader:
-        """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error."""
-        stream = open_utf8_stream(self.file, self.encoding)
-        try:
-            return pcsv.open_csv(
-                stream,
-                read_options=self._read_options(block_size=block_size, use_threads=not careful),
-                parse_options=self._parse_options(handler),
-                convert_options=self._convert_options(plan_names, types),
-            )
-        except pa.ArrowInvalid as exc:
-            stream.close()
-            if keep_arrow_invalid:
-                raise
-            raise self._error(exc) from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            stream.close()
-            raise self._error(exc) from exc
+        """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error.
+
+        pyarrow cannot read a file that is only a header without a final line
+        break (COPY loads no rows from it): such a file is read again with one.
+        """
+        for ends_in_newline in (False, True):
+            stream = open_utf8_stream(self.file, self.encoding)
+            if ends_in_newline:
+                stream = pa.PythonFile(io.BufferedReader(_FinalNewline(stream)), mode="r")
+            try:
+                return pcsv.open_csv(
+                    stream,
+                    read_options=self._read_options(block_size=block_size, use_threads=not careful),
+                    parse_options=self._parse_options(handler),
+                    convert_options=self._convert_options(plan_names, types),
+                )
+            except pa.ArrowInvalid as exc:
+                stream.close()
+                if not ends_in_newline and self._is_one_line:
+                    continue
+                if keep_arrow_invalid:
+                    raise
+                raise self._error(exc) from exc
+            except (OSError, UnicodeDecodeError) as exc:
+                stream.close()
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @cached_property
+    def _is_one_line(self) -> bool:
+        """Whether the file's text has no line break at all (pyarrow needs one after a header)."""
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            return b"\n" not in raw.read(MAX_BLOCK_BYTES) and not raw.read(1)
 
     def _error(self, exc: BaseException) -> SourceError | ParseError:
         text = str(exc).strip()
@@ -295,6 +316,8 @@ class CsvReader:
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         """Batches of the plan's columns: typed where pyarrow can (fast), else bytes (careful)."""
         self.column_names()  # whether blank lines are records depends on the column count
+        if self._is_copy_only:
+            return rebatch(self._read_by_copy_rules(plan, start=0), plan.batch_rows)
         if plan.careful:
             return rebatch(self._read_careful(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)
@@ -305,6 +328,8 @@ class CsvReader:
         record = 0
         try:
             for parsed in _batches(reader, self._error):
+                if self._needs_copy_rules(parsed):  # read again, carefully, by COPY's rules
+                    raise ParseError("a quote in mid-field", path=self.file.path)
                 batch = parsed
                 if self.is_text_style:
                     batch = self._decoded(parsed, np.arange(record, record + parsed.num_rows))
@@ -333,7 +358,14 @@ class CsvReader:
         # invalid UTF-8 included; ragged rows are collected instead of failing the file.
         types = {c.name: pa.binary() for c in plan.columns}
         schema = pa.schema([(name, pa.binary()) for name in plan.names])
+        next_record = 0
         for parsed, records, skipped in self._careful_batches(plan.names, types):
+            if self._needs_copy_rules(parsed):
+                for rest in self._read_by_copy_rules(plan, start=next_record):
+                    yield _as_binary(rest)  # as the batches before
+                return
+            numbers = [*records.tolist(), *(s.record for s in skipped)]
+            next_record = max([next_record - 1, *numbers]) + 1
             batch = parsed
             if self.is_text_style and parsed.num_rows:
                 batch = self._decoded(parsed, records)
@@ -341,6 +373,63 @@ class CsvReader:
                 batch = pa.RecordBatch.from_pylist([], schema=schema)
             first = int(records[0]) if len(records) else 0
             yield SourceBatch(batch, first, records if len(records) else None, tuple(skipped))
+
+    # --- quotes in mid-field -------------------------------------------------------------
+
+    @property
+    def _checks_quotes(self) -> bool:
+        quote, delimiter = self.options.quote, self.delimiter
+        return (
+            self.style == "csv"
+            and quote is not None
+            and self.options.escape is None
+            and len(quote.encode()) == 1
+            and len(delimiter.encode()) == 1
+        )
+
+    def _needs_copy_rules(self, batch: pa.RecordBatch) -> bool:
+        """Whether the file must be read by COPY's rules (checked once a value holds a quote).
+
+        Only a value holding a quote can come from a quote in mid-field, which
+        COPY reads as the start of a quoted part and pyarrow as a character.
+        """
+        if not self._checks_quotes or self._is_copy_only is False:
+            return bool(self._is_copy_only)
+        quote = self.options.quote or '"'
+        for column in batch.columns:
+            is_bytes = pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+            if is_bytes and pc.any(pc.match_substring(column, quote)).as_py():
+                break
+        else:
+            return False
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
+        if self._is_copy_only:
+            logger.info(
+                "%s: a quote in mid-field (COPY starts a quoted part there): "
+                "reading the file by COPY's rules",
+                self.file.path,
+            )
+        return self._is_copy_only
+
+    def _copy_rules_rows(self) -> Iterator[TextRow]:
+        rules = CsvRules(
+            delimiter=self.delimiter,
+            quote=self.options.quote or '"',
+            nulls=frozenset(self._null_values),
+            columns=len(self.column_names()),
+            keeps_blank_lines=self._keeps_blank_lines,
+        )
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            for row in exact_rows(
+                raw, rules, skip_lines=self.options.skip_rows, has_header=self.options.header
+            ):
+                yield dataclasses.replace(row, line=row.line + self._line_offset)
+
+    def _read_by_copy_rules(self, plan: ReadPlan, *, start: int) -> Iterator[SourceBatch]:
+        """Records from ``start`` on, split by COPY's rules (csv_exact.py), as text."""
+        rows = (row for row in self._copy_rules_rows() if row.record >= start)
+        return text_batches(rows, self.column_names(), plan, path=self.file.path)
 
     def _careful_batches(
         self, names: list[str], types: dict[str, pa.DataType]
@@ -414,6 +503,13 @@ class CsvReader:
             return {}
         last = max(wanted)
         found: dict[int, Location] = {}
+        if self._is_copy_only:
+            for text_row in self._copy_rules_rows():
+                if text_row.record in wanted:
+                    found[text_row.record] = Location(text_row.line, text_row.raw)
+                if text_row.record >= last:
+                    break
+            return found
         # The csv module refuses fields over 128 KiB by default (a process-wide limit);
         # pyarrow read values up to MAX_BLOCK_BYTES, so their lines must be found too.
         csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
@@ -448,6 +544,30 @@ class CsvReader:
             except csv.Error:
                 pass  # records past a malformed one stay unlocated; callers show record numbers
         return found
+
+
+class _FinalNewline(io.RawIOBase):
+    """An Arrow stream with a line break added at its end."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        super().__init__()
+        self._stream = stream
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        if not data and not self._done:
+            self._done, data = True, b"\n"
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
 
 
 class _CarefulReading:
@@ -576,6 +696,12 @@ class _RecordMapper:
             filled += run
             self._next += run
         return records
+
+
+def _as_binary(batch: SourceBatch) -> SourceBatch:
+    columns = [c.cast(pa.binary()) if pa.types.is_string(c.type) else c for c in batch.data.columns]
+    data = pa.RecordBatch.from_arrays(columns, names=batch.data.schema.names)
+    return dataclasses.replace(batch, data=data)
 
 
 def _skip_row(row: Any) -> str:
