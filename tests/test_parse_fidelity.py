@@ -91,3 +91,56 @@ def test_a_quote_in_mid_field_is_read_as_copy_reads_it(
     assert db.execute("SELECT line, raw FROM pgingest.rejects").fetchall() == [(9, "seven,ragged")]
     assert db.execute("TABLE u").fetchall() == db.execute("TABLE oracle").fetchall()
     assert db.execute("SELECT v FROM u WHERE id = '2'").fetchone() == ("[a]",)
+
+
+LONG = "a_very_long_column_name_" * 3  # 72 bytes
+ACCENTED = "é" * 40  # 80 bytes: PostgreSQL cuts it to 31 characters (62 bytes)
+
+
+def test_header_names_over_63_bytes_meet_the_columns_postgresql_made(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    (tmp_path / "long.csv").write_text(f"id,{LONG},{ACCENTED}\n1,x,y\n")
+    db.execute(f'CREATE TABLE u (id integer, "{LONG}" text, "{ACCENTED}" text)')
+    stored = [
+        r[0]
+        for r in db.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'u'::regclass AND attnum > 1"
+            " ORDER BY attnum"
+        ).fetchall()
+    ]
+    assert stored == [LONG.encode()[:63].decode(), "é" * 31]
+    assert load(_source("long.csv", ignore_extra_columns=True)).failed_files == []
+    assert load(_source("long.csv", table="c", create=True)).failed_files == []
+    expected = [(1, "x", "y")]
+    assert db.execute(f'SELECT id, "{stored[0]}", "{stored[1]}" FROM u').fetchall() == expected
+    assert db.execute(f'SELECT id, "{stored[0]}", "{stored[1]}" FROM c').fetchall() == expected
+
+
+def test_names_equal_in_their_first_63_bytes_fail_clearly(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    (tmp_path / "same.csv").write_text(f"id,{LONG}1,{LONG}2\n1,x,y\n")
+    db.execute(f'CREATE TABLE u (id integer, "{LONG}" text)')
+    (failed,) = load(_source("same.csv", ignore_extra_columns=True)).failed_files
+    assert "first 63 bytes" in failed.error
+    (failed,) = load(_source("same.csv", table="c", create=True)).failed_files
+    assert "first 63 bytes" in failed.error
+    assert db.execute("SELECT to_regclass('c')").fetchone() == (None,)
+
+
+def test_a_table_created_for_files_that_all_failed_is_not_left_behind(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.csv").write_text("id,v\n1,a\n2,b,extra\n")
+    report = load(
+        {
+            "settings": {"max_rejects": 0},
+            "sources": [{"name": "s", "paths": ["bad.csv"], "table": "c", "create": True}],
+        }
+    )
+    assert len(report.failed_files) == 1
+    assert db.execute("SELECT to_regclass('c')").fetchone() == (None,)
+    (tmp_path / "good.csv").write_text("id,v\n3,c\n")
+    report = load({"sources": [{"name": "s", "paths": ["*.csv"], "table": "c", "create": True}]})
+    assert db.execute("SELECT id FROM c ORDER BY id").fetchall() == [(1,), (3,)]

@@ -17,6 +17,7 @@ from pgingest.config import Source
 from pgingest.discover import SourceFile
 from pgingest.errors import SourceError
 from pgingest.load.catalog import Table
+from pgingest.naming import MAX_IDENTIFIER_BYTES, truncate_identifier
 from pgingest.parse import ColumnRead, ReadPlan
 from pgingest.types import Kind, TargetColumn, arrow_type_for
 
@@ -128,10 +129,12 @@ def match_columns(
     matches: list[ColumnMatch] = []
     extra: list[str] = []
     used: set[str] = set()
+    _check_truncated_names(file_columns, file)
     for name in file_columns:
-        target = by_name.get(name)
+        stored = truncate_identifier(name)  # a long header name meets the column made from it
+        target = by_name.get(stored)
         if target is None:
-            folded = by_folded.get(name.lower(), [])
+            folded = by_folded.get(stored.lower(), [])
             target = folded[0] if len(folded) == 1 else None
         if target is None or target.name in used:
             extra.append(name)
@@ -189,6 +192,21 @@ def match_columns(
     return UnitPlan(
         file=file, table=table, matches=tuple(matches), ignored=tuple(extra), lineage=lineage
     )
+
+
+def _check_truncated_names(file_columns: list[str], file: SourceFile) -> None:
+    """Two names that PostgreSQL would cut to the same 63 bytes cannot both load."""
+    seen: dict[str, str] = {}
+    for name in file_columns:
+        stored = truncate_identifier(name)
+        if stored != name and stored in seen:
+            raise SourceError(
+                f"file columns {seen[stored]!r} and {name!r} are the same in their first "
+                f"{MAX_IDENTIFIER_BYTES} bytes, the longest name PostgreSQL keeps",
+                hint="rename one in the file (or give csv.column_names)",
+                path=file.path,
+            )
+        seen.setdefault(stored, name)
 
 
 # Delimiters to suggest when a header does not split on the configured one.
