@@ -41,6 +41,17 @@ DELIMITED = (".csv", ".tsv")
 # PostgreSQL truncates longer identifiers; such headers are tested in test_parse_fidelity.
 MAX_NAME_BYTES = 63
 csv.field_size_limit(1 << 30)  # some headers hold very long fields
+# Files COPY reads and pgingest fails (clearly), with why. COPY skips a header
+# line without parsing it; pgingest must parse it to name the columns.
+_UNTERMINATED = (
+    "unterminated_quote_multi_line",
+    "unterminated_quote_escape",
+    "unterminated_escape",
+)
+KNOWN_DIFFERENCES = {
+    f"duckdb/data/csv/multidelimiter/{name}.csv": "the whole file is one unterminated quote"
+    for name in _UNTERMINATED
+}
 
 
 def _files(corpus: str) -> list[Path]:
@@ -107,6 +118,8 @@ def test_pgingest_makes_the_table_copy_makes(
     sources = []
     for index, path in enumerate(_files(corpus)):
         data = _open_bytes(path)
+        if str(path.relative_to(CORPORA)) in KNOWN_DIFFERENCES:
+            continue
         if data.startswith(codecs.BOM_UTF8):
             continue  # COPY keeps the mark in the first name; pgingest drops it
         is_tsv = ".tsv" in path.name.lower()
@@ -128,5 +141,5 @@ def test_pgingest_makes_the_table_copy_makes(
         row = db.execute(query).fetchone()
         if table not in failed and row != (0,):
             different.append(source["paths"][0])
-    assert failed == {}
+    assert failed == {}, "\n".join(failed.values())
     assert different == []

@@ -202,7 +202,7 @@ class CsvReader:
                 )
             except pa.ArrowInvalid as exc:
                 stream.close()
-                if not ends_in_newline and self._is_one_line:
+                if not ends_in_newline and self._lacks_final_newline:
                     continue
                 if keep_arrow_invalid:
                     raise
@@ -213,10 +213,13 @@ class CsvReader:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @cached_property
-    def _is_one_line(self) -> bool:
-        """Whether the file's text has no line break at all (pyarrow needs one after a header)."""
+    def _lacks_final_newline(self) -> bool:
+        """Whether the file's text does not end in a line break (read only when pyarrow fails)."""
+        last = b"\n"
         with open_utf8_binary(self.file, self.encoding) as raw:
-            return b"\n" not in raw.read(MAX_BLOCK_BYTES) and not raw.read(1)
+            while block := raw.read(BLOCK_BYTES):
+                last = block[-1:]
+        return last != b"\n"
 
     def _error(self, exc: BaseException) -> SourceError | ParseError:
         text = str(exc).strip()
@@ -360,7 +363,7 @@ class CsvReader:
         schema = pa.schema([(name, pa.binary()) for name in plan.names])
         next_record = 0
         for parsed, records, skipped in self._careful_batches(plan.names, types):
-            if self._needs_copy_rules(parsed):
+            if self._needs_copy_rules(parsed, skipped):
                 for rest in self._read_by_copy_rules(plan, start=next_record):
                     yield _as_binary(rest)  # as the batches before
                 return
@@ -387,20 +390,24 @@ class CsvReader:
             and len(delimiter.encode()) == 1
         )
 
-    def _needs_copy_rules(self, batch: pa.RecordBatch) -> bool:
+    def _needs_copy_rules(
+        self, batch: pa.RecordBatch, skipped: Iterable[SkippedRecord] = ()
+    ) -> bool:
         """Whether the file must be read by COPY's rules (checked once a value holds a quote).
 
-        Only a value holding a quote can come from a quote in mid-field, which
-        COPY reads as the start of a quoted part and pyarrow as a character.
+        Only a value (or a ragged record, or a header name) holding a quote can
+        come from a quote in mid-field, which COPY reads as the start of a quoted part and pyarrow
+        as a character.
         """
         if not self._checks_quotes or self._is_copy_only is False:
             return bool(self._is_copy_only)
         quote = self.options.quote or '"'
-        for column in batch.columns:
-            is_bytes = pa.types.is_string(column.type) or pa.types.is_binary(column.type)
-            if is_bytes and pc.any(pc.match_substring(column, quote)).as_py():
-                break
-        else:
+        texts = [*(record.text for record in skipped), *self.column_names()]
+        if not any(quote in text for text in texts) and not any(
+            pc.any(pc.match_substring(column, quote)).as_py()
+            for column in batch.columns
+            if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+        ):
             return False
         with open_utf8_binary(self.file, self.encoding) as raw:
             self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)

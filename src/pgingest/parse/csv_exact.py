@@ -13,6 +13,7 @@ raw bytes, and a file that fails the check is read here, record by record.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,10 @@ def exact_rows(
     pending: list[bytes] = []
     quotes = 0
     start_line = 0
-    for line_number, line in enumerate(stream, start=1):
+    # Lines end in LF, CRLF or a lone CR, as COPY's do; undecodable bytes pass through.
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    for line_number, text_line in enumerate(text, start=1):
+        line = text_line.encode("utf-8", "surrogateescape")
         if line_number <= skip_lines:
             continue
         if not pending:
