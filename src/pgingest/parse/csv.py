@@ -139,8 +139,17 @@ class CsvReader:
 
     @property
     def _keeps_blank_lines(self) -> bool:
-        # COPY reads a blank line as one empty field: a record only for a one-column file.
-        return self._names is not None and len(self._names) == 1
+        # COPY reads a blank line as one empty field: a record only for a one-column file
+        # (whose header, the first line, is not itself blank: pyarrow skipped that one).
+        return self._names is not None and len(self._names) == 1 and self._starts_with_text
+
+    @cached_property
+    def _starts_with_text(self) -> bool:
+        if not self.options.header or self.options.skip_rows:
+            return not self.options.header
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            head = raw.read(4).removeprefix(b"\xef\xbb\xbf")
+        return not head.startswith((b"\n", b"\r"))
 
     def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
         quote = None if self.is_text_style else self.options.quote
@@ -207,7 +216,7 @@ class CsvReader:
                 if keep_arrow_invalid:
                     raise
                 raise self._error(exc) from exc
-            except (OSError, UnicodeDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, pa.ArrowKeyError) as exc:
                 stream.close()
                 raise self._error(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
