@@ -125,20 +125,27 @@ def _csv_rows(path: Path, delimiter: str) -> set[int] | None:
         rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
     except csv.Error:
         return None
-    return {max(len(rows) - 1, 0), _copy_csv_rows(text)}
+    return {max(len(rows) - 1, 0), *_copy_csv_rows(text)}
 
 
-def _copy_csv_rows(text: str) -> int:
-    """Records as COPY (FORMAT csv) ends them: at a line break where the quotes so far pair up."""
+def _copy_csv_rows(text: str) -> set[int]:
+    """Records as COPY (FORMAT csv) ends them: at a line break where the quotes so far pair up.
+
+    A one-column file's blank lines are records (NULL); a quote left open at the
+    end may count as a record or not (COPY refuses such a file).
+    """
+    lines = re.split(r"\r\n|\n|\r", text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    is_one_column = bool(lines) and "," not in lines[0]
     records, quotes, pending = 0, 0, ""
-    for line in re.split(r"\r\n|\n|\r", text):
+    for line in lines:
         pending += line
         quotes += line.count('"')
         if quotes % 2 == 0:
-            records += 1 if pending else 0
+            records += 1 if (pending or is_one_column) else 0
             pending, quotes = "", 0
-    records += 1 if pending else 0
-    return max(records - 1, 0)
+    return {max(records - 1, 0), max(records - 1 + (1 if pending else 0), 0)}
 
 
 def _json_rows(path: Path) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import logging
 import os
@@ -38,6 +39,15 @@ from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
 from pgingest.parse.csv_exact import CsvRules, exact_rows, has_mid_field_quotes
+from pgingest.parse.csv_parts import (
+    CarefulReading,
+    CarefulRules,
+    FinalNewline,
+    LineTap,
+    arrow_batches,
+    as_binary,
+    skip_row,
+)
 from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.stream import (
     local_path,
@@ -201,7 +211,7 @@ class CsvReader:
         for ends_in_newline in (False, True):
             stream = open_utf8_stream(self.file, self.encoding)
             if ends_in_newline:
-                stream = pa.PythonFile(io.BufferedReader(_FinalNewline(stream)), mode="r")
+                stream = pa.PythonFile(io.BufferedReader(FinalNewline(stream)), mode="r")
             try:
                 return pcsv.open_csv(
                     stream,
@@ -266,7 +276,7 @@ class CsvReader:
         block = HEADER_BLOCK_BYTES
         while True:
             try:
-                reader = self._open([], {}, careful=False, block_size=block, handler=_skip_row)
+                reader = self._open([], {}, careful=False, block_size=block, handler=skip_row)
             except ParseError:
                 if block >= MAX_BLOCK_BYTES:
                     raise
@@ -339,7 +349,7 @@ class CsvReader:
         reader = self._open(plan.names, types, careful=False)
         record = 0
         try:
-            for parsed in _batches(reader, self._error):
+            for parsed in arrow_batches(reader, self._error):
                 if self._needs_copy_rules(parsed):  # read again, carefully, by COPY's rules
                     raise ParseError("a quote in mid-field", path=self.file.path)
                 batch = parsed
@@ -374,7 +384,7 @@ class CsvReader:
         for parsed, records, skipped in self._careful_batches(plan.names, types):
             if self._needs_copy_rules(parsed, skipped):
                 for rest in self._read_by_copy_rules(plan, start=next_record):
-                    yield _as_binary(rest)  # as the batches before
+                    yield as_binary(rest)  # as the batches before
                 return
             numbers = [*records.tolist(), *(s.record for s in skipped)]
             next_record = max([next_record - 1, *numbers]) + 1
@@ -447,6 +457,16 @@ class CsvReader:
         rows = (row for row in self._copy_rules_rows() if row.record >= start)
         return text_batches(rows, self.column_names(), plan, path=self.file.path)
 
+    def _careful_rules(self, names: list[str]) -> CarefulRules:
+        options = self.options
+        return CarefulRules(
+            names=tuple(names),
+            records_before=options.skip_rows
+            + (0 if (options.column_names and not options.header) else 1),
+            escaped_delimiter="\\" + self.delimiter if self.is_text_style else None,
+            error=self._error,
+        )
+
     def _careful_batches(
         self, names: list[str], types: dict[str, pa.DataType]
     ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, list[SkippedRecord]]]:
@@ -459,7 +479,10 @@ class CsvReader:
         handed_rows = 0
         handed_skipped = 0
         while True:
-            reading = _CarefulReading(self, names, types, block)
+            opener = functools.partial(
+                self._open, names, types, careful=True, block_size=block, keep_arrow_invalid=True
+            )
+            reading = CarefulReading(opener, self._careful_rules(names))
             try:
                 for batch, records, skipped in reading:
                     rows_before = reading.rows - batch.num_rows
@@ -533,7 +556,7 @@ class CsvReader:
         escape = None if self.is_text_style else self.options.escape
         with open_utf8_binary(self.file, self.encoding) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-            tap = _LineTap(text)
+            tap = LineTap(text)
             reader = csv.reader(
                 tap,
                 delimiter=self.delimiter,
@@ -560,166 +583,3 @@ class CsvReader:
             except csv.Error:
                 pass  # records past a malformed one stay unlocated; callers show record numbers
         return found
-
-
-class _FinalNewline(io.RawIOBase):
-    """An Arrow stream with a line break added at its end."""
-
-    def __init__(self, stream: pa.NativeFile) -> None:
-        super().__init__()
-        self._stream = stream
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._stream.read(len(buffer))
-        if not data and not self._done:
-            self._done, data = True, b"\n"
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-        super().close()
-
-
-class _CarefulReading:
-    """One careful pass over the file with one block size: batches, their records, ragged rows.
-
-    Raises pa.ArrowInvalid (uncaught) when a record does not fit in the block.
-    """
-
-    def __init__(
-        self, reader: CsvReader, names: list[str], types: dict[str, pa.DataType], block: int
-    ) -> None:
-        self._reader = reader
-        self._names = names
-        self._types = types
-        self._block = block
-        self.rows = 0  # rows read so far
-        self.skipped = 0  # ragged records met so far
-
-    def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray, list[SkippedRecord]]]:
-        reader = self._reader
-        options = reader.options
-        invalid: list[SkippedRecord] = []
-        header_rows = 0 if (options.column_names and not options.header) else 1
-
-        def on_invalid(row: Any) -> str:
-            record = (row.number or 0) - header_rows - 1 - options.skip_rows
-            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-            if reader.is_text_style and "\\" + reader.delimiter in row.text:
-                reason += " (a backslash before a delimiter, which pgingest does not read)"
-            invalid.append(SkippedRecord(record, row.text, reason))
-            return "skip"
-
-        stream = reader._open(
-            self._names,
-            self._types,
-            careful=True,
-            handler=on_invalid,
-            block_size=self._block,
-            keep_arrow_invalid=True,
-        )
-        mapper = _RecordMapper()
-        try:
-            while True:
-                try:
-                    batch = stream.read_next_batch()
-                except StopIteration:
-                    break
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise reader._error(exc) from exc
-                skipped = mapper.add_invalid(invalid)
-                invalid.clear()
-                records = mapper.take(batch.num_rows)
-                self.rows += batch.num_rows
-                self.skipped += len(skipped)
-                yield batch, records, skipped
-            if invalid:
-                skipped = mapper.add_invalid(invalid)
-                self.skipped += len(skipped)
-                empty = pa.RecordBatch.from_pylist(
-                    [], schema=pa.schema([(n, pa.binary()) for n in self._names])
-                )
-                yield empty, np.empty(0, dtype=np.int64), skipped
-        finally:
-            stream.close()
-
-
-class _LineTap:
-    """Hands lines to the csv module and keeps those of the record being read."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._lines = iter(lines)
-        self._taken: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._taken.append(line)
-        return line
-
-    def text(self) -> str:
-        return "".join(self._taken).rstrip("\r\n")
-
-    def clear(self) -> None:
-        self._taken.clear()
-
-
-def _batches(reader: pcsv.CSVStreamingReader, error: Any) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-            raise error(exc) from exc
-        if batch.num_rows:
-            yield batch
-
-
-class _RecordMapper:
-    """Gives record numbers to the rows pyarrow kept, skipping the records it rejected."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._invalid: list[int] = []
-
-    def add_invalid(self, rows: list[SkippedRecord]) -> list[SkippedRecord]:
-        self._invalid.extend(r.record for r in rows)
-        self._invalid.sort()
-        return list(rows)
-
-    def take(self, count: int) -> np.ndarray:
-        records = np.empty(count, dtype=np.int64)
-        filled = 0
-        while filled < count:
-            while self._invalid and self._invalid[0] < self._next:
-                self._invalid.pop(0)
-            if self._invalid and self._invalid[0] == self._next:
-                self._invalid.pop(0)
-                self._next += 1
-                continue
-            stop = self._invalid[0] if self._invalid else self._next + (count - filled)
-            run = min(stop - self._next, count - filled)
-            records[filled : filled + run] = np.arange(self._next, self._next + run)
-            filled += run
-            self._next += run
-        return records
-
-
-def _as_binary(batch: SourceBatch) -> SourceBatch:
-    columns = [c.cast(pa.binary()) if pa.types.is_string(c.type) else c for c in batch.data.columns]
-    data = pa.RecordBatch.from_arrays(columns, names=batch.data.schema.names)
-    return dataclasses.replace(batch, data=data)
-
-
-def _skip_row(row: Any) -> str:
-    """Peeking at the header, a ragged row further on is not yet anyone's concern."""
-    return "skip"
