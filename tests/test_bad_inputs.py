@@ -126,11 +126,11 @@ def test_ragged_rows_are_rejected_with_their_lines(
     ]
 
 
-def test_invalid_utf8_without_encoding_is_rejected_and_with_encoding_loads(
+def test_invalid_utf8_in_declared_utf8_is_rejected_and_with_encoding_loads(
     table: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
 ) -> None:
     (tmp_path / "latin.csv").write_bytes("id,name\n1,café\n2,ok\n".encode("latin-1"))
-    report = _one(load, "latin.csv")
+    report = _one(load, "latin.csv", csv={"encoding": "utf-8"})
     assert report.records_rejected == 1
     (reject,) = table.execute("SELECT line, column_name, error FROM pgingest.rejects").fetchall()
     assert reject[:2] == (2, "name")

@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -117,13 +118,34 @@ def _decoded(data: bytes) -> str:
     return data.decode("utf-8", "replace").removeprefix("\ufeff")
 
 
-def _csv_rows(path: Path, delimiter: str) -> int | None:
+def _csv_rows(path: Path, delimiter: str) -> set[int] | None:
+    """Python's csv module's count, and COPY's (a quote in mid-field starts a quoted part)."""
     text = _decoded(_open_bytes(path))
     try:
         rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
     except csv.Error:
         return None
-    return max(len(rows) - 1, 0)
+    return {max(len(rows) - 1, 0), *_copy_csv_rows(text)}
+
+
+def _copy_csv_rows(text: str) -> set[int]:
+    """Records as COPY (FORMAT csv) ends them: at a line break where the quotes so far pair up.
+
+    A one-column file's blank lines are records (NULL); a quote left open at the
+    end may count as a record or not (COPY refuses such a file).
+    """
+    lines = re.split(r"\r\n|\n|\r", text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    is_one_column = bool(lines) and "," not in lines[0]
+    records, quotes, pending = 0, 0, ""
+    for line in lines:
+        pending += line
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            records += 1 if (pending or is_one_column) else 0
+            pending, quotes = "", 0
+    return {max(records - 1, 0), max(records - 1 + (1 if pending else 0), 0)}
 
 
 def _json_rows(path: Path) -> int | None:
@@ -166,15 +188,14 @@ def expected_rows(path: Path, rdatasets: dict[str, set[int]]) -> set[int] | None
             found = _parquet_rows(path)  # stale upstream: datasets.csv describes the CSV
             return None if found is None else {found}
         return rdatasets.get(table.lower())
-    counted = _counted_rows(path)
-    return None if counted is None else {counted}
+    return _counted_rows(path)
 
 
 def _is_stale(table: str) -> bool:
     return table in STALE_PARQUET or table.startswith("Lahman/")
 
 
-def _counted_rows(path: Path) -> int | None:
+def _counted_rows(path: Path) -> set[int] | None:
     name = path.name.lower()
     for suffix in COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
@@ -183,10 +204,12 @@ def _counted_rows(path: Path) -> int | None:
     if name.endswith(".tsv"):
         return _csv_rows(path, "\t")
     if name.endswith((".json", ".ndjson", ".jsonl")):
-        return _json_rows(path)
-    if name.endswith(".parquet"):
-        return _parquet_rows(path)
-    return _sheet_rows(path)
+        found = _json_rows(path)
+    elif name.endswith(".parquet"):
+        found = _parquet_rows(path)
+    else:
+        found = _sheet_rows(path)
+    return None if found is None else {found}
 
 
 # --- the run --------------------------------------------------------------------------

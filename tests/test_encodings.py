@@ -82,18 +82,25 @@ def test_undecodable_bytes_in_a_declared_encoding_name_the_line_and_byte(
     assert "at byte offset 18" in failed.error
 
 
-def test_undecodable_utf8_without_an_encoding_is_said_with_file_and_line(
+def test_undecodable_bytes_in_declared_utf8_are_said_with_file_and_line(
     db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
 ) -> None:
     (tmp_path / "h.csv").write_bytes(b"id,caf\xe9\n1,x\n")
-    (failed,) = load(_source(["h.csv"])).failed_files
+    (failed,) = load(_source(["h.csv"], encoding="utf-8")).failed_files
     assert "h.csv:1: the header is not valid utf-8" in failed.error
     assert '"encoding"' in failed.error
     (tmp_path / "w.fwf").write_bytes(b"1 ok\n2 \xff\xfe\n")
     layout = {
         "columns": [{"name": "id", "start": 1, "width": 1}, {"name": "v", "start": 3, "width": 2}]
     }
-    source = {"name": "w", "paths": ["w.fwf"], "table": "w", "create": True, "fixed_width": layout}
+    source = {
+        "name": "w",
+        "paths": ["w.fwf"],
+        "table": "w",
+        "create": True,
+        "fixed_width": layout,
+        "encoding": "utf-8",
+    }
     (failed,) = load({"sources": [source]}).failed_files
     assert "w.fwf:2: cannot decode the file as UTF-8" in failed.error
 

@@ -86,7 +86,16 @@ class CsvOptions(_Model):
         default_factory=lambda: [""],
         description="Unquoted values read as NULL. A quoted value is never NULL, as in COPY.",
     )
-    encoding: str = Field("utf-8", description="Text encoding of the file, e.g. latin-1, utf-16.")
+    encoding: str = Field(
+        "auto",
+        description='Text encoding of the file, e.g. latin-1, utf-16; "auto" (the default): '
+        "UTF-8 if it is, else detected.",
+    )
+    style: Literal["text", "csv"] | None = Field(
+        None,
+        description='"text": PostgreSQL\'s COPY text format (\\N is NULL, backslash escapes, '
+        'no quoting), the default for TSV; "csv": quoted CSV, the default otherwise.',
+    )
     skip_rows: int = Field(0, ge=0, description="Lines to skip before the header or data.")
     column_names: list[str] | None = Field(
         None, description="Column names in file order; needed when header is false."
@@ -105,6 +114,14 @@ class CsvOptions(_Model):
         _known_encoding(value)
         return value
 
+    def style_for(self, *, is_tsv: bool) -> Literal["text", "csv"]:
+        """How fields are written: TSV is COPY's text format unless quote or escape is given."""
+        if self.style is not None:
+            return self.style
+        if is_tsv and not {"quote", "escape"} & self.model_fields_set:
+            return "text"
+        return "csv"
+
     @model_validator(mode="after")
     def _names_without_header(self) -> CsvOptions:
         if not self.header and not self.column_names:
@@ -113,7 +130,7 @@ class CsvOptions(_Model):
 
 
 def _known_encoding(value: str | None) -> str | None:
-    if value is not None:
+    if value is not None and value.lower() != "auto":
         try:
             codecs.lookup(value)
         except LookupError:
@@ -366,7 +383,8 @@ class Source(_Model):
     encoding: str | None = Field(
         None,
         description="Text encoding of csv, tsv, json and fixed-width files (wins over "
-        "csv.encoding); default UTF-8, or what a byte-order mark says.",
+        'csv.encoding); default "auto": a byte-order mark\'s, UTF-8 if the file is, '
+        "else detected (and reported).",
     )
     compression: Compression | None = Field(
         None, description="Compression of every file; default: from the name, else the content."

@@ -18,6 +18,7 @@ from pgingest.config import Source
 from pgingest.discover import SourceFile
 from pgingest.errors import SourceError
 from pgingest.load.catalog import Table
+from pgingest.naming import MAX_IDENTIFIER_BYTES, truncate_identifier
 from pgingest.parse import ColumnRead, ReadPlan
 from pgingest.types import Kind, TargetColumn, arrow_type_for
 
@@ -131,11 +132,13 @@ def match_columns(
     extra: list[str] = []
     used: set[str] = set()
     _check_renames(file_columns, source, table, file)
+    _check_truncated_names([source.rename.get(n, n) for n in file_columns], file)
     for name in file_columns:
-        wanted = source.rename.get(name, name)
-        target = by_name.get(wanted)
+        # A long header name meets the column PostgreSQL made from it (cut to 63 bytes).
+        stored = truncate_identifier(source.rename.get(name, name))
+        target = by_name.get(stored)
         if target is None:
-            folded = by_folded.get(wanted.lower(), [])
+            folded = by_folded.get(stored.lower(), [])
             target = folded[0] if len(folded) == 1 else None
         if target is None or target.name in used:
             extra.append(name)
@@ -221,6 +224,21 @@ def _check_renames(file_columns: list[str], source: Source, table: Table, file: 
             path=file.path,
             table=str(table.name),
         )
+
+
+def _check_truncated_names(file_columns: list[str], file: SourceFile) -> None:
+    """Two names that PostgreSQL would cut to the same 63 bytes cannot both load."""
+    seen: dict[str, str] = {}
+    for name in file_columns:
+        stored = truncate_identifier(name)
+        if stored != name and stored in seen:
+            raise SourceError(
+                f"file columns {seen[stored]!r} and {name!r} are the same in their first "
+                f"{MAX_IDENTIFIER_BYTES} bytes, the longest name PostgreSQL keeps",
+                hint="rename one in the file (or give csv.column_names)",
+                path=file.path,
+            )
+        seen.setdefault(stored, name)
 
 
 # Delimiters to suggest when a header does not split on the configured one.

@@ -9,9 +9,28 @@ from psycopg import sql
 
 from pgingest.redact import redact_url  # kept here for earlier importers
 
-__all__ = ["TableName", "parse_table_name", "redact_url"]
+__all__ = [
+    "MAX_IDENTIFIER_BYTES",
+    "TableName",
+    "parse_table_name",
+    "redact_url",
+    "truncate_identifier",
+]
 
 DEFAULT_SCHEMA = "public"
+# NAMEDATALEN - 1: PostgreSQL keeps the first 63 bytes of a longer name.
+MAX_IDENTIFIER_BYTES = 63
+
+
+def truncate_identifier(name: str) -> str:
+    """The name as PostgreSQL stores it: at most 63 bytes, never cut inside a character.
+
+    As the server's truncate_identifier (pg_mbcliplen) does in a UTF-8 database.
+    """
+    raw = name.encode("utf-8")
+    if len(raw) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", "ignore")
 
 
 @dataclass(frozen=True, order=True)

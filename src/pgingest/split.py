@@ -179,10 +179,17 @@ def can_split(
         and file.size >= chunk_bytes * 3 // 2
         and source.csv.escape is None
         and source.csv.quote is not None
+        # Text-format TSV (no quoting) is read whole: boundaries here count quotes.
+        and source.csv.style_for(is_tsv=file.format == "tsv") == "csv"
         and source.csv.skip_rows == 0
         # Newlines and quotes are found byte by byte: only in UTF-8 (and ASCII) text.
-        and codecs.lookup(source.encoding or source.csv.encoding).name in ("utf-8", "ascii")
+        and _splits_by_bytes(source.encoding or source.csv.encoding)
     )
+
+
+def _splits_by_bytes(encoding: str) -> bool:
+    # "auto" finds UTF-8 or an ASCII-compatible encoding (a UTF-16 file has a byte-order mark).
+    return encoding.lower() == "auto" or codecs.lookup(encoding).name in ("utf-8", "ascii")
 
 
 def _line_at(path: str, offset: int) -> int:

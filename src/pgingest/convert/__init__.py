@@ -229,7 +229,10 @@ def _value_text(array: pa.Array, row: int, *, binary_is_text: bool) -> str | Non
     try:
         value = array[row].as_py()
     except (ValueError, OverflowError, TypeError):  # e.g. nanoseconds Python cannot hold
-        return str(array[row])
+        try:
+            return str(array[row])
+        except (ValueError, OverflowError):  # a year Python's datetime cannot hold
+            return str(array.slice(row, 1).cast(pa.string())[0])
     if value is None:
         return None
     if isinstance(value, bytes):

@@ -1,4 +1,11 @@
-"""Typed Arrow values (Parquet, JSON, typed CSV) → the column's exact Arrow type."""
+"""Typed Arrow values (Parquet, JSON, typed CSV) → the column's exact Arrow type.
+
+Temporal values load as PostgreSQL would read their text: nanoseconds round to
+microseconds as its input functions round a longer fraction; a zone-less
+timestamp into timestamptz takes the server's TimeZone with PostgreSQL's rule
+for daylight-saving gaps and overlaps; a date or timestamp outside PostgreSQL's
+range is a rejected value (never wrapped into another date, or infinity).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -15,6 +23,16 @@ from pgingest.convert.text import parse_numeric
 from pgingest.types import Kind, PgType, arrow_type_for
 
 __all__ = ["cast_typed", "dump_json", "to_json_texts"]
+
+# PostgreSQL's ranges (src/include/datatype/timestamp.h), in Arrow's units since 1970.
+# Timestamps start at 4714-11-24 BC; their end (294277 AD) is past what int64
+# microseconds since 1970 can hold. Dates run from Julian day 0 to 5874897-12-31.
+_UNIX_EPOCH_IN_POSTGRES_MICROS = 946_684_800_000_000
+MIN_TIMESTAMP_MICROS = -211_813_488_000_000_000 + _UNIX_EPOCH_IN_POSTGRES_MICROS
+MIN_DATE_DAYS = -2_440_588
+END_DATE_DAYS = 2_145_042_906  # exclusive
+_NANOS_PER_SECOND = 1_000_000_000
+_MICROS_PER_SECOND = 1_000_000
 
 
 def dump_json(value: Any) -> str:
@@ -65,13 +83,35 @@ def to_json_texts(array: pa.Array) -> pa.Array:
     if isinstance(array.type, pa.BaseExtensionType):
         array = array.storage
     coarse = _microsecond_type(array.type)
-    if coarse != array.type:  # Python's datetime holds microseconds, not nanoseconds
-        array = pc.cast(array, coarse, safe=False)
-    if pa.types.is_map(array.type):
-        values = [None if v is None else dict(v) for v in array.to_pylist()]
-    else:
-        values = array.to_pylist()
+    try:
+        # Python's datetime holds microseconds, not nanoseconds, and years 1 to 9999.
+        values = _python_values(pc.cast(array, coarse, safe=False))
+    except (OverflowError, ValueError):
+        values = _python_values(pc.cast(array, _temporal_as_text_type(array.type)))
     return pa.array([None if v is None else dump_json(v) for v in values], pa.string())
+
+
+def _python_values(array: pa.Array) -> list[Any]:
+    if pa.types.is_map(array.type):
+        return [None if v is None else dict(v) for v in array.to_pylist()]
+    return list(array.to_pylist())
+
+
+def _temporal_as_text_type(data_type: pa.DataType) -> pa.DataType:
+    """The same type with every temporal value as Arrow's text of it (any year)."""
+    if pa.types.is_temporal(data_type):
+        return pa.string()
+    if pa.types.is_struct(data_type):
+        return pa.struct([f.with_type(_temporal_as_text_type(f.type)) for f in data_type])
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        return pa.list_(
+            data_type.value_field.with_type(_temporal_as_text_type(data_type.value_type))
+        )
+    if pa.types.is_map(data_type):
+        return pa.map_(
+            _temporal_as_text_type(data_type.key_type), _temporal_as_text_type(data_type.item_type)
+        )
+    return data_type
 
 
 def _is_text(data_type: pa.DataType) -> bool:
@@ -109,15 +149,53 @@ def cast_typed(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -
             return durations_to_intervals(array)
         raise TypeError(f"cannot convert {source} to interval")
     if kind is Kind.TIMESTAMPTZ:
-        return _to_timestamptz(array, timezone)
+        return _check_timestamp_range(_to_timestamptz(array, timezone))
     if kind is Kind.TIMESTAMP:
-        return _to_timestamp(array, timezone)
+        return _check_timestamp_range(_to_timestamp(array, timezone))
     if kind is Kind.TIME and pa.types.is_time(source):
-        return pc.cast(array, pa.time64("us"))
+        return _round_to_micros(array) if source.unit == "ns" else pc.cast(array, pa.time64("us"))
     target = arrow_type_for(pg_type)
     if kind is Kind.BYTEA:
         return pc.cast(array, pa.binary())
+    if kind is Kind.DATE:
+        return _check_date_range(pc.cast(array, target))
     return pc.cast(array, target)
+
+
+def _round_to_micros(array: pa.Array) -> pa.Array:
+    """Nanosecond timestamps or times → microseconds, rounded as PostgreSQL rounds text.
+
+    Its input functions read the fraction of the second as a double and take
+    rint(fraction * 1e6) (round half to even on that double), which is what
+    this does: ``.0000005`` becomes 0, ``.0000015`` becomes 2.
+    """
+    data_type = array.type
+    nanos = pc.fill_null(array.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    seconds = np.floor_divide(nanos, _NANOS_PER_SECOND)
+    fraction = (nanos - seconds * _NANOS_PER_SECOND) / _NANOS_PER_SECOND
+    micros = seconds * _MICROS_PER_SECOND + np.rint(fraction * _MICROS_PER_SECOND).astype(np.int64)
+    mask = pc.is_null(array).to_numpy(zero_copy_only=False) if array.null_count else None
+    if pa.types.is_timestamp(data_type):
+        target: pa.DataType = pa.timestamp("us", tz=data_type.tz)
+    else:
+        target = pa.time64("us")
+    return pa.array(micros, pa.int64(), mask=mask).cast(target)
+
+
+def _check_timestamp_range(array: pa.Array) -> pa.Array:
+    micros = array.cast(pa.int64())
+    too_early = pc.fill_null(pc.less(micros, MIN_TIMESTAMP_MICROS), False)
+    if pc.any(too_early).as_py():
+        raise ValueError("timestamp out of range: PostgreSQL's begin at 4714-11-24 BC")
+    return array
+
+
+def _check_date_range(array: pa.Array) -> pa.Array:
+    days = array.cast(pa.int32())
+    outside = pc.or_(pc.less(days, MIN_DATE_DAYS), pc.greater_equal(days, END_DATE_DAYS))
+    if pc.any(pc.fill_null(outside, False)).as_py():
+        raise ValueError("date out of range: PostgreSQL's run from 4714-11-24 BC to 5874897 AD")
+    return array
 
 
 def _is_uuid(data_type: pa.DataType) -> bool:
@@ -172,22 +250,36 @@ def _to_timestamptz(array: pa.Array, timezone: str) -> pa.Array:
         array = pc.cast(array, pa.timestamp("us"))
         source = array.type
     if pa.types.is_timestamp(source):
+        array = _round_to_micros(array) if source.unit == "ns" else array
         if source.tz is None:
-            array = pc.assume_timezone(
-                array, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
-            )
-        return pc.cast(array, pa.timestamp("us", tz="UTC"), safe=source.unit != "ns")
+            array = _local_to_instant(pc.cast(array, pa.timestamp("us")), timezone)
+        return pc.cast(array, pa.timestamp("us", tz="UTC"))
     raise TypeError(f"cannot convert {source} to timestamptz")
+
+
+def _local_to_instant(local: pa.Array, timezone: str) -> pa.Array:
+    """Zone-less local times → instants, as PostgreSQL reads ``'...'::timestamptz``.
+
+    Its rule (DetermineTimeZoneOffset): a time in a spring-forward gap takes the
+    offset in force before the gap (02:30 New York → 03:30 EDT); a time that
+    occurs twice takes the offset after the fall-back (01:30 → 01:30 EST).
+    Arrow's "earliest" instant for a gap time lies just before the gap, so its
+    offset is the one before; "latest" for a twice-occurring time is the second.
+    """
+    probe = pc.assume_timezone(local, timezone=timezone, ambiguous="latest", nonexistent="earliest")
+    offset = pc.subtract(
+        pc.local_timestamp(probe).cast(pa.int64()), probe.cast(pa.timestamp("us")).cast(pa.int64())
+    )
+    instants = pc.subtract(local.cast(pa.int64()), offset)
+    return instants.cast(pa.timestamp("us", tz="UTC"))
 
 
 def _to_timestamp(array: pa.Array, timezone: str) -> pa.Array:
     source = array.type
-    if pa.types.is_timestamp(source) and source.tz is not None:
-        array = pc.local_timestamp(pc.cast(array, pa.timestamp(source.unit, tz=timezone)))
-    elif not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
+    if not (pa.types.is_timestamp(source) or pa.types.is_date(source)):
         raise TypeError(f"cannot convert {source} to timestamp")
-    return pc.cast(
-        array,
-        pa.timestamp("us"),
-        safe=array.type.unit != "ns" if pa.types.is_timestamp(array.type) else True,
-    )
+    if pa.types.is_timestamp(source) and source.unit == "ns":
+        array = _round_to_micros(array)
+    if pa.types.is_timestamp(source) and source.tz is not None:
+        array = pc.local_timestamp(pc.cast(array, pa.timestamp("us", tz=timezone)))
+    return pc.cast(array, pa.timestamp("us"))

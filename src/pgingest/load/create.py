@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -9,12 +10,18 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgingest.errors import ConfigError
+from pgingest.errors import ConfigError, SourceError
 from pgingest.infer import InferredColumn
 from pgingest.load.connect import translate_db_error
-from pgingest.naming import TableName
+from pgingest.naming import MAX_IDENTIFIER_BYTES, TableName, truncate_identifier
 
-__all__ = ["add_columns", "canonical_type", "create_table"]
+__all__ = ["add_columns", "canonical_type", "create_table", "drop_if_unused"]
+
+logger = logging.getLogger(__name__)
+
+# How long dropping an empty table created by this run waits for its lock: a
+# concurrent run that uses the table keeps it (it is left, empty, as before).
+DROP_LOCK_TIMEOUT = "2s"
 
 
 # A type name with an optional (p[,s]) modifier and [] suffix: double precision,
@@ -105,6 +112,7 @@ def create_table(
             "which the files do not have",
             hint="check the names against the files' header or keys",
         )
+    _check_distinct_names([c.name for c in final])
     parts = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.sql_type)) for c in final]
     if primary_key:  # upsert's ON CONFLICT needs it
         parts.append(
@@ -124,3 +132,45 @@ def create_table(
     except psycopg.Error as exc:
         raise translate_db_error(exc, table=str(name)) from exc
     return final
+
+
+def _check_distinct_names(names: Sequence[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        stored = truncate_identifier(name)
+        if stored in seen:
+            raise SourceError(
+                f"columns {seen[stored]!r} and {name!r} are the same in their first "
+                f"{MAX_IDENTIFIER_BYTES} bytes, the longest name PostgreSQL keeps",
+                hint="rename one in the files (or give csv.column_names)",
+            )
+        seen[stored] = name
+
+
+def drop_if_unused(conn: psycopg.Connection[Any], name: TableName) -> bool:
+    """Drop a table this run created when no row and no manifest entry uses it.
+
+    A run whose files all failed leaves nothing behind. The check and the drop
+    hold the table's lock, so a concurrent run that loaded into it keeps it.
+    """
+    try:
+        with conn.transaction():
+            conn.execute(
+                sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(DROP_LOCK_TIMEOUT))
+            )
+            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(name.identifier))
+            used = conn.execute(
+                sql.SQL(
+                    "SELECT EXISTS (SELECT 1 FROM {}) OR EXISTS "
+                    "(SELECT 1 FROM pgingest.files WHERE table_name = %s)"
+                ).format(name.identifier),
+                (str(name),),
+            ).fetchone()
+            if used is None or used[0]:
+                return False
+            conn.execute(sql.SQL("DROP TABLE {}").format(name.identifier))
+    except psycopg.Error as exc:
+        logger.warning("could not drop the empty table %s this run created: %s", name, exc)
+        return False
+    logger.info("dropped table %s: this run created it and none of its files loaded", name)
+    return True

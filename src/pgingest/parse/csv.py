@@ -1,16 +1,25 @@
 """CSV and TSV with pyarrow's streaming, multi-threaded reader.
 
-NULL follows PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
+Two styles of delimited text (``csv.style``): ``csv``, COPY's CSV format, and
+``text``, COPY's text format (the default for TSV: ``\\N`` is NULL, backslash
+escapes, no quoting; see text_format.py). In the CSV style, NULL follows
+PostgreSQL's ``COPY ... (FORMAT csv)``: an unquoted value listed
 in ``null`` (by default the empty string) is NULL; a quoted value never is, so
 ``""`` is the empty string. Quoted newlines, CRLF, a UTF-8 BOM and any
 single-character delimiter, quote and escape are read as COPY reads them.
 Text in another encoding (declared, or told by a UTF-16/32 byte-order mark)
-reaches pyarrow transcoded to UTF-8 (stream.py).
+reaches pyarrow transcoded to UTF-8 (stream.py). A file with one column keeps
+its blank lines, as COPY does: NULL in CSV, the empty string in text.
+
+A record longer than pyarrow's block fails its read; the careful mode then
+reads again with blocks four times larger, up to MAX_BLOCK_BYTES.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import io
 import logging
 import os
@@ -20,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from pgingest.config import CsvOptions
@@ -28,15 +38,32 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.csv_exact import CsvRules, exact_rows, has_mid_field_quotes
+from pgingest.parse.csv_parts import (
+    CarefulReading,
+    CarefulRules,
+    FinalNewline,
+    LineTap,
+    arrow_batches,
+    as_binary,
+    skip_row,
+)
+from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.header_names import distinct_names
 from pgingest.parse.stream import (
-    detect_encoding,
     local_path,
     open_utf8_binary,
     open_utf8_stream,
     printable,
     source_error,
 )
+from pgingest.parse.text_format import (
+    TEXT_NULL,
+    FieldEscapeError,
+    decode_escapes,
+    decode_text_batch,
+)
+from pgingest.parse.text_rows import TextRow, text_batches
 
 __all__ = ["CsvReader"]
 
@@ -49,6 +76,11 @@ BLOCK_BYTES = 256 << 10
 # A block must hold at least one whole record; the header is peeked with a
 # block this large so that wide or long headers still fit.
 HEADER_BLOCK_BYTES = 1 << 20
+# A record must fit in one block: a longer one makes the careful mode read again
+# with blocks 4x larger, up to 64 MiB (pyarrow holds a few blocks at once, so
+# this bounds memory per file; a 2 MB value, which COPY loads, takes one step).
+BLOCK_GROWTH = 4
+MAX_BLOCK_BYTES = 64 << 20
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -84,16 +116,23 @@ class CsvReader:
         if is_tsv and "delimiter" not in options.model_fields_set:
             delimiter = "\t"
         self.delimiter = delimiter
+        self.style = options.style_for(is_tsv=is_tsv)
         # The source's encoding wins; csv.encoding counts only when written in the config.
         if encoding is None and "encoding" in options.model_fields_set:
             encoding = options.encoding
         self._declared_encoding = encoding
         self._names: list[str] | None = None
+        self._is_copy_only: bool | None = None  # see _needs_copy_rules
 
     @cached_property
+    def text_encoding(self) -> TextEncoding:
+        """The file's encoding: declared, else told by a byte-order mark, UTF-8, or detected."""
+        return resolve_encoding(self.file, self._declared_encoding)
+
+    @property
     def encoding(self) -> str:
-        """The codec of the file's text (declared, else told by its byte-order mark, else UTF-8)."""
-        return detect_encoding(self.file, self._declared_encoding)
+        """The codec of the file's text."""
+        return self.text_encoding.codec
 
     # --- options -----------------------------------------------------------------------
 
@@ -108,17 +147,43 @@ class CsvReader:
             encoding="utf8",  # other encodings arrive transcoded (open_utf8_stream)
         )
 
+    @property
+    def is_text_style(self) -> bool:
+        """COPY's text format: backslash escapes, no quoting."""
+        return self.style == "text"
+
+    @property
+    def _keeps_blank_lines(self) -> bool:
+        # COPY reads a blank line as one empty field: a record only for a one-column file
+        # (whose header, the first line, is not itself blank: pyarrow skipped that one).
+        return self._names is not None and len(self._names) == 1 and self._starts_with_text
+
+    @cached_property
+    def _starts_with_text(self) -> bool:
+        if not self.options.header or self.options.skip_rows:
+            return not self.options.header
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            head = raw.read(4).removeprefix(b"\xef\xbb\xbf")
+        return not head.startswith((b"\n", b"\r"))
+
     def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
-        quote = self.options.quote
+        quote = None if self.is_text_style else self.options.quote
+        escape = None if self.is_text_style else self.options.escape
         return pcsv.ParseOptions(
             delimiter=self.delimiter,
             quote_char=quote if quote is not None else False,
-            double_quote=self.options.escape is None,
-            escape_char=self.options.escape if self.options.escape is not None else False,
-            newlines_in_values=True,
-            ignore_empty_lines=True,
+            double_quote=quote is not None and escape is None,
+            escape_char=escape if escape is not None else False,
+            newlines_in_values=not self.is_text_style,
+            ignore_empty_lines=not self._keeps_blank_lines,
             invalid_row_handler=handler,
         )
+
+    @property
+    def _null_values(self) -> list[str]:
+        if self.is_text_style and "null" not in self.options.model_fields_set:
+            return [TEXT_NULL]
+        return list(self.options.null)
 
     def _convert_options(
         self, include: list[str], types: dict[str, pa.DataType]
@@ -126,7 +191,7 @@ class CsvReader:
         return pcsv.ConvertOptions(
             include_columns=include,
             column_types=types,
-            null_values=list(self.options.null),
+            null_values=self._null_values,
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
             true_values=_both_cases(BOOLEAN_TRUE),
@@ -141,18 +206,44 @@ class CsvReader:
         careful: bool,
         handler: Any = None,
         block_size: int = BLOCK_BYTES,
+        keep_arrow_invalid: bool = False,
     ) -> pcsv.CSVStreamingReader:
-        stream = open_utf8_stream(self.file, self.encoding)
-        try:
-            return pcsv.open_csv(
-                stream,
-                read_options=self._read_options(block_size=block_size, use_threads=not careful),
-                parse_options=self._parse_options(handler),
-                convert_options=self._convert_options(plan_names, types),
-            )
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-            stream.close()
-            raise self._error(exc) from exc
+        """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error.
+
+        pyarrow cannot read a file that is only a header without a final line
+        break (COPY loads no rows from it): such a file is read again with one.
+        """
+        for ends_in_newline in (False, True):
+            stream = open_utf8_stream(self.file, self.encoding)
+            if ends_in_newline:
+                stream = pa.PythonFile(io.BufferedReader(FinalNewline(stream)), mode="r")
+            try:
+                return pcsv.open_csv(
+                    stream,
+                    read_options=self._read_options(block_size=block_size, use_threads=not careful),
+                    parse_options=self._parse_options(handler),
+                    convert_options=self._convert_options(plan_names, types),
+                )
+            except pa.ArrowInvalid as exc:
+                stream.close()
+                if not ends_in_newline and self._lacks_final_newline:
+                    continue
+                if keep_arrow_invalid:
+                    raise
+                raise self._error(exc) from exc
+            except (OSError, UnicodeDecodeError, pa.ArrowKeyError) as exc:
+                stream.close()
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @cached_property
+    def _lacks_final_newline(self) -> bool:
+        """Whether the file's text does not end in a line break (read only when pyarrow fails)."""
+        last = b"\n"
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            while block := raw.read(BLOCK_BYTES):
+                last = block[-1:]
+        return last != b"\n"
 
     def _error(self, exc: BaseException) -> SourceError | ParseError:
         text = str(exc).strip()
@@ -181,21 +272,7 @@ class CsvReader:
                     path=self.file.path,
                 )
             else:
-                reader = self._open(
-                    [], {}, careful=False, block_size=HEADER_BLOCK_BYTES, handler=_skip_row
-                )
-                try:
-                    names = list(reader.schema.names)
-                except UnicodeDecodeError as exc:
-                    raise ParseError(
-                        f"the header is not valid {self.encoding}: {exc.reason}",
-                        hint='set "encoding" on the source, e.g. "latin-1" or "cp1252"',
-                        path=self.file.path,
-                        line=self.options.skip_rows + 1,
-                    ) from exc
-                finally:
-                    reader.close()
-            names = self._distinct(names)
+                names = self._distinct(self._header_names())
             self._check_names(names)
             self._names = names
         return list(self._names)
@@ -210,6 +287,40 @@ class CsvReader:
         # Read by the new names: the header line is then skipped as a record.
         self.options = self.options.model_copy(update={"column_names": list(header.names)})
         return list(header.names)
+
+    def _header_names(self) -> list[str]:
+        block = HEADER_BLOCK_BYTES
+        while True:
+            try:
+                reader = self._open([], {}, careful=False, block_size=block, handler=skip_row)
+            except ParseError:
+                if block >= MAX_BLOCK_BYTES:
+                    raise
+                block *= BLOCK_GROWTH  # a header (or first record) longer than the block
+                continue
+            try:
+                names = list(reader.schema.names)
+            except UnicodeDecodeError as exc:
+                raise ParseError(
+                    f"the header is not valid {self.encoding}: {exc.reason}",
+                    hint='set "encoding" on the source, e.g. "latin-1" or "cp1252"',
+                    path=self.file.path,
+                    line=self.options.skip_rows + 1,
+                ) from exc
+            finally:
+                reader.close()
+            return [self._header_name(name) for name in names] if self.is_text_style else names
+
+    def _header_name(self, name: str) -> str:
+        """A header field of the text style, its escapes decoded as in every other line."""
+        try:
+            return decode_escapes(name.encode("utf-8")).decode("utf-8")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(
+                f"the header name {printable(name)!r} cannot be read: {exc}",
+                path=self.file.path,
+                line=self.options.skip_rows + 1,
+            ) from exc
 
     def _check_names(self, names: list[str]) -> None:
         seen: dict[str, int] = {}
@@ -245,6 +356,9 @@ class CsvReader:
         if self._header_warning is not None:
             logger.warning("%s: %s", self.file.path, self._header_warning)
             self._header_warning = None
+        self.column_names()  # whether blank lines are records depends on the column count
+        if self._is_copy_only:
+            return rebatch(self._read_by_copy_rules(plan, start=0), plan.batch_rows)
         if plan.careful:
             return rebatch(self._read_careful(plan), plan.batch_rows)
         return rebatch(self._read_fast(plan), plan.batch_rows)
@@ -254,70 +368,183 @@ class CsvReader:
         reader = self._open(plan.names, types, careful=False)
         record = 0
         try:
-            for batch in _batches(reader, self._error):
+            for parsed in arrow_batches(reader, self._error):
+                if self._needs_copy_rules(parsed):  # read again, carefully, by COPY's rules
+                    raise ParseError("a quote in mid-field", path=self.file.path)
+                batch = parsed
+                if self.is_text_style:
+                    batch = self._decoded(parsed, np.arange(record, record + parsed.num_rows))
                 yield SourceBatch(batch, record)
                 record += batch.num_rows
         finally:
             reader.close()
 
+    def _decoded(self, batch: pa.RecordBatch, records: np.ndarray) -> pa.RecordBatch:
+        try:
+            return decode_text_batch(batch)
+        except FieldEscapeError as exc:
+            record = int(records[exc.row])
+            place = self.locate([record]).get(record)
+            raise ParseError(
+                f"{exc.reason}, which pgingest does not read as COPY does",
+                hint="write a tab or line break in a value as \\t or \\n (as COPY TO does), "
+                'or read the file as CSV: "csv": {"style": "csv"}',
+                path=self.file.path,
+                line=place.line if place else None,
+                column=exc.column,
+            ) from exc
+
     def _read_careful(self, plan: ReadPlan) -> Iterator[SourceBatch]:
         # Every value as bytes: pgingest's conversion then finds each bad value,
         # invalid UTF-8 included; ragged rows are collected instead of failing the file.
-        invalid: list[SkippedRecord] = []
-        header_rows = 0 if (self.options.column_names and not self.options.header) else 1
-
-        def on_invalid(row: Any) -> str:
-            record = (row.number or 0) - header_rows - 1 - self.options.skip_rows
-            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-            invalid.append(SkippedRecord(record, row.text, reason))
-            return "skip"
-
         types = {c.name: pa.binary() for c in plan.columns}
-        reader = self._open(plan.names, types, careful=True, handler=on_invalid)
-        mapper = _RecordMapper()
-        schema = None
-        try:
-            for batch in _batches(reader, self._error):
-                schema = batch.schema
-                skipped = mapper.add_invalid(invalid)
-                invalid.clear()
-                records = mapper.take(batch.num_rows)
-                yield SourceBatch(
-                    batch, int(records[0]) if len(records) else 0, records, tuple(skipped)
+        schema = pa.schema([(name, pa.binary()) for name in plan.names])
+        next_record = 0
+        for parsed, records, skipped in self._careful_batches(plan.names, types):
+            if self._needs_copy_rules(parsed, skipped):
+                for rest in self._read_by_copy_rules(plan, start=next_record):
+                    yield as_binary(rest)  # as the batches before
+                return
+            numbers = [*records.tolist(), *(s.record for s in skipped)]
+            next_record = max([next_record - 1, *numbers]) + 1
+            batch = parsed
+            if self.is_text_style and parsed.num_rows:
+                batch = self._decoded(parsed, records)
+            if batch.num_rows == 0:
+                batch = pa.RecordBatch.from_pylist([], schema=schema)
+            first = int(records[0]) if len(records) else 0
+            yield SourceBatch(batch, first, records if len(records) else None, tuple(skipped))
+
+    # --- quotes in mid-field -------------------------------------------------------------
+
+    @property
+    def _checks_quotes(self) -> bool:
+        quote, delimiter = self.options.quote, self.delimiter
+        return (
+            self.style == "csv"
+            and quote is not None
+            and self.options.escape is None
+            and len(quote.encode()) == 1
+            and len(delimiter.encode()) == 1
+        )
+
+    def _needs_copy_rules(
+        self, batch: pa.RecordBatch, skipped: Iterable[SkippedRecord] = ()
+    ) -> bool:
+        """Whether the file must be read by COPY's rules (checked once a value holds a quote).
+
+        Only a value (or a ragged record, or a header name) holding a quote can
+        come from a quote in mid-field, which COPY reads as the start of a quoted part and pyarrow
+        as a character.
+        """
+        if not self._checks_quotes or self._is_copy_only is False:
+            return bool(self._is_copy_only)
+        quote = self.options.quote or '"'
+        texts = [*(record.text for record in skipped), *self.column_names()]
+        if not any(quote in text for text in texts) and not any(
+            pc.any(pc.match_substring(column, quote)).as_py()
+            for column in batch.columns
+            if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+        ):
+            return False
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
+        if self._is_copy_only:
+            logger.info(
+                "%s: a quote in mid-field (COPY starts a quoted part there): "
+                "reading the file by COPY's rules",
+                self.file.path,
+            )
+        return self._is_copy_only
+
+    def _copy_rules_rows(self) -> Iterator[TextRow]:
+        rules = CsvRules(
+            delimiter=self.delimiter,
+            quote=self.options.quote or '"',
+            nulls=frozenset(self._null_values),
+            columns=len(self.column_names()),
+            keeps_blank_lines=self._keeps_blank_lines,
+        )
+        with open_utf8_binary(self.file, self.encoding) as raw:
+            for row in exact_rows(
+                raw, rules, skip_lines=self.options.skip_rows, has_header=self.options.header
+            ):
+                yield dataclasses.replace(row, line=row.line + self._line_offset)
+
+    def _read_by_copy_rules(self, plan: ReadPlan, *, start: int) -> Iterator[SourceBatch]:
+        """Records from ``start`` on, split by COPY's rules (csv_exact.py), as text."""
+        rows = (row for row in self._copy_rules_rows() if row.record >= start)
+        return text_batches(rows, self.column_names(), plan, path=self.file.path)
+
+    def _careful_rules(self, names: list[str]) -> CarefulRules:
+        options = self.options
+        return CarefulRules(
+            names=tuple(names),
+            records_before=options.skip_rows
+            + (0 if (options.column_names and not options.header) else 1),
+            escaped_delimiter="\\" + self.delimiter if self.is_text_style else None,
+            error=self._error,
+        )
+
+    def _careful_batches(
+        self, names: list[str], types: dict[str, pa.DataType]
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray, list[SkippedRecord]]]:
+        """Batches, their record numbers and the ragged records before them.
+
+        A record longer than the block fails pyarrow's read: the file is read
+        again with a larger block, skipping what was already handed out.
+        """
+        block = BLOCK_BYTES
+        handed_rows = 0
+        handed_skipped = 0
+        while True:
+            opener = functools.partial(
+                self._open, names, types, careful=True, block_size=block, keep_arrow_invalid=True
+            )
+            reading = CarefulReading(opener, self._careful_rules(names))
+            try:
+                for batch, records, skipped in reading:
+                    rows_before = reading.rows - batch.num_rows
+                    start = max(0, handed_rows - rows_before)
+                    fresh = skipped[max(0, handed_skipped - (reading.skipped - len(skipped))) :]
+                    if start < batch.num_rows or fresh:
+                        yield batch.slice(start), records[start:], fresh
+                    handed_rows = max(handed_rows, reading.rows)
+                    handed_skipped = max(handed_skipped, reading.skipped)
+                return
+            except pa.ArrowInvalid as exc:
+                if block >= MAX_BLOCK_BYTES:
+                    raise ParseError(
+                        f"cannot parse CSV: {printable(str(exc).strip().splitlines()[0])}",
+                        hint=f"a record over {MAX_BLOCK_BYTES >> 20} MiB is not read "
+                        "(the largest block pgingest uses), or the file is not CSV",
+                        path=self.file.path,
+                    ) from exc
+                block *= BLOCK_GROWTH
+                logger.info(
+                    "%s: a record is longer than the block; reading again with %d MiB blocks",
+                    self.file.path,
+                    block >> 20,
                 )
-            if invalid and schema is not None:
-                skipped = mapper.add_invalid(invalid)
-                yield SourceBatch(
-                    pa.RecordBatch.from_pylist([], schema=schema), 0, None, tuple(skipped)
-                )
-            elif invalid:
-                empty = pa.RecordBatch.from_pylist(
-                    [], schema=pa.schema([(name, pa.binary()) for name in plan.names])
-                )
-                yield SourceBatch(empty, 0, None, tuple(invalid))
-        finally:
-            reader.close()
 
     def sample(self, limit: int) -> list[SampleColumn]:
         """The first ``limit`` records as text (NULL as None), ragged rows left out."""
         names = self.column_names()
         types = {name: pa.binary() for name in names}
-        reader = self._open(names, types, careful=True, handler=lambda row: "skip")
         columns: dict[str, list[Any]] = {name: [] for name in names}
         taken = 0
-        try:
-            for batch in _batches(reader, self._error):
-                part = batch.slice(0, limit - taken)
-                for name in names:
-                    columns[name].extend(
-                        None if v is None else v.decode(self.encoding_for_python, "replace")
-                        for v in part.column(name).to_pylist()
-                    )
-                taken += part.num_rows
-                if taken >= limit:
-                    break
-        finally:
-            reader.close()
+        for batch, records, _skipped in self._careful_batches(names, types):
+            part = batch.slice(0, limit - taken)
+            if self.is_text_style and part.num_rows:
+                part = self._decoded(part, records)
+            for name in names:
+                columns[name].extend(
+                    None if v is None else v.decode(self.encoding_for_python, "replace")
+                    for v in part.column(name).to_pylist()
+                )
+            taken += part.num_rows
+            if taken >= limit:
+                break
         return [SampleColumn(name, values) for name, values in columns.items()]
 
     @property
@@ -334,24 +561,36 @@ class CsvReader:
             return {}
         last = max(wanted)
         found: dict[int, Location] = {}
-        quote = self.options.quote
+        if self._is_copy_only:
+            for text_row in self._copy_rules_rows():
+                if text_row.record in wanted:
+                    found[text_row.record] = Location(text_row.line, text_row.raw)
+                if text_row.record >= last:
+                    break
+            return found
+        # The csv module refuses fields over 128 KiB by default (a process-wide limit);
+        # pyarrow read values up to MAX_BLOCK_BYTES, so their lines must be found too.
+        csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
+        quote = None if self.is_text_style else self.options.quote
+        escape = None if self.is_text_style else self.options.escape
         with open_utf8_binary(self.file, self.encoding) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-            tap = _LineTap(text)
+            tap = LineTap(text)
             reader = csv.reader(
                 tap,
                 delimiter=self.delimiter,
                 quotechar=quote or '"',
                 quoting=csv.QUOTE_NONE if quote is None else csv.QUOTE_MINIMAL,
-                doublequote=self.options.escape is None,
-                escapechar=self.options.escape,
+                doublequote=escape is None,
+                escapechar=escape,
                 strict=False,
             )
             record = -(self.options.skip_rows + (1 if self.options.header else 0))
             previous_line = 0
+            keeps_blank_lines = self._keeps_blank_lines
             try:
                 for row in reader:
-                    if row or record < 0:
+                    if row or record < 0 or keeps_blank_lines:
                         if record >= 0 and record in wanted:
                             line = previous_line + 1 + self._line_offset
                             found[record] = Location(line, tap.text())
@@ -363,72 +602,3 @@ class CsvReader:
             except csv.Error:
                 pass  # records past a malformed one stay unlocated; callers show record numbers
         return found
-
-
-class _LineTap:
-    """Hands lines to the csv module and keeps those of the record being read."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._lines = iter(lines)
-        self._taken: list[str] = []
-
-    def __iter__(self) -> _LineTap:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._taken.append(line)
-        return line
-
-    def text(self) -> str:
-        return "".join(self._taken).rstrip("\r\n")
-
-    def clear(self) -> None:
-        self._taken.clear()
-
-
-def _batches(reader: pcsv.CSVStreamingReader, error: Any) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-            raise error(exc) from exc
-        if batch.num_rows:
-            yield batch
-
-
-class _RecordMapper:
-    """Gives record numbers to the rows pyarrow kept, skipping the records it rejected."""
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._invalid: list[int] = []
-
-    def add_invalid(self, rows: list[SkippedRecord]) -> list[SkippedRecord]:
-        self._invalid.extend(r.record for r in rows)
-        self._invalid.sort()
-        return list(rows)
-
-    def take(self, count: int) -> np.ndarray:
-        records = np.empty(count, dtype=np.int64)
-        filled = 0
-        while filled < count:
-            while self._invalid and self._invalid[0] < self._next:
-                self._invalid.pop(0)
-            if self._invalid and self._invalid[0] == self._next:
-                self._invalid.pop(0)
-                self._next += 1
-                continue
-            stop = self._invalid[0] if self._invalid else self._next + (count - filled)
-            run = min(stop - self._next, count - filled)
-            records[filled : filled + run] = np.arange(self._next, self._next + run)
-            filled += run
-            self._next += run
-        return records
-
-
-def _skip_row(row: Any) -> str:
-    """Peeking at the header, a ragged row further on is not yet anyone's concern."""
-    return "skip"

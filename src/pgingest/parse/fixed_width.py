@@ -16,7 +16,8 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SourceBatch
-from pgingest.parse.stream import detect_encoding, open_utf8_binary, source_error
+from pgingest.parse.encoding import resolve_encoding
+from pgingest.parse.stream import open_utf8_binary, source_error
 from pgingest.parse.text_rows import TextRow, text_batches
 
 __all__ = ["FixedWidthReader"]
@@ -37,7 +38,7 @@ class FixedWidthReader:
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         try:
-            encoding = detect_encoding(self.file, self._declared_encoding)
+            encoding = resolve_encoding(self.file, self._declared_encoding).codec
             with open_utf8_binary(self.file, encoding) as raw:
                 offset = 0
                 for line_number, data in enumerate(raw, start=1):

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 import ijson
+import ijson.backends.python as ijson_exact
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pjson
@@ -34,10 +36,10 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SchemaDrift, SkippedRecord, SourceBatch, rebatch
+from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.limits import JsonGuard
 from pgingest.parse.stream import (
     STREAM_BUFFER_BYTES,
-    detect_encoding,
     open_utf8_binary,
     open_utf8_stream,
     printable,
@@ -51,6 +53,12 @@ __all__ = ["JsonReader"]
 SAMPLE_RECORDS = 1000
 BLOCK_BYTES = 4 << 20
 _BOM = b"\xef\xbb\xbf"
+# A \uD800-\uDFFF escape. Paired, it is one character; alone, PostgreSQL's text and
+# jsonb refuse it, and yajl (ijson's fast backend) silently writes "?" for it.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = (
+    "invalid Unicode: a lone surrogate escape (\\ud800-\\udfff), refused by PostgreSQL"
+)
 
 
 def _text_form(value: Any) -> str | None:
@@ -88,9 +96,14 @@ class JsonReader:
         self._declared_encoding = encoding
 
     @cached_property
+    def text_encoding(self) -> TextEncoding:
+        """The file's encoding: declared, else told by a byte-order mark, UTF-8, or detected."""
+        return resolve_encoding(self.file, self._declared_encoding)
+
+    @property
     def encoding(self) -> str:
-        """The codec of the file's text: declared, else told by its byte-order mark, else UTF-8."""
-        return detect_encoding(self.file, self._declared_encoding)
+        """The codec of the file's text."""
+        return self.text_encoding.codec
 
     def _open(self) -> Any:
         return self._guarded(open_utf8_binary(self.file, self.encoding))
@@ -178,7 +191,7 @@ class JsonReader:
         if head == _BOM:
             raw.read(3)
         try:
-            for value in ijson.items(raw, "", use_float=False):
+            for value in self._exact_items(raw, ""):
                 yield 0, 1, value
         except ijson.JSONError as exc:
             raise ParseError(
@@ -197,6 +210,9 @@ class JsonReader:
                 value = json.loads(line, parse_float=Decimal)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 value = _Bad(line, f"malformed JSON: {printable(str(exc))}")
+            else:
+                if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+                    value = _Bad(line, _LONE_SURROGATE)
             yield record, line_number, value
             record += 1
 
@@ -205,7 +221,7 @@ class JsonReader:
         if head == _BOM:
             raw.read(3)
         try:
-            for record, value in enumerate(ijson.items(raw, "item", use_float=False)):
+            for record, value in enumerate(self._exact_items(raw, "item")):
                 yield record, record + 1, value
         except ijson.JSONError as exc:
             raise ParseError(
@@ -213,6 +229,33 @@ class JsonReader:
                 hint="check the file with a JSON validator",
                 path=self.file.path,
             ) from exc
+
+    def _exact_items(self, raw: Any, prefix: str) -> Iterator[Any]:
+        """ijson's items; from the first surrogate escape on, the pure-Python backend's.
+
+        The C backend turns a lone surrogate into "?"; the Python one keeps it, and
+        such a record becomes a reject. Items already handed out came from bytes
+        read before the escape, so they are exact.
+        """
+        watch = _SurrogateWatch(raw)
+        count = 0
+        for value in ijson.items(watch, prefix, use_float=False):
+            if watch.seen:
+                break
+            yield value
+            count += 1
+        else:
+            return
+        with self._open() as again:
+            if again.peek(3)[:3] == _BOM:
+                again.read(3)
+            for index, value in enumerate(ijson_exact.items(again, prefix, use_float=False)):
+                if index < count:
+                    continue
+                if _has_lone_surrogate(value):
+                    yield _Bad(json.dumps(value).encode(), _LONE_SURROGATE)
+                else:
+                    yield value
 
     # --- columns -----------------------------------------------------------------------
 
@@ -386,6 +429,30 @@ def _flattened(value: dict[str, Any], separator: str, prefix: str = "") -> dict[
         else:
             flat[name] = item
     return flat
+
+
+class _SurrogateWatch:
+    """A binary file read through, noting whether a surrogate escape went by."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._tail = b""
+        self.seen = False
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._raw.read(size)
+        if data and not self.seen:
+            self.seen = _SURROGATE_ESCAPE.search(self._tail + data) is not None
+            self._tail = data[-3:]
+        return data
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        dump_json(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _Bad:

@@ -40,7 +40,9 @@ class ParquetReader:
         except OSError as exc:
             raise source_error(exc, self.file) from exc
         try:
-            parquet = pq.ParquetFile(path, memory_map=False)
+            # INT96 (Spark, Impala, Hive) read at nanoseconds wraps after 2262: microseconds,
+            # PostgreSQL's own precision, hold every year it can store.
+            parquet = pq.ParquetFile(path, memory_map=False, coerce_int96_timestamp_unit="us")
         except (pa.ArrowException, OSError, ValueError) as exc:
             if is_temporary:
                 os.unlink(path)

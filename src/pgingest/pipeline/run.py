@@ -24,6 +24,7 @@ from pgingest.executor import LocalExecutor
 from pgingest.executor.dask import DaskExecutor
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
+from pgingest.load.create import drop_if_unused
 from pgingest.load.schema import ensure_schema
 from pgingest.manifest import record_failed
 from pgingest.pipeline.execute import run_jobs
@@ -132,6 +133,8 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         finally:
             if options.executor is None and isinstance(executor, DaskExecutor):
                 executor.close()
+        with pool.connection() as conn:
+            _drop_unused_tables(conn, prepared, results)
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
         report = replace(
             _report(outcome, metrics),
@@ -304,6 +307,16 @@ def _usable_connections(url: str, wanted: int) -> int:
         )
         return usable
     return wanted
+
+
+def _drop_unused_tables(
+    conn: psycopg.Connection[Any], prepared: list[PreparedSource], results: list[UnitResult]
+) -> None:
+    """A table created by this run whose files all failed is dropped, not left empty."""
+    loaded = {str(r.unit.table.name) for r in results if r.is_success}
+    for source in prepared:
+        if source.created and source.table is not None and str(source.table.name) not in loaded:
+            drop_if_unused(conn, source.table.name)
 
 
 def _bookkeep(
@@ -490,4 +503,5 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         records_skipped_by_trigger=sum(r.skipped_by_trigger for r in succeeded),
         reconciliation=_reconciliation(succeeded),
         database=str(outcome.target),
+        encodings={r.unit.file.path: r.encoding for r in succeeded if r.encoding is not None},
     )

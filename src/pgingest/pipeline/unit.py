@@ -14,6 +14,7 @@ what one attempt does).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pgingest.discover import file_error
 from pgingest.errors import LoadError, ParseError, PgIngestError
 from pgingest.match import match_columns
 from pgingest.parse import SchemaDrift, SourceReader, open_reader
+from pgingest.parse.encoding import TextEncoding
 from pgingest.pipeline.attempt import (
     Attempt,
     LoadedElsewhereError,
@@ -69,6 +71,7 @@ class UnitResult:
     stage: str | None = None
     skipped: bool = False  # another run loaded the file first
     lacking: tuple[str, ...] = ()  # table columns the file does not have (given defaults)
+    encoding: str | None = None  # the text encoding, where detected (not declared, not UTF-8)
 
     @property
     def rejected(self) -> int:
@@ -158,7 +161,14 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
             path=unit.file.path,
         )
         return _failed(unit, ctx, internal, stage=stage, started=started)
-    return landed(unit, attempt, ctx, started=started, finished=time.perf_counter())
+    result = landed(unit, attempt, ctx, started=started, finished=time.perf_counter())
+    return dataclasses.replace(result, encoding=detected_encoding(reader))
+
+
+def detected_encoding(reader: SourceReader) -> str | None:
+    """The codec a text reader detected (None when declared, UTF-8, or not text)."""
+    found = getattr(reader, "text_encoding", None)
+    return found.codec if isinstance(found, TextEncoding) and found.is_detected else None
 
 
 def landed(

@@ -79,6 +79,8 @@ class RunReport:
     peak_memory_bytes: int = 0  # the process's peak resident memory
     # How the load went over time: seconds since the start → rows and bytes done by then.
     timeline: list[dict[str, float]] = field(default_factory=list)
+    # Files whose encoding was detected (not declared, not UTF-8): path → e.g. "cp1252".
+    encodings: dict[str, str] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -160,6 +162,7 @@ class RunReport:
             "warnings": list(self.warnings),
             "database": self.database,
             "timeline": [dict(point) for point in self.timeline],
+            "encodings": dict(self.encodings),
         }
 
     def write(self, path: str | Path) -> None:

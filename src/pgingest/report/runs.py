@@ -201,4 +201,5 @@ def run_report_from_dict(data: dict[str, Any], run: StoredRun | None = None) -> 
         batches=int(data.get("batches", 0)),
         peak_memory_bytes=int(data.get("peak_memory_bytes", 0)),
         timeline=list(data.get("timeline") or []),
+        encodings={str(k): str(v) for k, v in (data.get("encodings") or {}).items()},
     )
