@@ -385,3 +385,80 @@ def array_values_to_binary(
             parts.append(_NULL_ELEMENT if element is None else _LENGTH.pack(len(element)) + element)
         values.append(b"".join(parts))
     return pa.array(values, pa.binary())
+
+
+# --- numeric (numeric_send's format: each value keeps its own scale) ---------------------
+
+_NUMERIC_HEADER = struct.Struct(">hhHH")  # ndigits, weight, sign, dscale
+_NUMERIC_POSITIVE, _NUMERIC_NEGATIVE = 0x0000, 0x4000
+_NUMERIC_NAN, _NUMERIC_PINF, _NUMERIC_NINF = 0xC000, 0xD000, 0xF000
+_NUMERIC_BASE_DIGITS = 4  # numeric stores base-10000 digits
+
+
+def numeric_to_binary(value: Decimal) -> bytes:
+    """A Decimal in numeric_send's format, with the value's own scale (``1.50`` keeps two)."""
+    if value.is_nan():
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_NAN, 0)
+    if value.is_infinite():
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_NINF if value < 0 else _NUMERIC_PINF, 0)
+    sign, digit_tuple, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    dscale = max(0, -exponent)
+    if exponent >= 0:
+        whole, fraction = digits + "0" * exponent, ""
+    else:
+        whole, fraction = digits[:exponent], digits[exponent:].rjust(-exponent, "0")
+    whole = whole.lstrip("0")
+    whole = whole.rjust(-(-len(whole) // _NUMERIC_BASE_DIGITS) * _NUMERIC_BASE_DIGITS, "0")
+    fraction = fraction.ljust(-(-len(fraction) // _NUMERIC_BASE_DIGITS) * _NUMERIC_BASE_DIGITS, "0")
+    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
+    weight = len(groups) - 1
+    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_POSITIVE, dscale)
+    header = _NUMERIC_HEADER.pack(
+        len(groups), weight, _NUMERIC_NEGATIVE if sign else _NUMERIC_POSITIVE, dscale
+    )
+    return header + struct.pack(f">{len(groups)}h", *groups)
+
+
+def numeric_from_binary(data: bytes) -> Decimal:
+    """numeric_send's format → Decimal (NaN and ±Infinity included)."""
+    count, weight, sign, dscale = _NUMERIC_HEADER.unpack_from(data)
+    if sign == _NUMERIC_NAN:
+        return Decimal("NaN")
+    if sign in (_NUMERIC_PINF, _NUMERIC_NINF):
+        return Decimal("-Infinity" if sign == _NUMERIC_NINF else "Infinity")
+    groups = struct.unpack_from(f">{count}h", data, _NUMERIC_HEADER.size)
+    digits = "".join(f"{g:04d}" for g in groups) or "0"
+    exponent = (weight + 1 - count) * _NUMERIC_BASE_DIGITS
+    unscaled = Decimal(f"{'-' if sign == _NUMERIC_NEGATIVE else ''}{digits}").scaleb(exponent)
+    return unscaled.quantize(Decimal(1).scaleb(-dscale))
+
+
+# --- a column's values one by one, as the server's send functions write them -----------
+
+_COPY_HEADER_BYTES = 19  # signature (11), flags (4), header extension length (4)
+_FIELD_COUNT = struct.Struct(">h")
+
+
+def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
+    """The values of a one-column binary COPY stream (pgpq's output), one per row."""
+    values: list[bytes | None] = []
+    position = _COPY_HEADER_BYTES
+    for _ in range(rows):
+        position += _FIELD_COUNT.size
+        (length,) = _LENGTH.unpack_from(data, position)
+        position += _LENGTH.size
+        if length < 0:
+            values.append(None)
+            continue
+        values.append(data[position : position + length])
+        position += length
+    return values

@@ -21,6 +21,7 @@ from pgingest.errors import LoadError, ParseError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter, copy_row_of_error
 from pgingest.load.isolate import copy_isolating, is_row_error
+from pgingest.load.server_input import ServerInput
 from pgingest.parse import SchemaDrift, SourceBatch
 from pgingest.pipeline.flow import CopyRows, Flow, RetryCarefullyError
 from pgingest.report.metrics import Metrics
@@ -110,11 +111,16 @@ def copy_fast(flow: Flow) -> None:
             flow.conn.cursor() as cursor,
             CopyWriter(cursor, flow.destination, flow.columns, metrics=metrics) as writer,
         ):
+            server = ServerInput(flow.conn, before=writer.end_statement)
             for batch in _timed_batches(iter(flow.reader.read(read_plan)), metrics):
                 flow.attempt.parsed += batch.num_rows
                 with metrics.stage("convert"):
                     converted = convert_batch(
-                        batch.data, flow.plan.converted_targets, fast_context, limit=0
+                        batch.data,
+                        flow.plan.converted_targets,
+                        fast_context,
+                        limit=0,
+                        server=server,
                     )
                 if converted.bad:
                     raise RetryCarefullyError(converted.bad[0].reason)
@@ -172,6 +178,7 @@ def copy_careful(flow: Flow) -> None:
     read_plan = flow.plan.read_plan(batch_rows=flow.ctx.batch_rows, careful=True)
     convert_context = replace(flow.ctx.convert, binary_is_text=True)
     attempt = flow.attempt
+    server = ServerInput(flow.conn)
     for batch in _timed_batches(iter(flow.reader.read(read_plan)), metrics):
         attempt.parsed += batch.num_rows + len(batch.skipped)
         attempt.rejects.extend(
@@ -179,7 +186,11 @@ def copy_careful(flow: Flow) -> None:
         )
         with metrics.stage("convert"):
             converted = convert_batch(
-                batch.data, flow.plan.converted_targets, convert_context, limit=flow.limit()
+                batch.data,
+                flow.plan.converted_targets,
+                convert_context,
+                limit=flow.limit(),
+                server=server,
             )
         attempt.rejects.extend(_bad_value_rejects(converted.bad, batch))
         flow.check_limit()
