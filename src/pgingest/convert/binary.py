@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 import numpy as np
 import pyarrow as pa
@@ -438,8 +438,10 @@ def numeric_from_binary(data: bytes) -> Decimal:
     groups = struct.unpack_from(f">{count}h", data, _NUMERIC_HEADER.size)
     digits = "".join(f"{g:04d}" for g in groups) or "0"
     exponent = (weight + 1 - count) * _NUMERIC_BASE_DIGITS
-    unscaled = Decimal(f"{'-' if sign == _NUMERIC_NEGATIVE else ''}{digits}").scaleb(exponent)
-    return unscaled.quantize(Decimal(1).scaleb(-dscale))
+    with localcontext() as context:
+        context.prec = len(digits) + dscale + _NUMERIC_BASE_DIGITS  # exact: no rounding here
+        unscaled = Decimal(f"{'-' if sign == _NUMERIC_NEGATIVE else ''}{digits}").scaleb(exponent)
+        return unscaled.quantize(Decimal(1).scaleb(-dscale))
 
 
 # --- a column's values one by one, as the server's send functions write them -----------

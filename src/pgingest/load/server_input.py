@@ -35,6 +35,7 @@ RETURNS TABLE (out_value {type}, out_sqlstate text, out_message text)
 LANGUAGE plpgsql AS $pgingest$
 DECLARE
     item {type};
+    detail text;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(inputs, 1), 0) LOOP
         BEGIN
@@ -43,9 +44,10 @@ BEGIN
             out_sqlstate := NULL;
             out_message := NULL;
         EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+            GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
             out_value := NULL;
             out_sqlstate := SQLSTATE;
-            out_message := SQLERRM;
+            out_message := SQLERRM || coalesce(' (' || nullif(detail, '') || ')', '');
         END;
         RETURN NEXT;
     END LOOP;
