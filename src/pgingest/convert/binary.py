@@ -318,43 +318,80 @@ def parse_bytea_texts(array: pa.Array) -> pa.Array:
 # --- arrays ------------------------------------------------------------------------------
 
 
+_ARRAY_SPACE = " \t\n\r\v\f"  # scanner_isspace: what array_in skips
+
+
 def parse_array_literal(text: str) -> list[str | None]:
-    """A one-dimensional PostgreSQL array literal ``{1,"a b",NULL}`` → its element texts."""
-    value = text.strip()
-    if not (value.startswith("{") and value.endswith("}")):
+    """A one-dimensional array literal → its element texts, exactly as array_in splits it.
+
+    Quoted elements and backslash escapes keep every character (``{a\\,b}`` is the
+    one element ``a,b``; ``{\\NULL}`` the text ``NULL``); an unquoted, unescaped
+    ``NULL`` is NULL; unescaped whitespace around an unquoted element is dropped.
+    Dimensions (``[0:1]=``) and nested arrays raise ValueError, as does anything
+    array_in would refuse.
+    """
+    value = text.strip(_ARRAY_SPACE)
+    if len(value) < 2 or value[0] != "{" or value[-1] != "}":
         raise ValueError(f"malformed array literal: {text!r}")
     body = value[1:-1]
+    if not body.strip(_ARRAY_SPACE):
+        return []
     elements: list[str | None] = []
-    if not body.strip():
-        return elements
     position = 0
-    while position <= len(body):
-        while position < len(body) and body[position].isspace():
+    while True:
+        element, position = _array_element(body, position, text)
+        elements.append(element)
+        if position == len(body):
+            return elements
+        position += 1  # the comma
+
+
+def _array_element(body: str, position: int, text: str) -> tuple[str | None, int]:
+    """One element starting at ``position``; returns it and the index of the comma or end."""
+    while position < len(body) and body[position] in _ARRAY_SPACE:
+        position += 1
+    chars: list[str] = []
+    quoted = escaped = False
+    keep = 0  # characters that trailing-space trimming must not remove
+    if position < len(body) and body[position] == '"':
+        quoted, position = True, position + 1
+    while position < len(body):
+        char = body[position]
+        if char == "\\":
+            if position + 1 >= len(body):
+                break
+            chars.append(body[position + 1])
+            escaped, keep, position = True, len(chars), position + 2
+            continue
+        if quoted and char == '"':
+            quoted = None  # closed
+            keep = len(chars)
             position += 1
-        if position < len(body) and body[position] == "{":
-            raise ValueError(f"only one-dimensional arrays are supported: {text!r}")
-        if position < len(body) and body[position] == '"':
-            position += 1
-            chars: list[str] = []
-            while position < len(body) and body[position] != '"':
-                if body[position] == "\\":
-                    position += 1
-                chars.append(body[position])
-                position += 1
-            if position >= len(body):
-                raise ValueError(f"malformed array literal: {text!r}")
-            position += 1
-            elements.append("".join(chars))
-            end = body.find(",", position)
-        else:
-            end = body.find(",", position)
-            raw = body[position:] if end < 0 else body[position:end]
-            raw = raw.strip().replace("\\", "")
-            elements.append(None if raw.upper() == "NULL" else raw)
-        if end < 0:
             break
-        position = end + 1
-    return elements
+        if not quoted and char in ',"{}':
+            break
+        chars.append(char)
+        position += 1
+        if quoted:
+            keep = len(chars)
+    if quoted:
+        raise ValueError(f"malformed array literal: {text!r}")
+    if quoted is None or escaped:
+        while position < len(body) and body[position] in _ARRAY_SPACE:
+            position += 1
+    if position < len(body) and body[position] != ",":
+        if body[position] == "{":
+            raise ValueError(f"only one-dimensional arrays are supported: {text!r}")
+        raise ValueError(f"malformed array literal: {text!r}")
+    element = "".join(chars)
+    if quoted is None:
+        return element, position
+    trimmed = element[:keep] + element[keep:].rstrip(_ARRAY_SPACE)
+    if not trimmed:
+        raise ValueError(f"malformed array literal: {text!r}")
+    if not escaped and trimmed.upper() == "NULL":
+        return None, position
+    return trimmed, position
 
 
 _ARRAY_HEADER = struct.Struct(">iiiii")  # ndim, has_null, element oid, length, lower bound
