@@ -23,6 +23,7 @@ __all__ = [
     "durations_to_intervals",
     "parse_array_literal",
     "parse_bytea_texts",
+    "parse_canonical_uuids",
     "parse_interval",
     "parse_intervals",
     "parse_uuids",
@@ -68,7 +69,7 @@ def _pack_uuids(nibbles: np.ndarray, rows: np.ndarray, count: int, array: pa.Arr
 _DASHES = np.array([8, 13, 18, 23])
 
 
-def _parse_canonical_uuids(array: pa.Array) -> pa.Array | None:
+def parse_canonical_uuids(array: pa.Array) -> pa.Array | None:
     """The common 8-4-4-4-12 form, read in place; None if any value has another form.
 
     When every value is 36 bytes (a NULL takes none), the values' bytes lie end
@@ -100,7 +101,7 @@ def parse_uuids(array: pa.Array) -> pa.Array:
     """uuid text (any case, with or without hyphens or braces) → 16-byte binary, vectorised."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    fast = _parse_canonical_uuids(array)
+    fast = parse_canonical_uuids(array)
     if fast is not None:
         return fast
     text = pc.replace_substring(array, "-", "")
@@ -351,7 +352,8 @@ def _array_element(body: str, position: int, text: str) -> tuple[str | None, int
     while position < len(body) and body[position] in _ARRAY_SPACE:
         position += 1
     chars: list[str] = []
-    quoted = escaped = False
+    quoted: bool | None = False  # None once the closing quote is read
+    escaped = False
     keep = 0  # characters that trailing-space trimming must not remove
     if position < len(body) and body[position] == '"':
         quoted, position = True, position + 1

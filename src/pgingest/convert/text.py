@@ -20,7 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pgingest.convert.binary import numeric_to_binary, parse_bytea_texts, parse_uuids
+from pgingest.convert.binary import (
+    numeric_to_binary,
+    parse_bytea_texts,
+    parse_canonical_uuids,
+    parse_uuids,
+)
+from pgingest.convert.shapes import Shape, uniform_matrix
 from pgingest.types import MAX_DECIMAL128_PRECISION, Kind, PgType, arrow_type_for
 
 __all__ = [
@@ -40,10 +46,11 @@ BOOLEAN_TRUE = ["t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"]
 BOOLEAN_FALSE = ["f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"]
 
 # Canonical spellings (RE2, matched against the whole value; no whitespace, no '+').
-# Integers: few enough digits that no value can be out of range for the type.
-_INTEGER_DIGITS = {Kind.INT16: 4, Kind.INT32: 9, Kind.INT64: 18}
+_INTEGER = r"^-?\d+$"  # the cast then refuses what is out of range
+_INTEGER_KINDS = (Kind.INT16, Kind.INT32, Kind.INT64)
 _DECIMAL = r"^-?(?:\d+\.?\d*|\.\d+)$"
 _FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?$"
+_INFINITE = r"(?i)^\s*[+-]?inf(inity)?\s*$"
 _NONZERO_DIGIT = r"^[^eE]*[1-9]"  # a mantissa that is not zero
 # Years 0001-9999 (0000 is an error, five digits and BC need the server).
 _YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"
@@ -54,11 +61,59 @@ _TIMESTAMP = r"^" + _DATE + r"(?:[ T]" + _CLOCK + r")?$"
 _TIMESTAMP_ZONED = r"^" + _DATE + r"[ T]" + _CLOCK + _ZONE + r"$"
 # Years whose daylight-saving transitions the zone files list one by one; later
 # ones follow a rule Arrow's time zone code does not apply (2038-04-01 in New York).
-_ZONE_RULE_YEARS = r"^(?:19\d\d|20[0-2]\d|203[0-7])-"
-_BOOLEAN = r"^(?i:" + "|".join(BOOLEAN_TRUE + BOOLEAN_FALSE) + r")$"
+_ZONE_RULE_YEARS = r"(?:19\d\d|20[0-2]\d|203[0-7])"
+_TIMESTAMP_RULED = r"^" + _ZONE_RULE_YEARS + _DATE[len(_YEAR) :] + r"(?:[ T]" + _CLOCK + r")?$"
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # bytea: hex format without spaces, or text without a backslash (read as its bytes).
 _BYTEA = r"^(?:\\x(?:[0-9a-fA-F]{2})*|[^\\]*)$"
+
+
+# The same canonical forms as fixed-width templates (convert/shapes.py), for whole batches.
+_DATE_SHAPE = "9999-19-39"
+_CLOCK_SHAPES = ["29:59", "29:59:59", *("29:59:59." + "9" * digits for digits in range(1, 7))]
+_TIME_SHAPES = [Shape(clock) for clock in _CLOCK_SHAPES]
+_DATE_SHAPES = [Shape(_DATE_SHAPE)]
+_LOCAL_SHAPES = [Shape(_DATE_SHAPE), *(Shape(_DATE_SHAPE + "T" + c) for c in _CLOCK_SHAPES)]
+_ZONED_SHAPES = [
+    Shape(_DATE_SHAPE + "T" + clock + zone)
+    for clock in _CLOCK_SHAPES
+    for zone in ("Z", "±19", "±1959", "±19:59")
+]
+_ZONE_RULE_RANGE = (1901, 2037)  # the years _ZONE_RULE_YEARS spells
+_MAX_OFFSET_HOURS = 15  # PostgreSQL's limit on a zone displacement
+
+
+def _digits(matrix: np.ndarray, start: int, count: int) -> np.ndarray:
+    value = np.zeros(len(matrix), dtype=np.int64)
+    for position in range(start, start + count):
+        value = value * 10 + (matrix[:, position].astype(np.int64) - ord("0"))
+    return value
+
+
+def _uniform(array: pa.Array, shapes: list[Shape], *, years: tuple[int, int] = (1, 9999)) -> bool:
+    """Whether every value has one of ``shapes`` (years and offsets within range)."""
+    matrix = uniform_matrix(array)
+    if matrix is None:
+        return False
+    shape = next((s for s in shapes if s.width == matrix.shape[1] and s.matches(matrix)), None)
+    if shape is None:
+        return False
+    if shape.template.startswith("9999"):
+        year = _digits(matrix, 0, 4)
+        if not ((year >= years[0]) & (year <= years[1])).all():
+            return False
+    sign = shape.sign_position()
+    return sign is None or bool((_digits(matrix, sign + 1, 2) <= _MAX_OFFSET_HOURS).all())
+
+
+def _read_shaped(
+    array: pa.Array, shapes: list[Shape], pattern: str, target: pa.DataType
+) -> TextRead:
+    """A uniform batch checked in place, any other value by value."""
+    if _uniform(array, shapes):
+        values, refused = cast_or_refuse(array, target)
+        return TextRead(values, refused)
+    return _read_pattern(array, pattern, target)
 
 
 @dataclass(frozen=True)
@@ -84,9 +139,17 @@ def _valid(array: pa.Array) -> np.ndarray:
     return np.asarray(pc.is_valid(array).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def arrow_mask(mask: np.ndarray) -> pa.Array:
+    """A numpy bool mask as an Arrow boolean array (bit-packed directly: pa.array is slow)."""
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
 def _keep(array: pa.Array, canonical: np.ndarray) -> pa.Array:
     """The canonical values, the others null."""
-    return pc.if_else(pa.array(canonical), array, pa.scalar(None, array.type))
+    if canonical.all():
+        return array
+    return pc.if_else(arrow_mask(canonical), array, pa.scalar(None, array.type))
 
 
 def cast_or_refuse(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -125,32 +188,69 @@ def _read_pattern(
     return TextRead(values, odd)
 
 
+def _read_integers(array: pa.Array, target: pa.DataType) -> TextRead:
+    """Decimal integers in range. Arrow's cast also reads hex (0xFFFF into smallint is
+    -1), so a value with an x is odd; the cast refuses the rest of what int2in/int4in/
+    int8in would read differently (a sign, spaces, out of range), making them odd too."""
+    hexadecimal = pc.or_(pc.match_substring(array, "x"), pc.match_substring(array, "X"))
+    if not pc.any(hexadecimal).as_py():
+        try:
+            return TextRead(pc.cast(array, target), np.zeros(len(array), dtype=bool))
+        except pa.ArrowInvalid:
+            pass
+    return _read_pattern(array, _INTEGER, target)
+
+
 def _read_floats(array: pa.Array, target: pa.DataType) -> TextRead:
-    """Floats as float4in/float8in read them; an underflow to 0 or overflow to ∞ is odd."""
-    read = _read_pattern(array, _FLOAT, target)
+    """Floats as float4in/float8in read them; an underflow to 0 or overflow to ∞ is odd.
+
+    Arrow's cast reads what strtod reads (signs, spaces, inf, NaN) to the same
+    value, so it runs first; only a batch it refuses is matched value by value.
+    """
+    try:
+        read = TextRead(pc.cast(array, target), np.zeros(len(array), dtype=bool))
+    except pa.ArrowInvalid:
+        read = _read_pattern(array, _FLOAT, target)
     zero = pc.fill_null(pc.equal(read.values, 0), False)
     lost = pc.and_(zero, pc.fill_null(pc.match_substring_regex(array, _NONZERO_DIGIT), False))
-    infinite = pc.fill_null(pc.is_inf(read.values), False)
+    spelled_infinite = pc.fill_null(pc.match_substring_regex(array, _INFINITE), False)
+    infinite = pc.and_(pc.fill_null(pc.is_inf(read.values), False), pc.invert(spelled_infinite))
     out_of_range = np.asarray(pc.or_(lost, infinite).to_numpy(zero_copy_only=False), dtype=bool)
     if not out_of_range.any():
         return read
     return TextRead(_keep(read.values, ~out_of_range), read.odd | out_of_range)
 
 
+_BOOLEAN_SPELLINGS = pa.array(
+    BOOLEAN_TRUE + BOOLEAN_FALSE + [w.upper() for w in BOOLEAN_TRUE + BOOLEAN_FALSE]
+)
+_TRUE_SPELLINGS = pa.array(BOOLEAN_TRUE + [w.upper() for w in BOOLEAN_TRUE])
+
+
 def _read_booleans(array: pa.Array) -> TextRead:
-    canonical = _mask(array, _BOOLEAN)
-    lower = pc.ascii_lower(_keep(array, canonical))
-    values = pc.is_in(lower, value_set=pa.array(BOOLEAN_TRUE))
-    values = pc.if_else(pc.is_valid(lower), values, pa.scalar(None, pa.bool_()))
-    return TextRead(values, _valid(array) & ~canonical)
+    """Lower or upper case spellings boolin reads; any other (spaces, True) is odd."""
+    canonical = np.asarray(
+        pc.is_in(array, value_set=_BOOLEAN_SPELLINGS).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    values = pc.is_in(array, value_set=_TRUE_SPELLINGS)
+    values = pc.if_else(pc.is_valid(array), values, pa.scalar(None, pa.bool_()))
+    return TextRead(_keep(values, canonical), _valid(array) & ~canonical)
 
 
 def _read_timestamptz(array: pa.Array, timezone: str) -> TextRead:
     """Explicit offsets are exact; a zone-less time is exact unless a transition makes it
     ambiguous or skipped in ``timezone`` (then the server decides, as COPY would)."""
     target = pa.timestamp("us", tz="UTC")
-    zoned = _read_pattern(array, _TIMESTAMP_ZONED, target)
-    local_canonical = _mask(array, _TIMESTAMP) & _mask(array, _ZONE_RULE_YEARS)
+    if _uniform(array, _ZONED_SHAPES):  # the common case: every value has its offset
+        values, refused = cast_or_refuse(array, target)
+        return TextRead(values, refused)
+    valid = _valid(array)
+    if _uniform(array, _LOCAL_SHAPES, years=_ZONE_RULE_RANGE):
+        local_canonical = valid
+        zoned = np.zeros(len(array), dtype=bool)
+    else:
+        zoned = _mask(array, _TIMESTAMP_ZONED)
+        local_canonical = _mask(array, _TIMESTAMP_RULED)
     local = _read_pattern(array, _TIMESTAMP, pa.timestamp("us"), canonical=local_canonical)
     early = pc.assume_timezone(
         local.values, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
@@ -161,20 +261,27 @@ def _read_timestamptz(array: pa.Array, timezone: str) -> TextRead:
     unsure = np.asarray(
         pc.fill_null(pc.not_equal(early, late), False).to_numpy(zero_copy_only=False), dtype=bool
     )
-    is_zoned = ~zoned.odd & _valid(array) & ~local_canonical
-    odd = np.where(local_canonical, local.odd | unsure, zoned.odd)
-    values = pc.if_else(pa.array(is_zoned), zoned.values, early.cast(target))
-    return TextRead(_keep(values, ~odd), odd & _valid(array))
+    if not zoned.any():
+        odd = local.odd | unsure
+        return TextRead(_keep(early.cast(target), ~odd), odd)
+    with_offset = _read_pattern(array, _TIMESTAMP_ZONED, target, canonical=zoned)
+    odd = np.where(local_canonical, local.odd | unsure, with_offset.odd)
+    values = pc.if_else(arrow_mask(zoned), with_offset.values, early.cast(target))
+    return TextRead(_keep(values, ~odd), odd & valid)
 
 
 def _read_times(array: pa.Array) -> TextRead:
-    canonical = _mask(array, "^" + _CLOCK + "$")
+    valid = _valid(array)
+    canonical = valid if _uniform(array, _TIME_SHAPES) else _mask(array, "^" + _CLOCK + "$")
     text = pc.binary_join_element_wise("1970-01-01 ", _keep(array, canonical), "")
-    values = pc.cast(pc.cast(text, pa.timestamp("us")), pa.time64("us"))
-    return TextRead(values, _valid(array) & ~canonical)
+    stamps, refused = cast_or_refuse(text, pa.timestamp("us"))
+    return TextRead(pc.cast(stamps, pa.time64("us")), (valid & ~canonical) | refused)
 
 
 def _read_uuids(array: pa.Array) -> TextRead:
+    every = parse_canonical_uuids(array)  # the 8-4-4-4-12 form, checked in place
+    if every is not None:
+        return TextRead(every, np.zeros(len(array), dtype=bool))
     canonical = _mask(array, _UUID)
     return TextRead(parse_uuids(_keep(array, canonical)), _valid(array) & ~canonical)
 
@@ -188,9 +295,8 @@ def read_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) ->
     """Text → the column's Arrow type for canonical values; the rest marked odd."""
     if kind in (Kind.TEXT, Kind.JSON, Kind.JSONB):
         return TextRead(array, np.zeros(len(array), dtype=bool))  # the server checks these
-    if kind in _INTEGER_DIGITS:
-        pattern = r"^-?\d{1," + str(_INTEGER_DIGITS[kind]) + r"}$"
-        return _read_pattern(array, pattern, arrow_type_for(pg_type))
+    if kind in _INTEGER_KINDS:
+        return _read_integers(array, arrow_type_for(pg_type))
     if kind in (Kind.FLOAT32, Kind.FLOAT64):
         return _read_floats(array, arrow_type_for(pg_type))
     if kind is Kind.NUMERIC:
@@ -198,11 +304,11 @@ def read_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) ->
     if kind is Kind.BOOL:
         return _read_booleans(array)
     if kind is Kind.DATE:
-        return _read_pattern(array, "^" + _DATE + "$", pa.date32())
+        return _read_shaped(array, _DATE_SHAPES, "^" + _DATE + "$", pa.date32())
     if kind is Kind.TIME:
         return _read_times(array)
     if kind is Kind.TIMESTAMP:
-        return _read_pattern(array, _TIMESTAMP, pa.timestamp("us"))
+        return _read_shaped(array, _LOCAL_SHAPES, _TIMESTAMP, pa.timestamp("us"))
     if kind is Kind.TIMESTAMPTZ:
         return _read_timestamptz(array, timezone)
     if kind is Kind.UUID:
