@@ -43,8 +43,8 @@ from pgingest.types import TargetColumn
 from tests import value_spellings as spell
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-EXAMPLES = {"ci": 60, "long": 2000}.get(PROFILE, 60)
-VALUES_PER_EXAMPLE = 40
+EXAMPLES = {"ci": 20, "long": 1000}.get(PROFILE, 20)
+VALUES_PER_EXAMPLE = 60
 
 SETUP = """
 CREATE TYPE colour AS ENUM ('red', 'green');
@@ -301,7 +301,7 @@ def test_issue_values_load_as_copy_reads_them(
             conn.execute("DROP TABLE by_server, by_pgingest")
 
 
-@settings(max_examples=EXAMPLES * 5, deadline=None, derandomize=PROFILE == "ci")
+@settings(max_examples=EXAMPLES * 2, deadline=None, derandomize=PROFILE == "ci")
 @given(literals=st.lists(spell.arrays(spell.texts()).filter(lambda v: v is not None), max_size=20))
 def test_json_array_strings_split_as_array_in_splits_them(
     literals: list[str], server_url: str

@@ -21,12 +21,16 @@ import pyarrow.compute as pc
 __all__ = [
     "array_values_to_binary",
     "durations_to_intervals",
+    "numeric_from_binary",
+    "numeric_to_binary",
     "parse_array_literal",
     "parse_bytea_texts",
     "parse_canonical_uuids",
     "parse_interval",
     "parse_intervals",
     "parse_uuids",
+    "split_array_binary",
+    "split_binary_copy",
 ]
 
 UUID_HEX_DIGITS = 32
@@ -495,6 +499,25 @@ def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
     position = _COPY_HEADER_BYTES
     for _ in range(rows):
         position += _FIELD_COUNT.size
+        (length,) = _LENGTH.unpack_from(data, position)
+        position += _LENGTH.size
+        if length < 0:
+            values.append(None)
+            continue
+        values.append(data[position : position + length])
+        position += length
+    return values
+
+
+def split_array_binary(data: bytes) -> list[bytes | None]:
+    """The elements of a one-dimensional array in array_send's format (an empty one: [])."""
+    (dimensions,) = _LENGTH.unpack_from(data, 0)
+    if dimensions == 0:
+        return []
+    position = _ARRAY_HEADER.size
+    values: list[bytes | None] = []
+    (count,) = _LENGTH.unpack_from(data, 12)
+    for _ in range(count):
         (length,) = _LENGTH.unpack_from(data, position)
         position += _LENGTH.size
         if length < 0:
