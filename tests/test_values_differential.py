@@ -324,3 +324,19 @@ def test_json_array_strings_split_as_array_in_splits_them(
                 assert ours is None, literal
             elif row[1] in (None, 1) and row[2] in (None, 1):
                 assert ours == (row[0] or []), literal
+
+
+def test_rules_compare_values_the_server_read(
+    db: psycopg.Connection[Any], tmp_path: Path, load: Any
+) -> None:
+    """A column sent in its send format (mixed scales, NaN) is still checked by value."""
+    db.execute("CREATE TABLE m (id integer, v numeric, d date)")
+    rows = ["1,43.0,2024-01-05", "2,1.5,infinity", "3,-2,2024-01-06", "4,NaN,Jan 7 2024"]
+    (tmp_path / "m.csv").write_text("id,v,d\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    rules = [{"column": "v", "min": 0, "action": "reject"}]
+    report: RunReport = load(
+        {"sources": [{"name": "m", "paths": ["m.csv"], "table": "public.m", "validate": rules}]}
+    )
+    assert report.files_failed == 0, report.failed_files
+    loaded = db.execute("SELECT id, v::text, d::text FROM m ORDER BY id").fetchall()
+    assert loaded == [(1, "43.0", "2024-01-05"), (2, "1.5", "infinity"), (4, "NaN", "2024-01-07")]

@@ -19,6 +19,7 @@ from pgingest.convert.arrow import cast_typed
 from pgingest.convert.server import (
     ServerReader,
     ServerValue,
+    comparable_view,
     merge_server_values,
     read_odd_values,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ServerValue",
     "convert_batch",
     "convert_column",
+    "rule_view",
 ]
 
 # Errors that mean "this value is bad" (not "this column can never convert").
@@ -358,3 +360,11 @@ def convert_batch(
 def _make_batch(arrays: list[pa.Array], columns: Sequence[TargetColumn]) -> pa.RecordBatch:
     fields = [pa.field(c.name, a.type) for c, a in zip(columns, arrays, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def rule_view(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> pa.RecordBatch:
+    """The converted batch as rules must see it: raw columns decoded (convert/server.py)."""
+    arrays = [
+        comparable_view(batch.column(index), column.type) for index, column in enumerate(columns)
+    ]
+    return _make_batch(arrays, columns)

@@ -30,6 +30,7 @@ __all__ = [
     "ServerReader",
     "ServerValue",
     "column_to_binary",
+    "comparable_view",
     "is_raw",
     "merge_server_values",
     "read_odd_values",
@@ -199,3 +200,53 @@ def merge_server_values(
     for row, data in zip(rows.tolist(), results, strict=True):
         merged[row] = data
     return pa.array(merged, pa.binary())
+
+
+# --- what rules see of a raw column ---------------------------------------------------------
+
+_INFINITY_DAYS = 2**31 - 1 - _PG_EPOCH_DAYS  # the latest day Arrow's date32 holds
+
+
+def _clamped(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+def comparable_view(array: pa.Array, pg_type: PgType) -> pa.Array:
+    """A raw column decoded into values rules can compare (validate.py), else as it is.
+
+    numeric: decimal128 at the batch's largest scale when every value fits,
+    otherwise float64 (NaN and ±Infinity included); an infinite date or
+    timestamp: the latest or earliest value its Arrow type holds.
+    """
+    if not is_raw(array, pg_type):
+        return array
+    kind = kind_of(pg_type)
+    data = array.to_pylist()
+    if kind is Kind.NUMERIC:
+        numbers = [None if d is None else numeric_from_binary(d) for d in data]
+        finite = [n for n in numbers if n is not None and n.is_finite()]
+        if len(finite) == len([n for n in numbers if n is not None]):
+            scale = max((-int(n.as_tuple().exponent) for n in finite), default=0)
+            digits = max((len(n.as_tuple().digits) for n in finite), default=1)
+            if digits + scale <= 38:
+                return pa.array(numbers, pa.decimal128(38, max(scale, 0)))
+        return pa.array([None if n is None else float(n) for n in numbers], pa.float64())
+    if kind is Kind.DATE:
+        days = [None if d is None else struct.unpack(">i", d)[0] for d in data]
+        limit = _INFINITY_DAYS
+        return pa.array(
+            [None if v is None else _clamped(v, -limit, limit) + _PG_EPOCH_DAYS for v in days],
+            pa.int32(),
+        ).cast(pa.date32())
+    if kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ, Kind.TIME):
+        micros = [None if d is None else struct.unpack(">q", d)[0] for d in data]
+        offset = 0 if kind is Kind.TIME else _PG_EPOCH_MICROS
+        low, high = _INT64_RANGE[0] + abs(offset) + 1, _INT64_RANGE[1] - abs(offset) - 1
+        values = [None if v is None else _clamped(v, low, high) + offset for v in micros]
+        target = (
+            pa.time64("us")
+            if kind is Kind.TIME
+            else pa.timestamp("us", tz="UTC" if kind is Kind.TIMESTAMPTZ else None)
+        )
+        return pa.array(values, pa.int64()).cast(target)
+    return array

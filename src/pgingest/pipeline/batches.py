@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
-from pgingest.convert import BadValue, convert_batch
+from pgingest.convert import BadValue, convert_batch, rule_view
 from pgingest.convert.arrow import dump_json
 from pgingest.errors import LoadError, ParseError
 from pgingest.load.connect import translate_db_error
@@ -54,8 +54,9 @@ def _apply_rules(
     """Check the batch rules: reject (drop and set aside), fail (raise) or warn (count)."""
     if not flow.rules.batch_rules:
         return batch, records
+    view = rule_view(batch, flow.plan.converted_targets)  # raw columns decoded
     with flow.ctx.metrics.stage("validate"):
-        findings = flow.rules.check(batch)
+        findings = flow.rules.check(view)
     drop = np.zeros(batch.num_rows, dtype=bool)
     for finding in findings:
         if finding.rule.action == "fail":
@@ -65,7 +66,7 @@ def _apply_rules(
             continue
         fresh = finding.rows[~drop[finding.rows]]
         drop[fresh] = True
-        flow.attempt.rejects.extend(_rule_rejects(finding, batch, records, fresh))
+        flow.attempt.rejects.extend(_rule_rejects(finding, view, records, fresh))
     if not drop.any():
         return batch, records
     keep = np.flatnonzero(~drop)
