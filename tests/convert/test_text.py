@@ -195,3 +195,10 @@ def test_a_wide_value_never_rejects_its_neighbours(db: psycopg.Connection[Any]) 
     assert [b.row for b in result.bad] == [2]
     loaded = result.batch.column(0).to_pylist()
     assert numeric_from_binary(loaded[1]) == Decimal(wide)
+
+
+def test_a_double_that_vanishes_in_real_is_out_of_range() -> None:
+    real = _type("real", "float4recv", oid=700)
+    assert convert_column(pa.array([1.5, 0.0, None]), real, CTX).to_pylist() == [1.5, 0.0, None]
+    with pytest.raises(ValueError, match="out of range for type real"):
+        convert_column(pa.array([1e-50]), real, CTX)
