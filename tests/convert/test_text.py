@@ -11,10 +11,17 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg import sql
 
 from pgingest.convert import ConvertContext, convert_batch, convert_column
-from pgingest.convert.binary import numeric_from_binary, parse_array_literal, parse_interval
+from pgingest.convert.binary import (
+    numeric_from_binary,
+    numeric_to_binary,
+    parse_array_literal,
+    parse_interval,
+)
 from pgingest.load.catalog import read_table
 from pgingest.load.server_input import ServerInput
 from pgingest.naming import TableName
@@ -202,3 +209,15 @@ def test_a_double_that_vanishes_in_real_is_out_of_range() -> None:
     assert convert_column(pa.array([1.5, 0.0, None]), real, CTX).to_pylist() == [1.5, 0.0, None]
     with pytest.raises(ValueError, match="out of range for type real"):
         convert_column(pa.array([1e-50]), real, CTX)
+
+
+@given(st.decimals(allow_nan=True, allow_infinity=True).filter(lambda d: not d.is_snan()))
+def test_numeric_send_format_round_trips(value: Decimal) -> None:
+    decoded = numeric_from_binary(numeric_to_binary(value))
+    if value.is_nan():
+        assert decoded.is_nan()
+    elif value.is_infinite():
+        assert decoded == value
+    else:
+        assert decoded == value
+        assert decoded.as_tuple().exponent == min(0, int(value.as_tuple().exponent))

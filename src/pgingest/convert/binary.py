@@ -482,7 +482,8 @@ def numeric_from_binary(data: bytes) -> Decimal:
     digits = "".join(f"{g:04d}" for g in groups) or "0"
     exponent = (weight + 1 - count) * _NUMERIC_BASE_DIGITS
     with localcontext() as context:
-        context.prec = len(digits) + dscale + _NUMERIC_BASE_DIGITS  # exact: no rounding here
+        # exact: room for every digit of the value at its display scale
+        context.prec = len(digits) + abs(exponent) + dscale + _NUMERIC_BASE_DIGITS
         unscaled = Decimal(f"{'-' if sign == _NUMERIC_NEGATIVE else ''}{digits}").scaleb(exponent)
         return unscaled.quantize(Decimal(1).scaleb(-dscale))
 
