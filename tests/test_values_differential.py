@@ -166,8 +166,17 @@ def _pgingest_load(
 
 
 def _as_reprs(batch: pa.RecordBatch) -> list[list[str]]:
-    """Each value's repr, so NaN equals NaN and -0.0 differs from 0.0."""
-    return [[repr(v) for v in column.to_pylist()] for column in batch.columns]
+    """Each value's repr, so NaN equals NaN and -0.0 differs from 0.0; temporal values
+    as their integers (year 10000 is a date PostgreSQL 18 reads but Python cannot hold)."""
+
+    def plain(column: pa.Array) -> pa.Array:
+        if pa.types.is_date32(column.type):
+            return column.view(pa.int32())
+        if pa.types.is_temporal(column.type):
+            return column.view(pa.int64())
+        return column
+
+    return [[repr(v) for v in plain(column).to_pylist()] for column in batch.columns]
 
 
 def _differences(conn: psycopg.Connection[Any], comparable: bool) -> list[tuple[Any, ...]]:
