@@ -20,7 +20,6 @@ from pgingest.convert.binary import (
     numeric_from_binary,
     numeric_to_binary,
     parse_array_literal,
-    parse_interval,
 )
 from pgingest.load.catalog import read_table
 from pgingest.load.server_input import ServerInput
@@ -165,8 +164,13 @@ def test_uuid_forms(db: psycopg.Connection[Any]) -> None:
         ("10", 10_000_000, 0, 0),
     ],
 )
-def test_interval_text(text: str, micros: int, days: int, months: int) -> None:
-    assert struct.unpack(">qii", parse_interval(text)) == (micros, days, months)
+def test_interval_text_is_read_by_the_server(
+    db: psycopg.Connection[Any], text: str, micros: int, days: int, months: int
+) -> None:
+    values, bad = _read(db, [text], "interval")
+    assert bad == {}
+    assert isinstance(values[0], bytes)
+    assert struct.unpack(">qii", values[0]) == (micros, days, months)
 
 
 def test_array_literals() -> None:

@@ -1,4 +1,4 @@
-"""Values whose binary COPY format pgingest builds itself: uuid, interval, bytea text, arrays.
+"""Values whose binary COPY format pgingest builds itself: uuid, interval, bytea, numeric, arrays.
 
 uuid and interval travel as 16 raw bytes through pgpq's bytea encoder (which
 writes a value as-is); arrays whose element type pgpq cannot label are
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pyarrow as pa
@@ -26,8 +26,6 @@ __all__ = [
     "parse_array_literal",
     "parse_bytea_texts",
     "parse_canonical_uuids",
-    "parse_interval",
-    "parse_intervals",
     "parse_uuids",
     "split_array_binary",
     "split_binary_copy",
@@ -136,138 +134,8 @@ def _first(array: pa.Array, mask: pa.Array) -> object:
 
 # --- interval --------------------------------------------------------------------------
 
-_INTERVAL_FORMAT = struct.Struct(">qii")  # microseconds, days, months
-MICROS_PER_SECOND = 1_000_000
-MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
-DAYS_PER_MONTH = 30  # PostgreSQL's own convention for fractional months
-
-# unit → (months, days, microseconds) per one unit
-_UNITS: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
-
-
-def _unit(names: str, months: int = 0, days: int = 0, micros: int = 0) -> None:
-    for name in names.split():
-        _UNITS[name] = (Decimal(months), Decimal(days), Decimal(micros))
-
-
-_unit("microsecond microseconds us usec usecs", micros=1)
-_unit("millisecond milliseconds ms msec msecs", micros=1000)
-_unit("second seconds sec secs s", micros=MICROS_PER_SECOND)
-_unit("minute minutes min mins m", micros=60 * MICROS_PER_SECOND)
-_unit("hour hours hr hrs h", micros=3600 * MICROS_PER_SECOND)
-_unit("day days d", days=1)
-_unit("week weeks w", days=7)
-_unit("month months mon mons", months=1)
-_unit("year years yr yrs y", months=12)
-_unit("decade decades", months=120)
-_unit("century centuries", months=1200)
-_unit("millennium millennia", months=12000)
-
-_CLOCK = re.compile(r"([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?")
-_ISO = re.compile(
-    r"([+-])?P(?:(?P<y>[\d.]+)Y)?(?:(?P<mo>[\d.]+)M)?(?:(?P<w>[\d.]+)W)?(?:(?P<d>[\d.]+)D)?"
-    r"(?:T(?:(?P<h>[\d.]+)H)?(?:(?P<mi>[\d.]+)M)?(?:(?P<s>[\d.]+)S)?)?",
-    re.IGNORECASE,
-)
-_TOKEN = re.compile(r"([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*([a-z]+)?", re.IGNORECASE)
-
-
-class _Accumulator:
-    def __init__(self) -> None:
-        self.months = Decimal(0)
-        self.days = Decimal(0)
-        self.micros = Decimal(0)
-
-    def add(self, amount: Decimal, unit: str) -> None:
-        factors = _UNITS.get(unit.lower())
-        if factors is None:
-            raise ValueError(f"unknown interval unit {unit!r}")
-        months, days, micros = (amount * f for f in factors)
-        # Fractions spill downwards, as PostgreSQL does: 1.5 months = 1 month 15 days.
-        whole_months = int(months)
-        days += (months - whole_months) * DAYS_PER_MONTH
-        whole_days = int(days)
-        micros += (days - whole_days) * MICROS_PER_DAY
-        self.months += whole_months
-        self.days += whole_days
-        self.micros += micros
-
-    def pack(self, sign: int = 1) -> bytes:
-        micros = int((self.micros * sign).to_integral_value())
-        return _INTERVAL_FORMAT.pack(micros, int(self.days) * sign, int(self.months) * sign)
-
-
-def parse_interval(text: str) -> bytes:
-    """One interval in PostgreSQL, verbose (@ ... ago) or ISO 8601 form → interval_recv bytes."""
-    value = text.strip()
-    if not value:
-        raise ValueError("invalid input syntax for type interval: empty value")
-    try:
-        if value[0] in "Pp" or value[:2] in ("-P", "+P", "-p", "+p"):
-            return _parse_iso_interval(value)
-        return _parse_postgres_interval(value)
-    except (InvalidOperation, ValueError, OverflowError, struct.error):
-        raise ValueError(f"invalid input syntax for type interval: {text!r}") from None
-
-
-def _parse_iso_interval(value: str) -> bytes:
-    match = _ISO.fullmatch(value)
-    if match is None or value.upper().rstrip("T").endswith("P"):
-        raise ValueError(value)
-    total = _Accumulator()
-    for group, unit in (
-        ("y", "year"),
-        ("mo", "month"),
-        ("w", "week"),
-        ("d", "day"),
-        ("h", "hour"),
-        ("mi", "minute"),
-        ("s", "second"),
-    ):
-        if match.group(group):
-            total.add(Decimal(match.group(group)), unit)
-    return total.pack(-1 if match.group(1) == "-" else 1)
-
-
-def _parse_postgres_interval(value: str) -> bytes:
-    text = value.lower()
-    sign = 1
-    if text.startswith("@"):
-        text = text[1:].strip()
-    if text.endswith(" ago"):
-        text, sign = text[: -len(" ago")].strip(), -1
-    total = _Accumulator()
-    position = 0
-    while position < len(text):
-        if text[position].isspace() or text[position] == ",":
-            position += 1
-            continue
-        clock = _CLOCK.match(text, position)
-        if clock and clock.group(0).count(":"):
-            clock_sign = -1 if clock.group(1) == "-" else 1
-            seconds = (
-                Decimal(clock.group(2)) * 3600
-                + Decimal(clock.group(3)) * 60
-                + Decimal(clock.group(4) or 0)
-            )
-            total.micros += clock_sign * seconds * MICROS_PER_SECOND
-            position = clock.end()
-            continue
-        token = _TOKEN.match(text, position)
-        if token is None:
-            raise ValueError(value)
-        amount = Decimal(token.group(1))
-        total.add(amount, token.group(2) or "second")
-        position = token.end()
-    return total.pack(sign)
-
-
-def parse_intervals(array: pa.Array) -> pa.Array:
-    """interval text → 16-byte interval_recv values; each distinct text is parsed once."""
-    encoded = pc.dictionary_encode(array)
-    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-    dictionary = [parse_interval(text) for text in encoded.dictionary.to_pylist()]
-    return pc.take(pa.array(dictionary, pa.binary(16)), encoded.indices)
+# interval_recv reads microseconds, days, months. Interval texts are always read by the server (IntervalStyle, units, fractions spilling
+# into days): see convert/text.py. Arrow durations are plain microseconds.
 
 
 def durations_to_intervals(array: pa.Array) -> pa.Array:
