@@ -134,8 +134,9 @@ def _first(array: pa.Array, mask: pa.Array) -> object:
 
 # --- interval --------------------------------------------------------------------------
 
-# interval_recv reads microseconds, days, months. Interval texts are always read by the server (IntervalStyle, units, fractions spilling
-# into days): see convert/text.py. Arrow durations are plain microseconds.
+# interval_recv reads microseconds, days, months. Interval texts are always read by
+# the server (IntervalStyle, units, fractions spilling into days): see convert/text.py.
+# Arrow durations are plain microseconds.
 
 
 def durations_to_intervals(array: pa.Array) -> pa.Array:
