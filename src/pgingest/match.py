@@ -81,17 +81,13 @@ class UnitPlan:
 
 
 # Kinds pyarrow's CSV reader converts exactly as PostgreSQL's input functions
-# do for well-formed values (anything else fails the fast path and is read again
-# carefully): integers, floats, booleans, ISO dates, zone-less ISO timestamps.
+# do for every value it accepts (anything else fails the fast path and is read
+# again carefully): booleans, ISO dates. Integers (it reads 0xFFFF as -1),
+# floats (1e-50 as 0) and timestamps ('2024-01-05 10') arrive as text and are
+# read by convert/text.py, which sends what is not canonical to the server.
 _CSV_NATIVE = {
-    Kind.INT16,
-    Kind.INT32,
-    Kind.INT64,
-    Kind.FLOAT32,
-    Kind.FLOAT64,
     Kind.BOOL,
     Kind.DATE,
-    Kind.TIMESTAMP,
     Kind.TEXT,
     Kind.NUMERIC,  # decimal(p, s): a value with more fractional digits fails the fast path
 }

@@ -228,6 +228,9 @@ def uses_native_list(pg_type: PgType) -> bool:
 def encoder_builder_for(field: pa.Field, pg_type: PgType) -> Any:
     """The pgpq encoder that writes this Arrow field in the column's binary format."""
     kind = kind_of(pg_type, column=field.name)
+    if pa.types.is_binary(field.type):
+        # bytea, or a raw column: values already in their send format (convert/server.py)
+        return pgpq.ArrowToPostgresBinaryEncoder.infer_encoder(field)
     if kind is Kind.JSONB:
         return encoders.StringEncoderBuilder.new_with_output(field, schema.Jsonb())
     if kind is Kind.ARRAY and uses_native_list(pg_type):

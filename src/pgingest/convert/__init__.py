@@ -7,7 +7,6 @@ for k bad rows in n), returns them, and converts the rest.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,18 +14,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pgingest.convert.arrays import build_arrays, split_simple_literals
 from pgingest.convert.arrow import cast_typed
-from pgingest.convert.binary import array_values_to_binary, parse_array_literal
-from pgingest.convert.text import parse_text
-from pgingest.types import Kind, PgType, TargetColumn, arrow_type_for, kind_of, uses_native_list
+from pgingest.convert.server import (
+    ServerReader,
+    ServerValue,
+    comparable_view,
+    merge_server_values,
+    read_odd_values,
+)
+from pgingest.convert.text import cast_or_refuse, read_text, unconstrained_numeric
+from pgingest.types import Kind, PgType, TargetColumn, arrow_type_for, kind_of
 
 __all__ = [
     "BadValue",
     "ColumnTypeError",
     "ConvertContext",
     "ConvertedBatch",
+    "ServerReader",
+    "ServerValue",
     "convert_batch",
     "convert_column",
+    "rule_view",
 ]
 
 # Errors that mean "this value is bad" (not "this column can never convert").
@@ -91,33 +100,94 @@ def _normalise(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return array
 
 
+@dataclass(frozen=True)
+class _Column:
+    """A converted column and the rows whose value could not be converted, with why."""
+
+    array: pa.Array
+    bad: dict[int, str]
+
+
 def convert_column(
-    array: pa.Array | pa.ChunkedArray, pg_type: PgType, ctx: ConvertContext
+    array: pa.Array | pa.ChunkedArray,
+    pg_type: PgType,
+    ctx: ConvertContext,
+    *,
+    server: ServerReader | None = None,
 ) -> pa.Array:
-    """One column → the Arrow type of ``pg_type``. Raises a DATA_ERRORS error on a bad value."""
-    array = _normalise(array)
+    """One column → the Arrow type of ``pg_type``. Raises ValueError on a bad value.
+
+    Texts that are not in a canonical form are read by ``server`` (PostgreSQL's
+    own input functions); without one they are bad values.
+    """
+    column = _convert(_normalise(array), pg_type, ctx, server)
+    if column.bad:
+        raise ValueError(column.bad[min(column.bad)])
+    return column.array
+
+
+def _convert(
+    array: pa.Array, pg_type: PgType, ctx: ConvertContext, server: ServerReader | None
+) -> _Column:
     kind = kind_of(pg_type)
+    bad: dict[int, str] = {}
     if ctx.binary_is_text and pa.types.is_binary(array.type):
-        array = _decode_utf8(array)
+        array, refused = cast_or_refuse(array, pa.string())
+        bad = {int(row): _INVALID_UTF8 for row in np.flatnonzero(refused)}
     if pa.types.is_null(array.type):
-        return pa.nulls(len(array), _output_type(pg_type, kind))
+        return _Column(pa.nulls(len(array), _output_type(pg_type, kind)), bad)
     if kind is Kind.ARRAY:
-        return _convert_array_column(array, pg_type, ctx)
-    if _is_text(array.type):
-        result = parse_text(array, pg_type, kind, timezone=ctx.timezone)
+        column = _convert_array_column(array, pg_type, ctx, server)
+    elif _is_text(array.type):
+        column = _convert_text(array, pg_type, kind, ctx, server)
     else:
         result = cast_typed(array, pg_type, kind, timezone=ctx.timezone)
         if kind in (Kind.FLOAT32, Kind.FLOAT64):
             _check_float_range(array, result, pg_type, from_text=ctx.floats_from_text)
-    return result
+        column = _Column(result, {})
+    return _Column(column.array, {**column.bad, **bad})
+
+
+_INVALID_UTF8 = "invalid UTF-8 (set the source's csv.encoding)"
+
+
+def _convert_text(
+    array: pa.Array, pg_type: PgType, kind: Kind, ctx: ConvertContext, server: ServerReader | None
+) -> _Column:
+    """Canonical texts vectorised; the others read by the server, its refusals bad values."""
+    read = read_text(array, pg_type, kind, timezone=ctx.timezone)
+    values = read.values
+    if kind is Kind.NUMERIC and pg_type.numeric_precision_scale is None:
+        values = unconstrained_numeric(values, has_odd=read.has_odd, pg_type=pg_type)
+    if not read.has_odd:
+        return _Column(values, {})
+    rows, answers = read_odd_values(array, read.odd, pg_type, server)
+    bad = {
+        int(row): _server_reason(answer, pg_type)
+        for row, answer in zip(rows.tolist(), answers, strict=True)
+        if answer.is_error
+    }
+    merged = merge_server_values(values, rows, [a.data for a in answers], pg_type)
+    return _Column(merged, bad)
+
+
+def _server_reason(answer: ServerValue, pg_type: PgType) -> str:
+    message = answer.message or f"invalid input for type {pg_type.name}"
+    return message.strip().splitlines()[0]
 
 
 def _check_float_range(
     source: pa.Array, result: pa.Array, pg_type: PgType, *, from_text: bool
 ) -> None:
-    """An infinity that came from text, or from a finite value too big for real, is an error."""
+    """An infinity that came from text, or from a finite value too big for real, is an error;
+    so is a non-zero value that became 0 (float4in rejects 1e-50 as out of range)."""
     if not pa.types.is_floating(result.type):
         return
+    if pa.types.is_floating(source.type) or pa.types.is_integer(source.type):
+        vanished = pc.and_(pc.equal(result, 0), pc.not_equal(source, 0))
+        if pc.any(pc.fill_null(vanished, False)).as_py():
+            value = source.filter(pc.fill_null(vanished, False))[0].as_py()
+            raise ValueError(f"value {value!r} is out of range for type {pg_type.name}")
     infinite = pc.fill_null(pc.is_inf(result), False)
     if not pc.any(infinite).as_py():
         return
@@ -130,71 +200,42 @@ def _check_float_range(
             raise ValueError(f"value {value!r} is out of range for type {pg_type.name}")
 
 
-def _decode_utf8(array: pa.Array) -> pa.Array:
-    try:
-        return array.cast(pa.string())
-    except pa.ArrowInvalid:
-        raise ValueError("invalid UTF-8 (set the source's csv.encoding)") from None
-
-
 def _output_type(pg_type: PgType, kind: Kind) -> pa.DataType:
     if kind is Kind.NUMERIC:
         return arrow_type_for(pg_type, numeric_scale=0)
     return arrow_type_for(pg_type)
 
 
-def _convert_array_column(array: pa.Array, pg_type: PgType, ctx: ConvertContext) -> pa.Array:
+def _convert_array_column(
+    array: pa.Array, pg_type: PgType, ctx: ConvertContext, server: ServerReader | None
+) -> _Column:
+    """Simple literals split here, the others read whole by array_in; lists element-wise."""
+    bad: dict[int, str] = {}
+
+    def elements(values: pa.Array, element: PgType) -> pa.Array:
+        column = _convert(values, element, ctx, server)
+        if column.bad:
+            parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+            for index, reason in column.bad.items():
+                bad.setdefault(int(parents[index]), reason)
+        return column.array
+
     element = pg_type.element
     assert element is not None
-    if _is_text(array.type):
-        literals = [None if v is None else parse_array_literal(v) for v in array.to_pylist()]
-        array = pa.array(literals, pa.list_(pa.string()))
-    if pa.types.is_large_list(array.type) or pa.types.is_fixed_size_list(array.type):
-        array = array.cast(pa.list_(array.type.value_type))
-    if not pa.types.is_list(array.type):
-        raise TypeError(f"cannot convert {array.type} to {pg_type.name}")
-    values = convert_column(array.flatten(), element, ctx)
-    offsets = pc.subtract(array.offsets, array.offsets[0])
-    mask = pc.is_null(array)
-    lists = pa.ListArray.from_arrays(offsets, values, mask=mask if array.null_count else None)
-    if uses_native_list(pg_type):
-        return lists
-    return array_values_to_binary(lists, element.oid, lambda flat: _element_bytes(flat, element))
-
-
-_PG_EPOCH_DAYS = 10_957  # 2000-01-01 minus 1970-01-01
-_PG_EPOCH_MICROS = _PG_EPOCH_DAYS * 86_400_000_000
-_PACKERS: dict[Kind, Callable[..., bytes]] = {
-    Kind.INT16: struct.Struct(">h").pack,
-    Kind.INT32: struct.Struct(">i").pack,
-    Kind.INT64: struct.Struct(">q").pack,
-    Kind.FLOAT32: struct.Struct(">f").pack,
-    Kind.FLOAT64: struct.Struct(">d").pack,
-    Kind.BOOL: struct.Struct(">?").pack,
-}
-
-
-def _element_bytes(values: pa.Array, element: PgType) -> Sequence[bytes | None]:
-    """Each element's binary format, for arrays assembled by pgingest."""
-    kind = kind_of(element)
-    if kind in (Kind.TEXT, Kind.JSON):
-        return [None if v is None else v.encode("utf-8") for v in values.to_pylist()]
-    if kind is Kind.JSONB:
-        return [None if v is None else b"\x01" + v.encode("utf-8") for v in values.to_pylist()]
-    if kind in (Kind.UUID, Kind.INTERVAL, Kind.BYTEA):
-        return list(values.to_pylist())
-    if kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
-        micros = pc.cast(values, pa.int64()).to_pylist()
-        pack = _PACKERS[Kind.INT64]
-        return [None if v is None else pack(v - _PG_EPOCH_MICROS) for v in micros]
-    if kind is Kind.DATE:
-        days = pc.cast(values, pa.int32()).to_pylist()
-        pack = _PACKERS[Kind.INT32]
-        return [None if v is None else pack(v - _PG_EPOCH_DAYS) for v in days]
-    packer = _PACKERS.get(kind)
-    if packer is None:
-        raise TypeError(f"arrays of {element.name} are not supported")
-    return [None if v is None else packer(v) for v in values.to_pylist()]
+    if not _is_text(array.type):
+        lists = array
+        return _Column(build_arrays(lists, pg_type, elements), bad)
+    lists, odd = split_simple_literals(array, element, timezone=ctx.timezone)
+    built = build_arrays(lists, pg_type, elements)
+    if not odd.any():
+        return _Column(built, bad)
+    rows, answers = read_odd_values(array, odd, pg_type, server)
+    bad.update(
+        (int(row), _server_reason(answer, pg_type))
+        for row, answer in zip(rows.tolist(), answers, strict=True)
+        if answer.is_error
+    )
+    return _Column(merge_server_values(built, rows, [a.data for a in answers], pg_type), bad)
 
 
 def _find_bad_rows(
@@ -240,51 +281,40 @@ def _value_text(array: pa.Array, row: int, *, binary_is_text: bool) -> str | Non
     return str(value)
 
 
-def _column_bad_values(
-    batch: pa.RecordBatch,
-    columns: Sequence[TargetColumn],
+def _convert_batch_column(
+    source: pa.Array,
+    column: TargetColumn,
     ctx: ConvertContext,
-    *,
+    server: ServerReader | None,
     limit: int | None,
-) -> tuple[list[pa.Array], list[BadValue]]:
-    """Each column converted, and the values that would not convert."""
-    arrays: list[pa.Array] = []
-    bad: list[BadValue] = []
-    for index, column in enumerate(columns):
-        source = _normalise(batch.column(index))
+) -> _Column:
+    """One column of a batch, its bad rows found (by bisection for typed sources)."""
 
-        def convert(part: pa.Array, pg_type: PgType = column.type) -> pa.Array:
-            return convert_column(part, pg_type, ctx)
+    def convert(part: pa.Array) -> _Column:
+        return _convert(part, column.type, ctx, server)
 
-        try:
-            arrays.append(convert(source))
-            continue
-        except DATA_ERRORS as exc:
-            whole_reason = _reason(exc)
-        except (TypeError, pa.ArrowNotImplementedError) as exc:
-            raise ColumnTypeError(column.name, _reason(exc)) from exc
-        found = _find_bad_rows(source, convert, limit)
-        if not found and limit == 0:
-            found = [(0, whole_reason)]  # the caller only asks whether the batch converts
-        elif not found:
-            # It fails as a whole but in no part: the conversion depends on the
-            # batch (an unconstrained numeric's common scale). Set every row
-            # aside with the reason rather than send it unconverted.
-            found = [
-                (row, f"{whole_reason} (with the other values of its batch)")
-                for row in range(len(source))
-            ]
-        bad.extend(
-            BadValue(
-                row,
-                column.name,
-                _value_text(source, row, binary_is_text=ctx.binary_is_text),
-                reason,
-            )
-            for row, reason in found
-        )
-        arrays.append(source)
-    return arrays, bad
+    try:
+        return convert(source)
+    except DATA_ERRORS as exc:
+        whole_reason = _reason(exc)
+    except (TypeError, pa.ArrowNotImplementedError) as exc:
+        raise ColumnTypeError(column.name, _reason(exc)) from exc
+    found = _find_bad_rows(source, lambda part: convert(part).array, limit)
+    if not found and limit == 0:
+        found = [(0, whole_reason)]  # the caller only asks whether the batch converts
+    elif not found:
+        # It fails as a whole but in no part: set every row aside with the
+        # reason rather than send it unconverted.
+        found = [
+            (row, f"{whole_reason} (with the other values of its batch)")
+            for row in range(len(source))
+        ]
+    rows = np.zeros(len(source), dtype=bool)
+    rows[[row for row, _ in found]] = True
+    if limit == 0 or rows.all():
+        return _Column(pa.nulls(len(source), _output_type(column.type, column.kind)), dict(found))
+    kept = convert(pc.if_else(pa.array(rows), pa.scalar(None, source.type), source))
+    return _Column(kept.array, {**kept.bad, **dict(found)})
 
 
 def convert_batch(
@@ -293,38 +323,51 @@ def convert_batch(
     ctx: ConvertContext,
     *,
     limit: int | None = None,
+    server: ServerReader | None = None,
 ) -> ConvertedBatch:
     """Convert every column of ``batch`` (matched by position to ``columns``).
 
     Bad values are found and returned; the returned batch holds the other rows.
     ``limit`` stops the search for bad rows early (the caller will fail anyway).
+    ``server`` reads the values not in a canonical form (see convert/text.py).
     """
-    kept: pa.Array | None = None
+    arrays: list[pa.Array] = []
     bad: list[BadValue] = []
-    current = batch
-    while True:
-        # Every pass that finds nothing returns; every other sets rows aside, so this ends.
-        arrays, found = _column_bad_values(current, columns, ctx, limit=limit)
-        if not found:
-            return ConvertedBatch(_make_batch(arrays, columns), kept, bad)
-        # Rows are numbered in the input batch, whatever was set aside before.
+    for index, column in enumerate(columns):
+        source = _normalise(batch.column(index))
+        converted = _convert_batch_column(source, column, ctx, server, limit)
+        arrays.append(converted.array)
         bad.extend(
-            found
-            if kept is None
-            else [BadValue(kept[b.row].as_py(), b.column, b.value, b.reason) for b in found]
+            BadValue(
+                row,
+                column.name,
+                _value_text(source, row, binary_is_text=ctx.binary_is_text),
+                reason,
+            )
+            for row, reason in sorted(converted.bad.items())
         )
-        if limit is not None and len(bad) >= max(limit, 1):
-            # The caller fails (or starts over carefully) anyway: stop looking.
-            arrays, _ = _column_bad_values(current.slice(0, 0), columns, ctx, limit=limit)
-            return ConvertedBatch(_make_batch(arrays, columns), pa.array([], pa.int64()), bad)
-        rows = np.zeros(current.num_rows, dtype=bool)
-        for item in found:
-            rows[item.row] = True
-        keep = pa.array(np.flatnonzero(~rows), pa.int64())
-        kept = keep if kept is None else kept.take(keep)
-        current = current.take(keep)
+        if limit == 0 and bad:
+            break  # the caller only asks whether the batch converts
+    if not bad:
+        return ConvertedBatch(_make_batch(arrays, columns), None, [])
+    if (limit is not None and len(bad) >= max(limit, 1)) or len(arrays) < len(columns):
+        empty = [a.slice(0, 0) for a in arrays]
+        empty += [pa.nulls(0, _output_type(c.type, c.kind)) for c in columns[len(arrays) :]]
+        return ConvertedBatch(_make_batch(empty, columns), pa.array([], pa.int64()), bad)
+    rows = np.zeros(batch.num_rows, dtype=bool)
+    rows[[b.row for b in bad]] = True
+    keep = pa.array(np.flatnonzero(~rows), pa.int64())
+    return ConvertedBatch(_make_batch([a.take(keep) for a in arrays], columns), keep, bad)
 
 
 def _make_batch(arrays: list[pa.Array], columns: Sequence[TargetColumn]) -> pa.RecordBatch:
     fields = [pa.field(c.name, a.type) for c, a in zip(columns, arrays, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def rule_view(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> pa.RecordBatch:
+    """The converted batch as rules must see it: raw columns decoded (convert/server.py)."""
+    arrays = [
+        comparable_view(batch.column(index), column.type) for index, column in enumerate(columns)
+    ]
+    return _make_batch(arrays, columns)

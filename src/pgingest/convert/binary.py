@@ -1,4 +1,4 @@
-"""Values whose binary COPY format pgingest builds itself: uuid, interval, bytea text, arrays.
+"""Values whose binary COPY format pgingest builds itself: uuid, interval, bytea, numeric, arrays.
 
 uuid and interval travel as 16 raw bytes through pgpq's bytea encoder (which
 writes a value as-is); arrays whose element type pgpq cannot label are
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +21,14 @@ import pyarrow.compute as pc
 __all__ = [
     "array_values_to_binary",
     "durations_to_intervals",
+    "numeric_from_binary",
+    "numeric_to_binary",
     "parse_array_literal",
     "parse_bytea_texts",
-    "parse_interval",
-    "parse_intervals",
+    "parse_canonical_uuids",
     "parse_uuids",
+    "split_array_binary",
+    "split_binary_copy",
 ]
 
 UUID_HEX_DIGITS = 32
@@ -68,7 +71,7 @@ def _pack_uuids(nibbles: np.ndarray, rows: np.ndarray, count: int, array: pa.Arr
 _DASHES = np.array([8, 13, 18, 23])
 
 
-def _parse_canonical_uuids(array: pa.Array) -> pa.Array | None:
+def parse_canonical_uuids(array: pa.Array) -> pa.Array | None:
     """The common 8-4-4-4-12 form, read in place; None if any value has another form.
 
     When every value is 36 bytes (a NULL takes none), the values' bytes lie end
@@ -100,7 +103,7 @@ def parse_uuids(array: pa.Array) -> pa.Array:
     """uuid text (any case, with or without hyphens or braces) → 16-byte binary, vectorised."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    fast = _parse_canonical_uuids(array)
+    fast = parse_canonical_uuids(array)
     if fast is not None:
         return fast
     text = pc.replace_substring(array, "-", "")
@@ -131,138 +134,9 @@ def _first(array: pa.Array, mask: pa.Array) -> object:
 
 # --- interval --------------------------------------------------------------------------
 
-_INTERVAL_FORMAT = struct.Struct(">qii")  # microseconds, days, months
-MICROS_PER_SECOND = 1_000_000
-MICROS_PER_DAY = 86_400 * MICROS_PER_SECOND
-DAYS_PER_MONTH = 30  # PostgreSQL's own convention for fractional months
-
-# unit → (months, days, microseconds) per one unit
-_UNITS: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
-
-
-def _unit(names: str, months: int = 0, days: int = 0, micros: int = 0) -> None:
-    for name in names.split():
-        _UNITS[name] = (Decimal(months), Decimal(days), Decimal(micros))
-
-
-_unit("microsecond microseconds us usec usecs", micros=1)
-_unit("millisecond milliseconds ms msec msecs", micros=1000)
-_unit("second seconds sec secs s", micros=MICROS_PER_SECOND)
-_unit("minute minutes min mins m", micros=60 * MICROS_PER_SECOND)
-_unit("hour hours hr hrs h", micros=3600 * MICROS_PER_SECOND)
-_unit("day days d", days=1)
-_unit("week weeks w", days=7)
-_unit("month months mon mons", months=1)
-_unit("year years yr yrs y", months=12)
-_unit("decade decades", months=120)
-_unit("century centuries", months=1200)
-_unit("millennium millennia", months=12000)
-
-_CLOCK = re.compile(r"([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?")
-_ISO = re.compile(
-    r"([+-])?P(?:(?P<y>[\d.]+)Y)?(?:(?P<mo>[\d.]+)M)?(?:(?P<w>[\d.]+)W)?(?:(?P<d>[\d.]+)D)?"
-    r"(?:T(?:(?P<h>[\d.]+)H)?(?:(?P<mi>[\d.]+)M)?(?:(?P<s>[\d.]+)S)?)?",
-    re.IGNORECASE,
-)
-_TOKEN = re.compile(r"([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*([a-z]+)?", re.IGNORECASE)
-
-
-class _Accumulator:
-    def __init__(self) -> None:
-        self.months = Decimal(0)
-        self.days = Decimal(0)
-        self.micros = Decimal(0)
-
-    def add(self, amount: Decimal, unit: str) -> None:
-        factors = _UNITS.get(unit.lower())
-        if factors is None:
-            raise ValueError(f"unknown interval unit {unit!r}")
-        months, days, micros = (amount * f for f in factors)
-        # Fractions spill downwards, as PostgreSQL does: 1.5 months = 1 month 15 days.
-        whole_months = int(months)
-        days += (months - whole_months) * DAYS_PER_MONTH
-        whole_days = int(days)
-        micros += (days - whole_days) * MICROS_PER_DAY
-        self.months += whole_months
-        self.days += whole_days
-        self.micros += micros
-
-    def pack(self, sign: int = 1) -> bytes:
-        micros = int((self.micros * sign).to_integral_value())
-        return _INTERVAL_FORMAT.pack(micros, int(self.days) * sign, int(self.months) * sign)
-
-
-def parse_interval(text: str) -> bytes:
-    """One interval in PostgreSQL, verbose (@ ... ago) or ISO 8601 form → interval_recv bytes."""
-    value = text.strip()
-    if not value:
-        raise ValueError("invalid input syntax for type interval: empty value")
-    try:
-        if value[0] in "Pp" or value[:2] in ("-P", "+P", "-p", "+p"):
-            return _parse_iso_interval(value)
-        return _parse_postgres_interval(value)
-    except (InvalidOperation, ValueError, OverflowError, struct.error):
-        raise ValueError(f"invalid input syntax for type interval: {text!r}") from None
-
-
-def _parse_iso_interval(value: str) -> bytes:
-    match = _ISO.fullmatch(value)
-    if match is None or value.upper().rstrip("T").endswith("P"):
-        raise ValueError(value)
-    total = _Accumulator()
-    for group, unit in (
-        ("y", "year"),
-        ("mo", "month"),
-        ("w", "week"),
-        ("d", "day"),
-        ("h", "hour"),
-        ("mi", "minute"),
-        ("s", "second"),
-    ):
-        if match.group(group):
-            total.add(Decimal(match.group(group)), unit)
-    return total.pack(-1 if match.group(1) == "-" else 1)
-
-
-def _parse_postgres_interval(value: str) -> bytes:
-    text = value.lower()
-    sign = 1
-    if text.startswith("@"):
-        text = text[1:].strip()
-    if text.endswith(" ago"):
-        text, sign = text[: -len(" ago")].strip(), -1
-    total = _Accumulator()
-    position = 0
-    while position < len(text):
-        if text[position].isspace() or text[position] == ",":
-            position += 1
-            continue
-        clock = _CLOCK.match(text, position)
-        if clock and clock.group(0).count(":"):
-            clock_sign = -1 if clock.group(1) == "-" else 1
-            seconds = (
-                Decimal(clock.group(2)) * 3600
-                + Decimal(clock.group(3)) * 60
-                + Decimal(clock.group(4) or 0)
-            )
-            total.micros += clock_sign * seconds * MICROS_PER_SECOND
-            position = clock.end()
-            continue
-        token = _TOKEN.match(text, position)
-        if token is None:
-            raise ValueError(value)
-        amount = Decimal(token.group(1))
-        total.add(amount, token.group(2) or "second")
-        position = token.end()
-    return total.pack(sign)
-
-
-def parse_intervals(array: pa.Array) -> pa.Array:
-    """interval text → 16-byte interval_recv values; each distinct text is parsed once."""
-    encoded = pc.dictionary_encode(array)
-    encoded = encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
-    dictionary = [parse_interval(text) for text in encoded.dictionary.to_pylist()]
-    return pc.take(pa.array(dictionary, pa.binary(16)), encoded.indices)
+# interval_recv reads microseconds, days, months. Interval texts are always read by
+# the server (IntervalStyle, units, fractions spilling into days): see convert/text.py.
+# Arrow durations are plain microseconds.
 
 
 def durations_to_intervals(array: pa.Array) -> pa.Array:
@@ -318,43 +192,81 @@ def parse_bytea_texts(array: pa.Array) -> pa.Array:
 # --- arrays ------------------------------------------------------------------------------
 
 
+_ARRAY_SPACE = " \t\n\r\v\f"  # scanner_isspace: what array_in skips
+
+
 def parse_array_literal(text: str) -> list[str | None]:
-    """A one-dimensional PostgreSQL array literal ``{1,"a b",NULL}`` → its element texts."""
-    value = text.strip()
-    if not (value.startswith("{") and value.endswith("}")):
+    """A one-dimensional array literal → its element texts, exactly as array_in splits it.
+
+    Quoted elements and backslash escapes keep every character (``{a\\,b}`` is the
+    one element ``a,b``; ``{\\NULL}`` the text ``NULL``); an unquoted, unescaped
+    ``NULL`` is NULL; unescaped whitespace around an unquoted element is dropped.
+    Dimensions (``[0:1]=``) and nested arrays raise ValueError, as does anything
+    array_in would refuse.
+    """
+    value = text.strip(_ARRAY_SPACE)
+    if len(value) < 2 or value[0] != "{" or value[-1] != "}":
         raise ValueError(f"malformed array literal: {text!r}")
     body = value[1:-1]
+    if not body.strip(_ARRAY_SPACE):
+        return []
     elements: list[str | None] = []
-    if not body.strip():
-        return elements
     position = 0
-    while position <= len(body):
-        while position < len(body) and body[position].isspace():
+    while True:
+        element, position = _array_element(body, position, text)
+        elements.append(element)
+        if position == len(body):
+            return elements
+        position += 1  # the comma
+
+
+def _array_element(body: str, position: int, text: str) -> tuple[str | None, int]:
+    """One element starting at ``position``; returns it and the index of the comma or end."""
+    while position < len(body) and body[position] in _ARRAY_SPACE:
+        position += 1
+    chars: list[str] = []
+    quoted: bool | None = False  # None once the closing quote is read
+    escaped = False
+    keep = 0  # characters that trailing-space trimming must not remove
+    if position < len(body) and body[position] == '"':
+        quoted, position = True, position + 1
+    while position < len(body):
+        char = body[position]
+        if char == "\\":
+            if position + 1 >= len(body):
+                break
+            chars.append(body[position + 1])
+            escaped, keep, position = True, len(chars), position + 2
+            continue
+        if quoted and char == '"':
+            quoted = None  # closed
+            keep = len(chars)
             position += 1
-        if position < len(body) and body[position] == "{":
-            raise ValueError(f"only one-dimensional arrays are supported: {text!r}")
-        if position < len(body) and body[position] == '"':
-            position += 1
-            chars: list[str] = []
-            while position < len(body) and body[position] != '"':
-                if body[position] == "\\":
-                    position += 1
-                chars.append(body[position])
-                position += 1
-            if position >= len(body):
-                raise ValueError(f"malformed array literal: {text!r}")
-            position += 1
-            elements.append("".join(chars))
-            end = body.find(",", position)
-        else:
-            end = body.find(",", position)
-            raw = body[position:] if end < 0 else body[position:end]
-            raw = raw.strip().replace("\\", "")
-            elements.append(None if raw.upper() == "NULL" else raw)
-        if end < 0:
             break
-        position = end + 1
-    return elements
+        if not quoted and char in ',"{}':
+            break
+        chars.append(char)
+        position += 1
+        if quoted:
+            keep = len(chars)
+    if quoted:
+        raise ValueError(f"malformed array literal: {text!r}")
+    if quoted is None or escaped:
+        while position < len(body) and body[position] in _ARRAY_SPACE:
+            position += 1
+    if position < len(body) and body[position] != ",":
+        if body[position] == "{":
+            raise ValueError(f"only one-dimensional arrays are supported: {text!r}")
+        raise ValueError(f"malformed array literal: {text!r}")
+    element = "".join(chars)
+    if quoted is None:
+        return element, position
+    trimmed = element[:keep] + element[keep:].rstrip(_ARRAY_SPACE)
+    if not trimmed:
+        raise ValueError(f"malformed array literal: {text!r}")
+    if not escaped and trimmed.upper() == "NULL":
+        return None, position
+    return trimmed, position
 
 
 _ARRAY_HEADER = struct.Struct(">iiiii")  # ndim, has_null, element oid, length, lower bound
@@ -385,3 +297,102 @@ def array_values_to_binary(
             parts.append(_NULL_ELEMENT if element is None else _LENGTH.pack(len(element)) + element)
         values.append(b"".join(parts))
     return pa.array(values, pa.binary())
+
+
+# --- numeric (numeric_send's format: each value keeps its own scale) ---------------------
+
+_NUMERIC_HEADER = struct.Struct(">hhHH")  # ndigits, weight, sign, dscale
+_NUMERIC_POSITIVE, _NUMERIC_NEGATIVE = 0x0000, 0x4000
+_NUMERIC_NAN, _NUMERIC_PINF, _NUMERIC_NINF = 0xC000, 0xD000, 0xF000
+_NUMERIC_BASE_DIGITS = 4  # numeric stores base-10000 digits
+
+
+def numeric_to_binary(value: Decimal) -> bytes:
+    """A Decimal in numeric_send's format, with the value's own scale (``1.50`` keeps two)."""
+    if value.is_nan():
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_NAN, 0)
+    if value.is_infinite():
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_NINF if value < 0 else _NUMERIC_PINF, 0)
+    sign, digit_tuple, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    digits = "".join(map(str, digit_tuple))
+    dscale = max(0, -exponent)
+    if exponent >= 0:
+        whole, fraction = digits + "0" * exponent, ""
+    else:
+        whole, fraction = digits[:exponent], digits[exponent:].rjust(-exponent, "0")
+    whole = whole.lstrip("0")
+    whole = whole.rjust(-(-len(whole) // _NUMERIC_BASE_DIGITS) * _NUMERIC_BASE_DIGITS, "0")
+    fraction = fraction.ljust(-(-len(fraction) // _NUMERIC_BASE_DIGITS) * _NUMERIC_BASE_DIGITS, "0")
+    groups = [int(whole[i : i + 4]) for i in range(0, len(whole), 4)]
+    weight = len(groups) - 1
+    groups += [int(fraction[i : i + 4]) for i in range(0, len(fraction), 4)]
+    while groups and groups[0] == 0:
+        groups.pop(0)
+        weight -= 1
+    while groups and groups[-1] == 0:
+        groups.pop()
+    if not groups:
+        return _NUMERIC_HEADER.pack(0, 0, _NUMERIC_POSITIVE, dscale)
+    header = _NUMERIC_HEADER.pack(
+        len(groups), weight, _NUMERIC_NEGATIVE if sign else _NUMERIC_POSITIVE, dscale
+    )
+    return header + struct.pack(f">{len(groups)}h", *groups)
+
+
+def numeric_from_binary(data: bytes) -> Decimal:
+    """numeric_send's format → Decimal (NaN and ±Infinity included)."""
+    count, weight, sign, dscale = _NUMERIC_HEADER.unpack_from(data)
+    if sign == _NUMERIC_NAN:
+        return Decimal("NaN")
+    if sign in (_NUMERIC_PINF, _NUMERIC_NINF):
+        return Decimal("-Infinity" if sign == _NUMERIC_NINF else "Infinity")
+    groups = struct.unpack_from(f">{count}h", data, _NUMERIC_HEADER.size)
+    digits = "".join(f"{g:04d}" for g in groups) or "0"
+    exponent = (weight + 1 - count) * _NUMERIC_BASE_DIGITS
+    with localcontext() as context:
+        # exact: room for every digit of the value at its display scale
+        context.prec = len(digits) + abs(exponent) + dscale + _NUMERIC_BASE_DIGITS
+        unscaled = Decimal(f"{'-' if sign == _NUMERIC_NEGATIVE else ''}{digits}").scaleb(exponent)
+        return unscaled.quantize(Decimal(1).scaleb(-dscale))
+
+
+# --- a column's values one by one, as the server's send functions write them -----------
+
+_COPY_HEADER_BYTES = 19  # signature (11), flags (4), header extension length (4)
+_FIELD_COUNT = struct.Struct(">h")
+
+
+def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
+    """The values of a one-column binary COPY stream (pgpq's output), one per row."""
+    values: list[bytes | None] = []
+    position = _COPY_HEADER_BYTES
+    for _ in range(rows):
+        position += _FIELD_COUNT.size
+        (length,) = _LENGTH.unpack_from(data, position)
+        position += _LENGTH.size
+        if length < 0:
+            values.append(None)
+            continue
+        values.append(data[position : position + length])
+        position += length
+    return values
+
+
+def split_array_binary(data: bytes) -> list[bytes | None]:
+    """The elements of a one-dimensional array in array_send's format (an empty one: [])."""
+    (dimensions,) = _LENGTH.unpack_from(data, 0)
+    if dimensions == 0:
+        return []
+    position = _ARRAY_HEADER.size
+    values: list[bytes | None] = []
+    (count,) = _LENGTH.unpack_from(data, 12)
+    for _ in range(count):
+        (length,) = _LENGTH.unpack_from(data, position)
+        position += _LENGTH.size
+        if length < 0:
+            values.append(None)
+            continue
+        values.append(data[position : position + length])
+        position += length
+    return values

@@ -1,28 +1,43 @@
-"""Text values → typed Arrow arrays, read the way PostgreSQL's input functions read them.
+"""Text values → typed Arrow arrays, for the spellings pgingest can prove PostgreSQL reads alike.
 
-Used for every value that arrives as text: CSV fields in careful mode, JSON
-scalars, string columns of Parquet files. Vectorised with pyarrow.compute;
-only interval, bytea and array literals go value by value (distinct values once).
+Used for every value that arrives as text: CSV fields, JSON strings, string
+columns of Parquet files. Each reader converts vectorised only the values in
+a *canonical* form — one whose meaning is certain: plain decimal integers
+short enough that no range check is needed, ISO dates and timestamps with at
+most six fractional digits and a four-digit year, zone-less timestamps at an
+instant with no daylight-saving transition in the server's zone, ... — and
+marks every other value *odd*. Odd values are read by the server's own input
+function (load/server_input.py), so their result, or their error, is exactly
+COPY's. A reader never guesses: when in doubt a value is odd.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
+from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pgingest.convert.binary import parse_bytea_texts, parse_intervals, parse_uuids
+from pgingest.convert.binary import (
+    numeric_to_binary,
+    parse_bytea_texts,
+    parse_canonical_uuids,
+    parse_uuids,
+)
+from pgingest.convert.shapes import Shape, uniform_matrix
 from pgingest.types import MAX_DECIMAL128_PRECISION, Kind, PgType, arrow_type_for
 
 __all__ = [
     "BOOLEAN_FALSE",
     "BOOLEAN_TRUE",
+    "TextRead",
+    "cast_or_refuse",
     "numeric_scale_needed",
-    "parse_booleans",
     "parse_numeric",
-    "parse_text",
-    "parse_timestamps",
+    "read_text",
+    "unconstrained_numeric",
 ]
 
 # boolin accepts these (case-insensitive, trimmed): unique prefixes of true/false/yes/no,
@@ -30,30 +45,284 @@ __all__ = [
 BOOLEAN_TRUE = ["t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"]
 BOOLEAN_FALSE = ["f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"]
 
-# A zone offset after a time of day (so the "-02" of a bare date is not one).
-_CLOCK = r"(\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d*)?)?)"
-_OFFSET = _CLOCK + r"\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+# Canonical spellings (RE2, matched against the whole value; no whitespace, no '+').
+_INTEGER = r"^-?\d+$"  # the cast then refuses what is out of range
+_INTEGER_KINDS = (Kind.INT16, Kind.INT32, Kind.INT64)
+_DECIMAL = r"^-?(?:\d+\.?\d*|\.\d+)$"
+_FLOAT = r"^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?$"
+_INFINITE = r"(?i)^\s*[+-]?inf(inity)?\s*$"
+_NONZERO_DIGIT = r"^[^eE]*[1-9]"  # a mantissa that is not zero
+# Years 0001-9999 (0000 is an error, five digits and BC need the server).
+_YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"
+_DATE = _YEAR + r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+_CLOCK = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+_ZONE = r"(?:Z|[+-](?:0\d|1[0-5])(?::?[0-5]\d)?)"
+_TIMESTAMP = r"^" + _DATE + r"(?:[ T]" + _CLOCK + r")?$"
+_TIMESTAMP_ZONED = r"^" + _DATE + r"[ T]" + _CLOCK + _ZONE + r"$"
+# Years whose daylight-saving transitions the zone files list one by one; later
+# ones follow a rule Arrow's time zone code does not apply (2038-04-01 in New York).
+_ZONE_RULE_YEARS = r"(?:19\d\d|20[0-2]\d|203[0-7])"
+_TIMESTAMP_RULED = r"^" + _ZONE_RULE_YEARS + _DATE[len(_YEAR) :] + r"(?:[ T]" + _CLOCK + r")?$"
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# bytea: hex format without spaces, or text without a backslash (read as its bytes).
+_BYTEA = r"^(?:\\x(?:[0-9a-fA-F]{2})*|[^\\]*)$"
+
+
+# The same canonical forms as fixed-width templates (convert/shapes.py), for whole batches.
+_DATE_SHAPE = "9999-19-39"
+_CLOCK_SHAPES = ["29:59", "29:59:59", *("29:59:59." + "9" * digits for digits in range(1, 7))]
+_TIME_SHAPES = [Shape(clock) for clock in _CLOCK_SHAPES]
+_DATE_SHAPES = [Shape(_DATE_SHAPE)]
+_LOCAL_SHAPES = [Shape(_DATE_SHAPE), *(Shape(_DATE_SHAPE + "T" + c) for c in _CLOCK_SHAPES)]
+_ZONED_SHAPES = [
+    Shape(_DATE_SHAPE + "T" + clock + zone)
+    for clock in _CLOCK_SHAPES
+    for zone in ("Z", "±19", "±1959", "±19:59")
+]
+_ZONE_RULE_RANGE = (1901, 2037)  # the years _ZONE_RULE_YEARS spells
+_MAX_OFFSET_HOURS = 15  # PostgreSQL's limit on a zone displacement
+
+
+def _digits(matrix: np.ndarray, start: int, count: int) -> np.ndarray:
+    value = np.zeros(len(matrix), dtype=np.int64)
+    for position in range(start, start + count):
+        value = value * 10 + (matrix[:, position].astype(np.int64) - ord("0"))
+    return value
+
+
+def _uniform(array: pa.Array, shapes: list[Shape], *, years: tuple[int, int] = (1, 9999)) -> bool:
+    """Whether every value has one of ``shapes`` (years and offsets within range)."""
+    matrix = uniform_matrix(array)
+    if matrix is None:
+        return False
+    shape = next((s for s in shapes if s.width == matrix.shape[1] and s.matches(matrix)), None)
+    if shape is None:
+        return False
+    if shape.template.startswith("9999"):
+        year = _digits(matrix, 0, 4)
+        if not ((year >= years[0]) & (year <= years[1])).all():
+            return False
+    sign = shape.sign_position()
+    return sign is None or bool((_digits(matrix, sign + 1, 2) <= _MAX_OFFSET_HOURS).all())
+
+
+def _read_shaped(
+    array: pa.Array, shapes: list[Shape], pattern: str, target: pa.DataType
+) -> TextRead:
+    """A uniform batch checked in place, any other value by value."""
+    if _uniform(array, shapes):
+        values, refused = cast_or_refuse(array, target)
+        return TextRead(values, refused)
+    return _read_pattern(array, pattern, target)
+
+
+@dataclass(frozen=True)
+class TextRead:
+    """Values read vectorised (odd ones null) and which values are odd."""
+
+    values: pa.Array
+    odd: np.ndarray  # bool per value: the server must read it
+
+    @property
+    def has_odd(self) -> bool:
+        """Whether any value needs the server."""
+        return bool(self.odd.any())
+
+
+def _mask(array: pa.Array, pattern: str) -> np.ndarray:
+    """True where a non-null value matches ``pattern``."""
+    matched = pc.fill_null(pc.match_substring_regex(array, pattern), False)
+    return np.asarray(matched.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _valid(array: pa.Array) -> np.ndarray:
+    return np.asarray(pc.is_valid(array).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def arrow_mask(mask: np.ndarray) -> pa.Array:
+    """A numpy bool mask as an Arrow boolean array (bit-packed directly: pa.array is slow)."""
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
+def _keep(array: pa.Array, canonical: np.ndarray) -> pa.Array:
+    """The canonical values, the others null."""
+    if canonical.all():
+        return array
+    return pc.if_else(arrow_mask(canonical), array, pa.scalar(None, array.type))
+
+
+def cast_or_refuse(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """Cast ``text``; values the cast refuses (Feb 30 in a canonical shape) become odd.
+
+    Failures are found by bisection: O(k log n) casts for k refused values.
+    """
+    try:
+        return pc.cast(text, target), np.zeros(len(text), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    refused = np.zeros(len(text), dtype=bool)
+
+    def visit(start: int, length: int) -> None:
+        try:
+            pc.cast(text.slice(start, length), target)
+        except pa.ArrowInvalid:
+            if length == 1:
+                refused[start] = True
+                return
+            half = length // 2
+            visit(start, half)
+            visit(start + half, length - half)
+
+    visit(0, len(text))
+    return pc.cast(_keep(text, ~refused), target), refused
+
+
+def _read_pattern(
+    array: pa.Array, pattern: str, target: pa.DataType, *, canonical: np.ndarray | None = None
+) -> TextRead:
+    valid = _valid(array)
+    matched = _mask(array, pattern) if canonical is None else canonical
+    values, refused = cast_or_refuse(_keep(array, matched), target)
+    odd = (valid & ~matched) | refused
+    return TextRead(values, odd)
+
+
+def _read_integers(array: pa.Array, target: pa.DataType) -> TextRead:
+    """Decimal integers in range. Arrow's cast also reads hex (0xFFFF into smallint is
+    -1), so a value with an x is odd; the cast refuses the rest of what int2in/int4in/
+    int8in would read differently (a sign, spaces, out of range), making them odd too."""
+    hexadecimal = pc.or_(pc.match_substring(array, "x"), pc.match_substring(array, "X"))
+    if not pc.any(hexadecimal).as_py():
+        try:
+            return TextRead(pc.cast(array, target), np.zeros(len(array), dtype=bool))
+        except pa.ArrowInvalid:
+            pass
+    return _read_pattern(array, _INTEGER, target)
+
+
+def _read_floats(array: pa.Array, target: pa.DataType) -> TextRead:
+    """Floats as float4in/float8in read them; an underflow to 0 or overflow to ∞ is odd.
+
+    Arrow's cast reads what strtod reads (signs, spaces, inf, NaN) to the same
+    value, so it runs first; only a batch it refuses is matched value by value.
+    """
+    try:
+        read = TextRead(pc.cast(array, target), np.zeros(len(array), dtype=bool))
+    except pa.ArrowInvalid:
+        read = _read_pattern(array, _FLOAT, target)
+    zero = pc.fill_null(pc.equal(read.values, 0), False)
+    lost = pc.and_(zero, pc.fill_null(pc.match_substring_regex(array, _NONZERO_DIGIT), False))
+    spelled_infinite = pc.fill_null(pc.match_substring_regex(array, _INFINITE), False)
+    infinite = pc.and_(pc.fill_null(pc.is_inf(read.values), False), pc.invert(spelled_infinite))
+    out_of_range = np.asarray(pc.or_(lost, infinite).to_numpy(zero_copy_only=False), dtype=bool)
+    if not out_of_range.any():
+        return read
+    return TextRead(_keep(read.values, ~out_of_range), read.odd | out_of_range)
+
+
+_BOOLEAN_SPELLINGS = pa.array(
+    BOOLEAN_TRUE + BOOLEAN_FALSE + [w.upper() for w in BOOLEAN_TRUE + BOOLEAN_FALSE]
+)
+_TRUE_SPELLINGS = pa.array(BOOLEAN_TRUE + [w.upper() for w in BOOLEAN_TRUE])
+
+
+def _read_booleans(array: pa.Array) -> TextRead:
+    """Lower or upper case spellings boolin reads; any other (spaces, True) is odd."""
+    canonical = np.asarray(
+        pc.is_in(array, value_set=_BOOLEAN_SPELLINGS).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    values = pc.is_in(array, value_set=_TRUE_SPELLINGS)
+    values = pc.if_else(pc.is_valid(array), values, pa.scalar(None, pa.bool_()))
+    return TextRead(_keep(values, canonical), _valid(array) & ~canonical)
+
+
+def _read_timestamptz(array: pa.Array, timezone: str) -> TextRead:
+    """Explicit offsets are exact; a zone-less time is exact unless a transition makes it
+    ambiguous or skipped in ``timezone`` (then the server decides, as COPY would)."""
+    target = pa.timestamp("us", tz="UTC")
+    if _uniform(array, _ZONED_SHAPES):  # the common case: every value has its offset
+        values, refused = cast_or_refuse(array, target)
+        return TextRead(values, refused)
+    valid = _valid(array)
+    if _uniform(array, _LOCAL_SHAPES, years=_ZONE_RULE_RANGE):
+        local_canonical = valid
+        zoned = np.zeros(len(array), dtype=bool)
+    else:
+        zoned = _mask(array, _TIMESTAMP_ZONED)
+        local_canonical = _mask(array, _TIMESTAMP_RULED)
+    local = _read_pattern(array, _TIMESTAMP, pa.timestamp("us"), canonical=local_canonical)
+    early = pc.assume_timezone(
+        local.values, timezone=timezone, ambiguous="earliest", nonexistent="earliest"
+    )
+    late = pc.assume_timezone(
+        local.values, timezone=timezone, ambiguous="latest", nonexistent="latest"
+    )
+    unsure = np.asarray(
+        pc.fill_null(pc.not_equal(early, late), False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    if not zoned.any():
+        odd = local.odd | unsure
+        return TextRead(_keep(early.cast(target), ~odd), odd)
+    with_offset = _read_pattern(array, _TIMESTAMP_ZONED, target, canonical=zoned)
+    odd = np.where(local_canonical, local.odd | unsure, with_offset.odd)
+    values = pc.if_else(arrow_mask(zoned), with_offset.values, early.cast(target))
+    return TextRead(_keep(values, ~odd), odd & valid)
+
+
+def _read_times(array: pa.Array) -> TextRead:
+    valid = _valid(array)
+    canonical = valid if _uniform(array, _TIME_SHAPES) else _mask(array, "^" + _CLOCK + "$")
+    text = pc.binary_join_element_wise("1970-01-01 ", _keep(array, canonical), "")
+    stamps, refused = cast_or_refuse(text, pa.timestamp("us"))
+    return TextRead(pc.cast(stamps, pa.time64("us")), (valid & ~canonical) | refused)
+
+
+def _read_uuids(array: pa.Array) -> TextRead:
+    every = parse_canonical_uuids(array)  # the 8-4-4-4-12 form, checked in place
+    if every is not None:
+        return TextRead(every, np.zeros(len(array), dtype=bool))
+    canonical = _mask(array, _UUID)
+    return TextRead(parse_uuids(_keep(array, canonical)), _valid(array) & ~canonical)
+
+
+def _read_bytea(array: pa.Array) -> TextRead:
+    canonical = _mask(array, _BYTEA)
+    return TextRead(parse_bytea_texts(_keep(array, canonical)), _valid(array) & ~canonical)
+
+
+def read_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> TextRead:
+    """Text → the column's Arrow type for canonical values; the rest marked odd."""
+    if kind in (Kind.TEXT, Kind.JSON, Kind.JSONB):
+        return TextRead(array, np.zeros(len(array), dtype=bool))  # the server checks these
+    if kind in _INTEGER_KINDS:
+        return _read_integers(array, arrow_type_for(pg_type))
+    if kind in (Kind.FLOAT32, Kind.FLOAT64):
+        return _read_floats(array, arrow_type_for(pg_type))
+    if kind is Kind.NUMERIC:
+        return _read_numeric(array, pg_type)
+    if kind is Kind.BOOL:
+        return _read_booleans(array)
+    if kind is Kind.DATE:
+        return _read_shaped(array, _DATE_SHAPES, "^" + _DATE + "$", pa.date32())
+    if kind is Kind.TIME:
+        return _read_times(array)
+    if kind is Kind.TIMESTAMP:
+        return _read_shaped(array, _LOCAL_SHAPES, _TIMESTAMP, pa.timestamp("us"))
+    if kind is Kind.TIMESTAMPTZ:
+        return _read_timestamptz(array, timezone)
+    if kind is Kind.UUID:
+        return _read_uuids(array)
+    if kind is Kind.BYTEA:
+        return _read_bytea(array)
+    if kind is Kind.INTERVAL:  # IntervalStyle and units: always the server's reading
+        return TextRead(pa.nulls(len(array), pa.binary(16)), _valid(array))
+    raise TypeError(f"text cannot be read as {pg_type.name} here")
+
+
+# --- numeric -----------------------------------------------------------------------------
+
 _NUMBER = r"^\s*[+-]?\d*(?:\.(?P<fraction>\d*))?(?:[eE](?P<exponent>[+-]?\d+))?\s*$"
-
-
-def _trim(array: pa.Array) -> pa.Array:
-    return pc.utf8_trim_whitespace(array)
-
-
-def _fail_first(array: pa.Array, mask: pa.Array, type_name: str) -> None:
-    mask = pc.fill_null(mask, False)
-    if pc.any(mask).as_py():
-        value = array.filter(mask)[0].as_py()
-        raise ValueError(f"invalid input syntax for type {type_name}: {value!r}")
-
-
-def parse_booleans(array: pa.Array) -> pa.Array:
-    """boolean text: t/true/yes/on/1 and f/false/no/off/0, any case, unique prefixes."""
-    text = pc.utf8_lower(_trim(array))
-    is_true = pc.is_in(text, value_set=pa.array(BOOLEAN_TRUE))
-    is_false = pc.is_in(text, value_set=pa.array(BOOLEAN_FALSE))
-    _fail_first(array, pc.and_(pc.is_valid(array), pc.invert(pc.or_(is_true, is_false))), "boolean")
-    return pc.if_else(pc.is_valid(array), is_true, pa.scalar(None, pa.bool_()))
 
 
 def numeric_scale_needed(array: pa.Array) -> int:
@@ -68,123 +337,68 @@ def numeric_scale_needed(array: pa.Array) -> int:
     return int(top or 0)
 
 
-def parse_numeric(array: pa.Array, pg_type: PgType) -> pa.Array:
-    """numeric text → decimal128, rounded half away from zero to the column's scale."""
-    text = _trim(array)
-    _fail_first(array, pc.invert(pc.match_substring_regex(text, _NUMBER)), pg_type.name)
-    needed = numeric_scale_needed(text)
+def _digit_counts(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(leading zeros, other integer digits, fractional digits) of decimal texts; 0 for null."""
+    parts = pc.extract_regex(array, r"^-?(?P<zeros>0*)(?P<whole>\d*)\.?(?P<fraction>\d*)$")
+
+    def lengths(name: str) -> np.ndarray:
+        counts = pc.fill_null(pc.utf8_length(parts.field(name)), 0)
+        return np.asarray(counts.to_numpy(zero_copy_only=False))
+
+    return lengths("zeros"), lengths("whole"), lengths("fraction")
+
+
+def _read_numeric(array: pa.Array, pg_type: PgType) -> TextRead:
+    """Plain decimals within 38 digits, rounded half away from zero as numeric_in does.
+
+    An unconstrained numeric keeps each value's own scale: a batch whose values
+    disagree on it is read as text here and encoded value by value
+    (convert/binary.py, numeric_send's format) by the caller.
+    """
+    valid = _valid(array)
+    canonical = _mask(array, _DECIMAL)
+    zeros, whole, fraction = _digit_counts(_keep(array, canonical))
+    canonical &= zeros + whole + fraction <= MAX_DECIMAL128_PRECISION
     constrained = pg_type.numeric_precision_scale
-    target = arrow_type_for(pg_type, numeric_scale=min(needed, MAX_DECIMAL128_PRECISION))
-    scale = target.scale
+    if constrained is None:
+        return TextRead(_keep(array, canonical), valid & ~canonical)
+    precision, scale = constrained
+    # After rounding to `scale` a value may gain an integer digit (9.995 → 10.00):
+    # leave one digit of room, and let the server judge values at the edge.
+    canonical &= whole <= precision - scale - 1
+    text = _keep(array, canonical)
+    needed = int(fraction[canonical].max()) if canonical.any() else 0
     parsed = pc.cast(text, pa.decimal128(MAX_DECIMAL128_PRECISION, max(scale, needed)))
     if needed > scale:
         parsed = pc.round(parsed, ndigits=scale, round_mode="half_towards_infinity")
-    if constrained is None and needed > MAX_DECIMAL128_PRECISION:
-        raise ValueError(f"numeric value has more than {MAX_DECIMAL128_PRECISION} digits")
-    try:
-        return pc.cast(parsed, target)
-    except pa.ArrowInvalid:
-        raise ValueError(f"numeric field overflow: a value does not fit {pg_type.name}") from None
+    return TextRead(pc.cast(parsed, pa.decimal128(precision, scale)), valid & ~canonical)
 
 
-def parse_timestamps(array: pa.Array, *, with_zone: bool, timezone: str) -> pa.Array:
-    """ISO 8601 timestamps → microseconds; zone-less values in a timestamptz take ``timezone``.
+def parse_numeric(array: pa.Array, pg_type: PgType) -> pa.Array:
+    """numeric text → decimal128 (for typed sources); raises ValueError on an odd value."""
+    read = _read_numeric(array, pg_type)
+    if read.has_odd:
+        value = array.filter(pa.array(read.odd))[0].as_py()
+        raise ValueError(f"invalid input syntax for type {pg_type.name}: {value!r}")
+    if pg_type.numeric_precision_scale is not None:
+        return read.values
+    scale = min(numeric_scale_needed(read.values), MAX_DECIMAL128_PRECISION)
+    return pc.cast(read.values, arrow_type_for(pg_type, numeric_scale=scale))
 
-    A zone offset on a ``timestamp`` (without time zone) column is ignored, as
-    PostgreSQL ignores it.
+
+def unconstrained_numeric(texts: pa.Array, *, has_odd: bool, pg_type: PgType) -> pa.Array:
+    """Canonical texts of an unconstrained numeric, each keeping its own scale.
+
+    When every value has the same number of fractional digits (and the server
+    reads none of them), decimal128 of that scale says it exactly; otherwise
+    each distinct value is encoded in numeric_send's format, scale included
+    (43.0 stays 43.0 next to 1.5 and 2).
     """
-    target = pa.timestamp("us", tz="UTC") if with_zone else pa.timestamp("us")
-    try:  # the common case: ISO 8601 with (or, for timestamp, without) an offset
-        return pc.cast(array, target)
-    except pa.ArrowInvalid:
-        pass
-    text = pc.replace_substring_regex(_trim(array), r"\s*(?:UTC|GMT)$", "+00")
-    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET), False)
-    if not with_zone:
-        naive = pc.replace_substring_regex(text, _OFFSET, r"\1")
-        return pc.cast(naive, pa.timestamp("us"))
-    if pc.all(has_offset).as_py():
-        return pc.cast(text, pa.timestamp("us", tz="UTC"))
-    naive_text = pc.if_else(has_offset, pa.scalar(None, pa.string()), text)
-    local = pc.assume_timezone(
-        pc.cast(naive_text, pa.timestamp("us")),
-        timezone=timezone,
-        ambiguous="earliest",
-        nonexistent="earliest",
-    ).cast(pa.timestamp("us", tz="UTC"))
-    if not pc.any(has_offset).as_py():
-        return local
-    zoned_text = pc.if_else(has_offset, text, pa.scalar(None, pa.string()))
-    zoned = pc.cast(zoned_text, pa.timestamp("us", tz="UTC"))
-    return pc.if_else(has_offset, zoned, local)
-
-
-def _parse_times(array: pa.Array) -> pa.Array:
-    text = pc.binary_join_element_wise("1970-01-01 ", _trim(array), "")
-    return pc.cast(pc.cast(text, pa.timestamp("us")), pa.time64("us"))
-
-
-_INFINITE_TEXT = r"(?i)^\s*[+-]?(inf|infinity)\s*$"
-_ZERO_TEXT = r"^\s*[+-]?0*\.?0*([eE][+-]?\d+)?\s*$"
-
-
-def _parse_floats(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """Floats as float4in/float8in read them: out of range is an error, not ∞ or 0."""
-    text = _trim(array)
-    result = pc.cast(text, target)
-    infinite = pc.and_(pc.is_inf(result), pc.invert(pc.match_substring_regex(text, _INFINITE_TEXT)))
-    underflow = pc.and_(pc.equal(result, 0), pc.invert(pc.match_substring_regex(text, _ZERO_TEXT)))
-    out_of_range = pc.fill_null(pc.or_(infinite, underflow), False)
-    if pc.any(out_of_range).as_py():
-        value = array.filter(out_of_range)[0].as_py()
-        type_name = "real" if pa.types.is_float32(target) else "double precision"
-        raise ValueError(f"value {value.strip()!r} is out of range for type {type_name}")
-    return result
-
-
-_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
-
-
-def parse_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
-    """Text → the column's Arrow type. Raises ValueError or ArrowInvalid on a bad value.
-
-    A single value that fails is explained as PostgreSQL would say it (bad rows
-    are found by converting ever smaller slices, down to one value).
-    """
-    try:
-        return _parse_text(array, pg_type, kind, timezone=timezone)
-    except pa.ArrowInvalid:
-        if len(array) != 1 or not array.is_valid()[0].as_py():
-            raise
-        value = array[0].as_py()
-        if kind in (Kind.INT16, Kind.INT32, Kind.INT64) and _INTEGER_TEXT.fullmatch(value):
-            raise ValueError(
-                f"value {value.strip()!r} is out of range for type {pg_type.name}"
-            ) from None
-        raise ValueError(f"invalid input syntax for type {pg_type.name}: {value!r}") from None
-
-
-def _parse_text(array: pa.Array, pg_type: PgType, kind: Kind, *, timezone: str) -> pa.Array:
-    if kind in (Kind.TEXT, Kind.JSON, Kind.JSONB):
-        return array
-    if kind in (Kind.INT16, Kind.INT32, Kind.INT64):
-        return pc.cast(_trim(array), arrow_type_for(pg_type))
-    if kind in (Kind.FLOAT32, Kind.FLOAT64):
-        return _parse_floats(array, arrow_type_for(pg_type))
-    if kind is Kind.NUMERIC:
-        return parse_numeric(array, pg_type)
-    if kind is Kind.BOOL:
-        return parse_booleans(array)
-    if kind is Kind.DATE:
-        return pc.cast(_trim(array), pa.date32())
-    if kind is Kind.TIME:
-        return _parse_times(array)
-    if kind in (Kind.TIMESTAMP, Kind.TIMESTAMPTZ):
-        return parse_timestamps(array, with_zone=kind is Kind.TIMESTAMPTZ, timezone=timezone)
-    if kind is Kind.UUID:
-        return parse_uuids(_trim(array))
-    if kind is Kind.INTERVAL:
-        return parse_intervals(array)
-    if kind is Kind.BYTEA:
-        return parse_bytea_texts(array)
-    raise TypeError(f"text cannot be read as {pg_type.name} here")
+    _, _, fraction = _digit_counts(texts)
+    scales = np.unique(fraction[_valid(texts)])
+    if not has_odd and len(scales) <= 1:
+        scale = int(scales[0]) if len(scales) else 0
+        return pc.cast(texts, arrow_type_for(pg_type, numeric_scale=scale))
+    encoded = pc.dictionary_encode(texts)
+    dictionary = [numeric_to_binary(Decimal(t)) for t in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(dictionary, pa.binary()), encoded.indices)

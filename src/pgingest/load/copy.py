@@ -130,6 +130,11 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
                 self._copy.write(data)
         self.rows += batch.num_rows
 
+    def end_statement(self) -> None:
+        """End the current COPY statement (the next batch starts another), freeing the
+        connection for a query in between: values the server must read first."""
+        self._finish()
+
     def close(self) -> None:
         """Send what is buffered and end the COPY; errors the server found are raised here."""
         self._finish()

@@ -15,12 +15,13 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 
-from pgingest.convert import BadValue, convert_batch
+from pgingest.convert import BadValue, convert_batch, rule_view
 from pgingest.convert.arrow import dump_json
 from pgingest.errors import LoadError, ParseError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter, copy_row_of_error
 from pgingest.load.isolate import copy_isolating, is_row_error
+from pgingest.load.server_input import ServerInput
 from pgingest.parse import SchemaDrift, SourceBatch
 from pgingest.pipeline.flow import CopyRows, Flow, RetryCarefullyError
 from pgingest.report.metrics import Metrics
@@ -53,8 +54,9 @@ def _apply_rules(
     """Check the batch rules: reject (drop and set aside), fail (raise) or warn (count)."""
     if not flow.rules.batch_rules:
         return batch, records
+    view = rule_view(batch, flow.plan.converted_targets)  # raw columns decoded
     with flow.ctx.metrics.stage("validate"):
-        findings = flow.rules.check(batch)
+        findings = flow.rules.check(view)
     drop = np.zeros(batch.num_rows, dtype=bool)
     for finding in findings:
         if finding.rule.action == "fail":
@@ -64,7 +66,7 @@ def _apply_rules(
             continue
         fresh = finding.rows[~drop[finding.rows]]
         drop[fresh] = True
-        flow.attempt.rejects.extend(_rule_rejects(finding, batch, records, fresh))
+        flow.attempt.rejects.extend(_rule_rejects(finding, view, records, fresh))
     if not drop.any():
         return batch, records
     keep = np.flatnonzero(~drop)
@@ -110,11 +112,16 @@ def copy_fast(flow: Flow) -> None:
             flow.conn.cursor() as cursor,
             CopyWriter(cursor, flow.destination, flow.columns, metrics=metrics) as writer,
         ):
+            server = ServerInput(flow.conn, before=writer.end_statement)
             for batch in _timed_batches(iter(flow.reader.read(read_plan)), metrics):
                 flow.attempt.parsed += batch.num_rows
                 with metrics.stage("convert"):
                     converted = convert_batch(
-                        batch.data, flow.plan.converted_targets, fast_context, limit=0
+                        batch.data,
+                        flow.plan.converted_targets,
+                        fast_context,
+                        limit=0,
+                        server=server,
                     )
                 if converted.bad:
                     raise RetryCarefullyError(converted.bad[0].reason)
@@ -173,6 +180,7 @@ def copy_careful(flow: Flow) -> None:
     read_plan = flow.plan.read_plan(batch_rows=flow.ctx.batch_rows, careful=True)
     convert_context = replace(flow.ctx.convert, binary_is_text=True)
     attempt = flow.attempt
+    server = ServerInput(flow.conn)
     for batch in _timed_batches(iter(flow.reader.read(read_plan)), metrics):
         attempt.parsed += batch.num_rows + len(batch.skipped)
         attempt.rejects.extend(
@@ -180,7 +188,11 @@ def copy_careful(flow: Flow) -> None:
         )
         with metrics.stage("convert"):
             converted = convert_batch(
-                batch.data, flow.plan.converted_targets, convert_context, limit=flow.limit()
+                batch.data,
+                flow.plan.converted_targets,
+                convert_context,
+                limit=flow.limit(),
+                server=server,
             )
         attempt.rejects.extend(_bad_value_rejects(converted.bad, batch))
         flow.check_limit()
