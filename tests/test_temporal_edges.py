@@ -184,3 +184,94 @@ def test_zoneless_timestamps_follow_the_server_zone_through_dst_as_postgresql(
 
 def _in_utc(rows: list[Any]) -> list[tuple[dt.datetime, ...]]:
     return [tuple(v.astimezone(dt.UTC) for v in row) for row in rows]
+
+
+# After 2037 tz data built "slim" lists no transitions, and Arrow alone would apply no
+# daylight saving time there (2040-07-01 12:00 New York came out an hour off).
+LATE_LOCAL = [
+    "2038-01-19 03:14:08",
+    "2040-03-11 02:30:00",  # in New York's spring-forward gap
+    "2040-07-01 12:00:00",
+    "2040-11-04 01:30:00",  # twice in New York
+    "2100-10-31 01:30:00",  # twice in London
+    "2437-06-30 23:59:59.999999",
+    "9999-07-01 00:00:00",
+]
+LATE_MICROS = [  # the same dates and two past Python's year 9999, as instants
+    *(
+        int((dt.datetime.fromisoformat(v) - dt.datetime(1970, 1, 1)).total_seconds() * 1e6)
+        for v in LATE_LOCAL
+    ),
+    253_402_300_800_000_000 + 181 * MICROS_PER_DAY,  # 10000-07-01
+    1_608_782_688_000_000_000,  # year 52951
+]
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Lord_Howe"])
+def test_times_after_2037_follow_the_zone_rule_as_postgresql(
+    db: psycopg.Connection[Any],
+    load: Callable[..., RunReport],
+    tmp_path: Path,
+    database_url: str,
+    zone: str,
+) -> None:
+    db.execute(
+        sql.SQL("ALTER DATABASE {} SET TimeZone = {}").format(
+            sql.Identifier(db.info.dbname), sql.Literal(zone)
+        )
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array(range(len(LATE_MICROS)), pa.int32()),
+                "local": pa.array(LATE_MICROS, pa.timestamp("us")),
+                "instant": pa.array(LATE_MICROS, pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        tmp_path / "late.parquet",
+    )
+    db.execute("CREATE TABLE t (id integer, local timestamptz, instant timestamp)")
+    assert load(_source("late.parquet", "t")).failed_files == []
+    with psycopg.connect(database_url, autocommit=True) as fresh:  # sees the new TimeZone
+        # Compared in SQL: years past 9999 do not fit Python's datetime.
+        differing = fresh.execute(
+            "SELECT t.id, t.local::text, t.instant::text FROM t"
+            " JOIN unnest(%s::bigint[]) WITH ORDINALITY AS x(m, n) ON t.id = x.n - 1"
+            " WHERE t.local IS DISTINCT FROM"
+            "  (to_timestamp(m / 1e6) AT TIME ZONE 'UTC')::text::timestamptz"
+            " OR t.instant IS DISTINCT FROM to_timestamp(m / 1e6)::timestamp",
+            (LATE_MICROS,),
+        ).fetchall()
+        loaded = fresh.execute("SELECT count(*) FROM t").fetchone()
+    assert differing == []
+    assert loaded == (len(LATE_MICROS),)
+
+
+def test_a_server_zone_unknown_to_pgingest_is_never_read_as_another(
+    db: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path, database_url: str
+) -> None:
+    # A POSIX zone spelling PostgreSQL accepts and Python's zoneinfo does not: UTC+3.
+    db.execute(
+        sql.SQL("ALTER DATABASE {} SET TimeZone = 'FOO-3'").format(sql.Identifier(db.info.dbname))
+    )
+    (tmp_path / "texts.csv").write_text("at\n2024-07-01 12:00:00\n2024-03-10 02:30:00\n")
+    pq.write_table(
+        pa.table({"at": pa.array([dt.datetime(2024, 7, 1, 12)], pa.timestamp("us"))}),
+        tmp_path / "typed.parquet",
+    )
+    db.execute("CREATE TABLE texts (at timestamptz)")
+    db.execute("CREATE TABLE typed (at timestamptz)")
+
+    assert load(_source("texts.csv", "texts")).failed_files == []
+    report = load(_source("typed.parquet", "typed"))
+
+    with psycopg.connect(database_url, autocommit=True) as fresh:  # sees the new TimeZone
+        differing = fresh.execute(
+            "SELECT at FROM texts EXCEPT SELECT unnest(%s::text[])::timestamptz",
+            (["2024-07-01 12:00:00", "2024-03-10 02:30:00"],),
+        ).fetchall()
+        assert fresh.execute("SELECT count(*) FROM texts").fetchone() == (2,)
+    assert differing == []
+    assert [f.path for f in report.failed_files] == [str(tmp_path / "typed.parquet")]
+    assert "TimeZone 'FOO-3' is unknown to pgingest" in report.failed_files[0].error
+    assert db.execute("SELECT count(*) FROM typed").fetchone() == (0,)

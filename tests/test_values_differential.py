@@ -162,7 +162,7 @@ def _pgingest_load(
         conn, TableName("public", "by_pgingest"), columns, kept, metrics=Metrics()
     )
     ids = kept.column(0).to_pylist()
-    return bad | {ids[r.row] for r in refusals}
+    return bad | {ids[r.row] for r in refusals.refused}
 
 
 def _as_reprs(batch: pa.RecordBatch) -> list[list[str]]:

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pgingest.convert.binary import durations_to_intervals
-from pgingest.convert.text import parse_numeric
+from pgingest.convert.text import is_known_zone, parse_numeric
+from pgingest.convert.zones import instants_to_local, local_to_instants
 from pgingest.types import Kind, PgType, arrow_type_for
 
 __all__ = ["cast_typed", "dump_json", "to_json_texts"]
@@ -266,12 +267,23 @@ def _local_to_instant(local: pa.Array, timezone: str) -> pa.Array:
     Arrow's "earliest" instant for a gap time lies just before the gap, so its
     offset is the one before; "latest" for a twice-occurring time is the second.
     """
+    _require_known_zone(timezone)
     probe = pc.assume_timezone(local, timezone=timezone, ambiguous="latest", nonexistent="earliest")
     offset = pc.subtract(
         pc.local_timestamp(probe).cast(pa.int64()), probe.cast(pa.timestamp("us")).cast(pa.int64())
     )
     instants = pc.subtract(local.cast(pa.int64()), offset)
+    instants = local_to_instants(local.cast(pa.int64()), instants, timezone)
     return instants.cast(pa.timestamp("us", tz="UTC"))
+
+
+def _require_known_zone(timezone: str) -> None:
+    if not is_known_zone(timezone):
+        raise ValueError(
+            f"the server's TimeZone {timezone!r} is unknown to pgingest, so a time without "
+            "its offset cannot be read exactly: set TimeZone to a zone name such as 'UTC' "
+            "or 'Europe/Paris' (ALTER DATABASE ... SET TimeZone)"
+        )
 
 
 def _to_timestamp(array: pa.Array, timezone: str) -> pa.Array:
@@ -281,5 +293,9 @@ def _to_timestamp(array: pa.Array, timezone: str) -> pa.Array:
     if pa.types.is_timestamp(source) and source.unit == "ns":
         array = _round_to_micros(array)
     if pa.types.is_timestamp(source) and source.tz is not None:
-        array = pc.local_timestamp(pc.cast(array, pa.timestamp("us", tz=timezone)))
+        _require_known_zone(timezone)
+        instants = pc.cast(array, pa.timestamp("us", tz=timezone))
+        local = pc.local_timestamp(instants).cast(pa.int64())
+        local = instants_to_local(instants.cast(pa.int64()), local, timezone)
+        array = local.cast(pa.timestamp("us"))
     return pc.cast(array, pa.timestamp("us"))

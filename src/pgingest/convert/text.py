@@ -13,6 +13,8 @@ COPY's. A reader never guesses: when in doubt a value is odd.
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -237,6 +239,17 @@ def _read_booleans(array: pa.Array) -> TextRead:
     return TextRead(_keep(values, canonical), _valid(array) & ~canonical)
 
 
+@functools.cache
+def is_known_zone(timezone: str) -> bool:
+    """Whether both Arrow and Python know ``timezone`` (the server's TimeZone setting)."""
+    try:
+        zoneinfo.ZoneInfo(timezone)
+        pc.assume_timezone(pa.array([0], pa.timestamp("us")), timezone=timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, pa.ArrowInvalid):
+        return False
+    return True
+
+
 def _read_timestamptz(array: pa.Array, timezone: str) -> TextRead:
     """Explicit offsets are exact; a zone-less time is exact unless a transition makes it
     ambiguous or skipped in ``timezone`` (then the server decides, as COPY would)."""
@@ -251,6 +264,9 @@ def _read_timestamptz(array: pa.Array, timezone: str) -> TextRead:
     else:
         zoned = _mask(array, _TIMESTAMP_ZONED)
         local_canonical = _mask(array, _TIMESTAMP_RULED)
+    if not is_known_zone(timezone):  # the server reads every zone-less time
+        local_canonical = np.zeros(len(array), dtype=bool)
+        timezone = "UTC"  # for the arithmetic below; no value read with it is kept
     local = _read_pattern(array, _TIMESTAMP, pa.timestamp("us"), canonical=local_canonical)
     early = pc.assume_timezone(
         local.values, timezone=timezone, ambiguous="earliest", nonexistent="earliest"

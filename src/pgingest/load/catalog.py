@@ -121,6 +121,11 @@ def server_timezone(conn: psycopg.Connection[Any]) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        logger.warning("server time zone %r is unknown here; reading zone-less times as UTC", name)
-        return "UTC"
+        # Never read as another zone: zone-less texts then go to the server's own
+        # input function, and typed zone-less timestamps are refused with the reason.
+        logger.warning(
+            "server time zone %r is unknown to pgingest: zone-less times into timestamptz "
+            "are read by the server (texts) or refused (typed values)",
+            name,
+        )
     return name
