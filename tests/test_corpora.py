@@ -148,6 +148,14 @@ def _copy_csv_rows(text: str) -> set[int]:
     return {max(records - 1, 0), max(records - 1 + (1 if pending else 0), 0)}
 
 
+def _text_format_rows(path: Path) -> set[int]:
+    """Records of a .tsv read as COPY's text format: one a line, no quoting, after the header."""
+    lines = re.split(r"\r\n|\n", _decoded(_open_bytes(path)))
+    if lines and lines[-1] == "":
+        lines.pop()
+    return {max(len(lines) - 1, 0)}
+
+
 def _json_rows(path: Path) -> int | None:
     data = _open_bytes(path)
     try:
@@ -202,7 +210,7 @@ def _counted_rows(path: Path) -> set[int] | None:
     if name.endswith(".csv"):
         return _csv_rows(path, ",")
     if name.endswith(".tsv"):
-        return _csv_rows(path, "\t")
+        return _text_format_rows(path)
     if name.endswith((".json", ".ndjson", ".jsonl")):
         found = _json_rows(path)
     elif name.endswith(".parquet"):
