@@ -19,7 +19,7 @@ from pgingest.config import Config
 from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
-from pgingest.errors import ConfigError
+from pgingest.errors import ConfigError, PgIngestError
 from pgingest.executor import LocalExecutor
 from pgingest.executor.dask import DaskExecutor
 from pgingest.load.catalog import server_timezone
@@ -148,7 +148,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     except psycopg.Error as exc:
         _end_stopped_run(pool, run_id)
         raise translate_db_error(exc, url=target.url) from exc
-    except Exception:
+    except PgIngestError:
         _end_stopped_run(pool, run_id)
         raise
     finally:
@@ -157,10 +157,10 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
 
 
 def _end_stopped_run(pool: ConnectionPool, run_id: uuid.UUID) -> None:
-    """A run stopped by an error (a config error found while preparing) ends ``failed``.
+    """A run stopped by a reported error (a config error found while preparing) ends ``failed``.
 
     Best effort: when the database itself is what failed, the row stays ``running``
-    until the next run marks it ``interrupted``.
+    until the next run marks it ``interrupted``, as after a kill or an internal error.
     """
     try:
         with pool.connection(timeout=STOPPED_RUN_TIMEOUT_SECONDS) as conn:

@@ -131,10 +131,8 @@ def find_run(
     if not rows:
         whose = f" of {config_path}" if config_path else ""
         raise ConfigError(
-            f"no run {run_id!r}{whose} in pgingest.runs"
-            if run_id
-            else f"no runs{whose} in pgingest.runs yet",
-            hint="`pgingest runs` lists the runs and their ids (--all: of every config)",
+            f"no run {run_id!r} in pgingest.runs" if run_id else "no runs in pgingest.runs yet",
+            hint=f"`pgingest runs` lists the runs{whose} and their ids; --all: of every config",
         )
     if run_id and len(rows) > 1 and rows[0][0] != prefix:
         raise ConfigError(
