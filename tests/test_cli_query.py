@@ -122,6 +122,11 @@ def test_sql_prints_rows_as_a_table_json_and_csv(
     assert table.exit_code == 0, table.output
     assert "name" in table.stdout
     assert "(3 rows)" in table.stdout
+    shown = _invoke(
+        "sql", """SELECT '{"a": 1}'::jsonb AS j, NULL AS n""", "--database-url", database_url
+    )
+    assert '{"a": 1}' in shown.stdout
+    assert "∅" in shown.stdout
     as_json = _invoke("sql", query, str(config), "--database-url", database_url, "--json")
     assert json.loads(as_json.stdout) == [
         {"id": 1, "name": "a"},
@@ -165,6 +170,12 @@ def test_sql_errors_are_one_line_and_writes_need_write(
     )
     assert deleted.exit_code == 0, deleted.output
     assert "DELETE 1" in deleted.stdout
+    assert rows(db, "SELECT count(*) FROM p_items") == [(2,)]
+
+    # Two statements are refused, and the first one's change is rolled back.
+    two = _invoke("sql", "DELETE FROM p_items; SELECT 1", "--database-url", database_url, "--write")
+    assert two.exit_code == 2
+    assert "one statement" in two.stderr
     assert rows(db, "SELECT count(*) FROM p_items") == [(2,)]
 
     as_json_log = _invoke(

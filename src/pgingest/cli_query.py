@@ -47,7 +47,13 @@ def sql_command(  # noqa: PLR0917 - typer reads options from parameters
     """Run one SQL statement on the config's (or URL's) database and print its rows."""
 
     def action() -> int:
-        from pgingest.query import database_for, run_query, to_json_rows, write_csv  # noqa: PLC0415
+        from pgingest.query import (  # noqa: PLC0415 - imported when run
+            database_for,
+            display_value,
+            run_query,
+            to_json_rows,
+            write_csv,
+        )
         from pgingest.report.render_history import render_query  # noqa: PLC0415
 
         if as_json and as_csv:
@@ -59,7 +65,8 @@ def sql_command(  # noqa: PLR0917 - typer reads options from parameters
         elif as_csv:
             write_csv(result, sys.stdout)
         elif result.columns:
-            render_query(stdout, result.columns, result.rows)
+            shown = [[display_value(value) for value in row] for row in result.rows]
+            render_query(stdout, result.columns, shown)
         else:
             stdout.print(result.status or "done", markup=False)
         return EXIT_OK

@@ -29,6 +29,7 @@ from pgingest.load.connect import connect, translate_db_error
 __all__ = [
     "QueryResult",
     "database_for",
+    "display_value",
     "psql_invocation",
     "run_query",
     "to_json_rows",
@@ -39,6 +40,8 @@ _NO_DATABASE_HINT = (
     "pass --database-url URL, set DATABASE_URL, or give the config file "
     "(or run this in the folder of data_files.json)"
 )
+# NULL in a table, so it differs from an empty string.
+NULL_SHOWN = "∅"
 # SQLSTATE 25006: a write inside a read-only transaction.
 _READ_ONLY_SQLSTATE = "25006"
 PSQL_INSTALL_HINT = (
@@ -77,7 +80,13 @@ def run_query(target: DatabaseTarget, text: str, *, write: bool = False) -> Quer
                 cursor.execute(text.encode())
                 columns = [c.name for c in cursor.description or []]
                 rows = cursor.fetchall() if cursor.description else []
-                return QueryResult(columns, rows, cursor.statusmessage)
+                status = cursor.statusmessage
+                if cursor.nextset():  # raising here rolls every statement back
+                    raise ConfigError(
+                        "pgingest sql runs one statement; the query has more than one",
+                        hint="run each statement on its own, or use `pgingest psql`",
+                    )
+                return QueryResult(columns, rows, status)
         except psycopg.errors.ReadOnlySqlTransaction as exc:
             raise LoadError(
                 f"the query would change data: {exc.diag.message_primary}",
@@ -112,6 +121,14 @@ def to_json_rows(result: QueryResult) -> list[dict[str, Any]]:
         {name: _json_value(value) for name, value in zip(result.columns, row, strict=True)}
         for row in result.rows
     ]
+
+
+def display_value(value: Any) -> str:
+    """A value as text for a table: JSON as JSON, bytea as ``\\x…``, NULL as ∅."""
+    if value is None:
+        return NULL_SHOWN
+    text = _csv_value(value)
+    return text if isinstance(text, str) else str(text)
 
 
 def _csv_value(value: Any) -> Any:

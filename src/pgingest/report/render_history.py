@@ -150,16 +150,14 @@ def render_rejects(console: Console, rejects: Sequence[StoredReject]) -> None:
     console.print(table)
 
 
-def render_query(
-    console: Console, columns: Sequence[str], rows: Sequence[Sequence[object]]
-) -> None:
-    """A query's rows as a table; NULL shows as ∅ so it differs from an empty string."""
+def render_query(console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A query's rows, already as text, as a table with a row count."""
     if not columns:
         return
     table = Table(show_edge=False, header_style="bold")
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*("∅" if value is None else str(value) for value in row))
+        table.add_row(*row)
     console.print(table)
     console.print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})", markup=False)
