@@ -191,10 +191,10 @@ def invoked_as() -> str:
 
 
 def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
+    _error_format["json"] = log_format == "json"
     if log_format not in ("text", "json"):
         fail_usage(f"--log-format must be text or json, got {log_format!r}")
     fmt: LogFormat = "json" if log_format == "json" else "text"
-    _error_format["json"] = fmt == "json"
     try:
         level = log_level(os.environ.get(LOG_ENV), verbose=verbose, quiet=quiet)
     except ConfigError as exc:
