@@ -91,7 +91,6 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     started_at = _now()
     run_id = uuid.uuid4()
     settings = config.settings
-    workers = settings.workers or _cpu_count()
     connections = settings.connections or _cpu_count()
 
     retrier = Retrier(
@@ -130,13 +129,9 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             reporter=reporter,
             max_reject_ratio=settings.max_reject_ratio,
         )
-        executor = options.executor or _executor_for(config, workers)
-        try:
-            spec = _worker_spec(target, run_id, timezone, config, executor)
-            results = run_jobs(jobs, context, executor=executor, spec=spec)
-        finally:
-            if options.executor is None and isinstance(executor, DaskExecutor):
-                executor.close()
+        results = _run_units(
+            jobs, context, config=config, options=options, target=target, timezone=timezone
+        )
         with pool.connection() as conn:
             _drop_unused_tables(conn, prepared, results)
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
@@ -159,6 +154,25 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     finally:
         pool.close()
     return report
+
+
+def _run_units(
+    jobs: list[Job],
+    context: UnitContext,
+    *,
+    config: Config,
+    options: RunOptions,
+    target: DatabaseTarget,
+    timezone: str,
+) -> list[UnitResult]:
+    """Every job on the run's executor (the caller's, else one made for this run)."""
+    executor = options.executor or _executor_for(config, config.settings.workers or _cpu_count())
+    try:
+        spec = _worker_spec(target, context.run_id, timezone, config, executor)
+        return run_jobs(jobs, context, executor=executor, spec=spec)
+    finally:
+        if options.executor is None and isinstance(executor, DaskExecutor):
+            executor.close()
 
 
 def _end_stopped_run(pool: ConnectionPool, run_id: uuid.UUID) -> None:
