@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ def test_run_without_a_url_uses_the_embedded_database(
     assert first.exit_code == 0, first.output
     assert "4 loaded, 0 skipped, 0 failed; 740 rows" in first.output
     assert "Loaded into the embedded PostgreSQL" in first.output
-    assert "pgingest db-url" in first.output
+    assert f" psql {config}" in first.output  # the hint names a command that works as shown
     assert (embedded_data_dir(example_copy) / "PG_VERSION").exists()
     assert (example_copy / ".pgingest" / ".gitignore").read_text().endswith("*\n")
 
@@ -47,10 +48,15 @@ def test_run_without_a_url_uses_the_embedded_database(
         ).fetchone()
     assert counts == (200, 500, 40)
 
+    # `pgingest sql` with only the config queries the same embedded database.
+    counted = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM shop.orders", config, "--json"])
+    assert counted.exit_code == 0, counted.output
+    assert json.loads(counted.stdout) == [{"n": 500}]
+
     again = runner.invoke(app, ["run", config], catch_exceptions=False)
     assert again.exit_code == 0
     assert "0 loaded, 4 skipped" in again.output
-    assert "Nothing loaded; the database is the embedded PostgreSQL" in again.output
+    assert " psql " not in again.output  # nothing loaded: no hint to look
 
     stopped = runner.invoke(app, ["db-stop", config])
     assert "stopped" in stopped.output

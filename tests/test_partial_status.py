@@ -103,7 +103,10 @@ def test_half_loaded_file_is_partial_in_status_and_plan_then_completes(
     assert (source["loaded"], source["partial"]) == (1, 0)
 
     # The killed run no longer claims to be running.
-    runs = json.loads(_invoke("runs", str(config), "--database-url", database_url, "--json").output)
+    # (--all: the killed run was started from Python, with no config file to show it under.)
+    runs = json.loads(
+        _invoke("runs", str(config), "--all", "--database-url", database_url, "--json").output
+    )
     assert sorted(r["status"] for r in runs) == ["interrupted", "succeeded"]
 
 

@@ -132,7 +132,7 @@ def test_a_failed_connection_never_prints_the_password(url: str, tmp_path: Path)
     for flags in ((), ("-v",), ("-vv", "--log-format", "json")):
         result = _run(config, url, *flags)
         assert result.exit_code == 1, result.output
-        assert "error:" in result.output
+        assert "error:" in result.output or '"level": "error"' in result.output
         assert "internal error" not in result.output
         _shows_no_secret(result.output)
 

@@ -12,6 +12,7 @@ keeps it so).
 from __future__ import annotations
 
 import json
+import shlex
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ import typer
 
 from pgingest import __version__
 from pgingest.cli_history import rejects_command, report_command, runs_command, status_command
+from pgingest.cli_query import psql_command, sql_command
 from pgingest.cli_shared import (
     DEFAULT_CONFIG,
     EXIT_FAILED,
@@ -31,6 +33,7 @@ from pgingest.cli_shared import (
     VerboseOption,
     fail_usage,
     guarded,
+    invoked_as,
     load,
     positive,
     stderr,
@@ -62,6 +65,8 @@ app.command("runs")(runs_command)
 app.command("status")(status_command)
 app.command("report")(report_command)
 app.command("rejects")(rejects_command)
+app.command("sql")(sql_command)
+app.command("psql")(psql_command)
 
 
 def _configure(
@@ -241,11 +246,15 @@ def run_command(
         else:
             for failed in result.failed_files:
                 stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
-        if result.database and configured_url(loaded, database_url) is None and not quiet:
+        if (
+            result.database
+            and result.records_loaded
+            and configured_url(loaded, database_url) is None
+            and not quiet
+        ):
             stdout.print(
-                ("Loaded into" if result.records_loaded else "Nothing loaded; the database is")
-                + " the embedded PostgreSQL; connect with: "
-                f'psql "$(pgingest db-url {config})"',
+                "Loaded into the embedded PostgreSQL; connect with: "
+                f"{invoked_as()} psql {shlex.quote(str(config))}",
                 markup=False,
                 soft_wrap=True,
             )

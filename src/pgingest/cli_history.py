@@ -1,6 +1,8 @@
 """Commands that read what earlier runs left: ``runs``, ``status``, ``report``, ``rejects``.
 
-cli.py registers them on the app; each reads the database the config names.
+cli.py registers them on the app. ``runs``, ``report`` and ``rejects`` need only a
+database URL; given a config (or run in its folder) they show that config's runs,
+``--all`` every run. ``status`` matches files, so it needs the config.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pgingest.cli_shared import (
     ConfigArgument,
     DatabaseOption,
     LogFormatOption,
+    OptionalConfigArgument,
     VerboseOption,
+    config_or_url,
     fail_usage,
     guarded,
     load,
@@ -32,7 +36,16 @@ __all__ = ["rejects_command", "report_command", "runs_command", "status_command"
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="The config file (it names the database).")
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The config file (same as giving it as an argument).",
+        show_default=False,
+    ),
+]
+AllOption = Annotated[
+    bool, typer.Option("--all", help="Every run in the database, not only the config's.")
 ]
 
 
@@ -62,10 +75,11 @@ def _run_row(run: StoredRun) -> dict[str, Any]:
 
 
 def runs_command(  # noqa: PLR0917 - typer reads options from parameters
-    config: ConfigArgument = DEFAULT_CONFIG,
+    config: OptionalConfigArgument = None,
     database_url: DatabaseOption = None,
     limit: Annotated[int, typer.Option(help="Show this many of the latest runs.")] = 20,
     as_json: JsonOption = False,
+    show_all: AllOption = False,
     verbose: VerboseOption = 0,
     log_format: LogFormatOption = "text",
 ) -> None:
@@ -76,7 +90,10 @@ def runs_command(  # noqa: PLR0917 - typer reads options from parameters
         from pgingest.report.render_history import render_runs  # noqa: PLC0415
 
         runs = list_runs(
-            load(config), database_url=database_url, limit=positive("--limit", limit) or limit
+            config_or_url(config, database_url),
+            database_url=database_url,
+            limit=positive("--limit", limit) or limit,
+            show_all=show_all,
         )
         if as_json:
             print(json.dumps([_run_row(r) for r in runs], indent=2))
@@ -151,13 +168,34 @@ def status_command(  # noqa: PLR0917 - typer reads options from parameters
     guarded(action, verbose=verbose, log_format=log_format)
 
 
+def _config_and_run(arguments: list[str], config: Path | None) -> tuple[Path | None, str | None]:
+    """``report [CONFIG] [RUN_ID]`` in either order: a .json name or a file is the config."""
+    run_id: str | None = None
+    for argument in arguments:
+        if argument.lower().endswith(".json") or Path(argument).is_file():
+            if config is not None:
+                fail_usage(f"two config files given: {config} and {argument}")
+            config = Path(argument)
+        elif run_id is None:
+            run_id = argument
+        else:
+            fail_usage(f"two run ids given: {run_id!r} and {argument!r}")
+    return config, run_id
+
+
 def report_command(  # noqa: PLR0917 - typer reads options from parameters
-    run_id: Annotated[
-        str | None,
-        typer.Argument(help="The run's id, or the start of it (default: the latest run)."),
+    arguments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="[CONFIG] [RUN_ID]: the config file, and the run's id or the start of it "
+            "(default: the latest run).",
+            metavar="[CONFIG] [RUN_ID]",
+            show_default=False,
+        ),
     ] = None,
-    config: ConfigOption = DEFAULT_CONFIG,
+    config_option: ConfigOption = None,
     database_url: DatabaseOption = None,
+    show_all: AllOption = False,
     html: Annotated[
         Path | None,
         typer.Option(help="Write a self-contained HTML page of the run to this file."),
@@ -175,7 +213,13 @@ def report_command(  # noqa: PLR0917 - typer reads options from parameters
         from pgingest.report.html import render_run_html  # noqa: PLC0415
         from pgingest.report.render import render_summary  # noqa: PLC0415
 
-        record = read_run(load(config), run_id, database_url=database_url)
+        config, run_id = _config_and_run(arguments or [], config_option)
+        record = read_run(
+            config_or_url(config, database_url),
+            run_id,
+            database_url=database_url,
+            show_all=show_all,
+        )
         run = record.run
         if html is not None:
             html.write_text(
@@ -199,8 +243,9 @@ def report_command(  # noqa: PLR0917 - typer reads options from parameters
 
 
 def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
-    config: ConfigArgument = DEFAULT_CONFIG,
+    config: OptionalConfigArgument = None,
     database_url: DatabaseOption = None,
+    show_all: AllOption = False,
     run_id: Annotated[str | None, typer.Option("--run", help="Only this run's rejects.")] = None,
     file: Annotated[
         str | None, typer.Option("--file", help="Only the rejects of this source file.")
@@ -222,7 +267,7 @@ def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
 
         if export is not None and file is None:
             fail_usage("--export needs --file: the source file whose rejects to export")
-        loaded = load(config)
+        loaded = config_or_url(config, database_url)
         source = str(Path(file).resolve()) if file else None
         found = list_rejects(
             loaded,
@@ -230,6 +275,7 @@ def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
             run_id=run_id,
             source=source,
             limit=None if export else limit,
+            show_all=show_all,
         )
         if export is not None:
             assert source is not None

@@ -7,8 +7,12 @@ only with ``-vv`` or ``PGINGEST_LOG=debug``.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +42,12 @@ __all__ = [
     "ConfigArgument",
     "DatabaseOption",
     "LogFormatOption",
+    "OptionalConfigArgument",
     "VerboseOption",
+    "config_or_url",
     "fail_usage",
     "guarded",
+    "invoked_as",
     "load",
     "stderr",
     "stdout",
@@ -60,6 +67,15 @@ stdout = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WI
 # config.DEFAULT_CONFIG_NAME, spelled here so --help needs no pydantic (a test keeps them equal).
 DEFAULT_CONFIG = Path("data_files.json")
 ConfigArgument = Annotated[Path, typer.Argument(help="The config file.", show_default=True)]
+OptionalConfigArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The config file (default: none with a database URL, else ./data_files.json).",
+        show_default=False,
+    ),
+]
+# database.DATABASE_URL_ENV, spelled here so --help needs no pydantic.
+DATABASE_URL_ENV = "DATABASE_URL"
 
 
 def _hidden_url(url: str | None) -> str | None:
@@ -98,9 +114,22 @@ LogFormatOption = Annotated[
 
 def fail_usage(message: str, hint: str | None = None) -> NoReturn:
     """A usage error: one line on standard error, exit status 2."""
-    stderr.print("[bold red]error:[/] ", markup=True, end="")
-    stderr.print(message + (f" ({hint})" if hint else ""), markup=False, soft_wrap=True)
+    _print_error(message + (f" ({hint})" if hint else ""))
     raise typer.Exit(EXIT_USAGE)
+
+
+# The fatal error line's format: text, or one JSON object with --log-format json.
+_error_format = {"json": False}
+
+
+def _print_error(text: str) -> None:
+    if _error_format["json"]:
+        moment = dt.datetime.now(dt.UTC).isoformat()
+        entry = {"time": moment, "level": "error", "logger": "pgingest", "message": text}
+        print(json.dumps(entry, ensure_ascii=False), file=sys.stderr)
+        return
+    stderr.print("[bold red]error:[/] ", markup=True, end="")
+    stderr.print(text, markup=False, soft_wrap=True)
 
 
 def _is_debug() -> bool:
@@ -119,8 +148,7 @@ def _report_error(error: BaseException) -> NoReturn:
         )
     if _is_debug():
         logging.getLogger("pgingest").error("failed", exc_info=error)
-    stderr.print("[bold red]error:[/] ", markup=True, end="")
-    stderr.print(redact_text(text, secrets=hidden_in_logs()), markup=False, soft_wrap=True)
+    _print_error(redact_text(text, secrets=hidden_in_logs()))
     raise typer.Exit(code)
 
 
@@ -133,7 +161,37 @@ def load(config_path: Path) -> Config:
     return config
 
 
+def config_or_url(config_path: Path | None, database_url: str | None) -> Config | None:
+    """The config a history or query command reads: the one given; none when a URL is given;
+    else ./data_files.json when it is here. Neither: a usage error saying what to pass."""
+    if config_path is not None:
+        return load(config_path)
+    if database_url or os.environ.get(DATABASE_URL_ENV):
+        return None
+    if DEFAULT_CONFIG.is_file():
+        return load(DEFAULT_CONFIG)
+    fail_usage(
+        f"no database to read: no --database-url, no {DATABASE_URL_ENV}, no config file, "
+        f"and no ./{DEFAULT_CONFIG} here",
+        hint="pass --database-url URL, set DATABASE_URL, or give the config file",
+    )
+
+
+def invoked_as() -> str:
+    """How the user started pgingest, to print commands that work as shown."""
+    program = sys.argv[0] if sys.argv and sys.argv[0] else "pgingest"
+    if os.path.basename(program) == "__main__.py":
+        on_path = shutil.which("python")
+        python = "python" if on_path and os.path.samefile(on_path, sys.executable) else None
+        return f"{python or shlex.quote(sys.executable)} -m pgingest"
+    found = shutil.which(os.path.basename(program))
+    if found and os.path.exists(program) and os.path.samefile(found, program):
+        return os.path.basename(program)
+    return shlex.quote(program)
+
+
 def _setup_logging(verbose: int, quiet: bool, log_format: str) -> None:
+    _error_format["json"] = log_format == "json"
     if log_format not in ("text", "json"):
         fail_usage(f"--log-format must be text or json, got {log_format!r}")
     fmt: LogFormat = "json" if log_format == "json" else "text"

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from pgingest.config import Config
-from pgingest.database import resolve_database
 from pgingest.discover import discover_files
 from pgingest.load.connect import connect, translate_db_error
+from pgingest.query import database_for
 from pgingest.report.rejects import StoredReject, read_rejects
 from pgingest.report.runs import StoredRun, find_run, read_runs
 from pgingest.report.status import SourceStatus, read_source_status
@@ -34,8 +34,10 @@ class RunRecord:
     database: str
 
 
-def _query(config: Config, database_url: str | None, work: Callable[[Any], T]) -> tuple[T, str]:
-    target = resolve_database(config, database_url)
+def _query(
+    config: Config | None, database_url: str | None, work: Callable[[Any], T]
+) -> tuple[T, str]:
+    target = database_for(config, database_url)
     with connect(target.url) as conn:
         try:
             return work(conn), str(target)
@@ -48,44 +50,62 @@ def _has_rejects(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+def _config_path(config: Config | None, show_all: bool) -> str | None:
+    """The config whose runs to show (as pgingest.runs keeps it); None: every run."""
+    if show_all or config is None or config.file is None:
+        return None
+    return str(config.file.resolve())
+
+
 def list_rejects(
-    config: Config,
+    config: Config | None,
     *,
     database_url: str | None = None,
     run_id: str | None = None,
     source: str | None = None,
     limit: int | None = None,
+    show_all: bool = False,
 ) -> list[StoredReject]:
-    """Rejected records in the config's database, newest run first."""
+    """Rejected records of the config's runs (every run: ``show_all``), newest run first."""
+    of_config = _config_path(config, show_all)
 
     def work(conn: psycopg.Connection[Any]) -> list[StoredReject]:
         if not _has_rejects(conn):
             return []
         # A run may be named by the start of its id, as `pgingest runs` shows it.
-        run = find_run(conn, run_id).run_id if run_id else None
-        return read_rejects(conn, run_id=run, source=source, limit=limit)
+        run = find_run(conn, run_id, config_path=of_config).run_id if run_id else None
+        return read_rejects(conn, run_id=run, source=source, limit=limit, config_path=of_config)
 
     return _query(config, database_url, work)[0]
 
 
 def list_runs(
-    config: Config, *, database_url: str | None = None, limit: int = 20
+    config: Config | None,
+    *,
+    database_url: str | None = None,
+    limit: int = 20,
+    show_all: bool = False,
 ) -> list[StoredRun]:
-    """The latest runs in the config's database, newest first."""
-    return _query(config, database_url, lambda conn: read_runs(conn, limit=limit))[0]
+    """The latest runs of the config (every run: no config, or ``show_all``), newest first."""
+    of_config = _config_path(config, show_all)
+    return _query(
+        config, database_url, lambda conn: read_runs(conn, limit=limit, config_path=of_config)
+    )[0]
 
 
 def read_run(
-    config: Config,
+    config: Config | None,
     run_id: str | None,
     *,
     database_url: str | None = None,
     rejects: int = PAGE_REJECTS,
+    show_all: bool = False,
 ) -> RunRecord:
     """One run (by id or a unique start of it; the latest for None) and its first rejects."""
+    of_config = _config_path(config, show_all)
 
     def work(conn: psycopg.Connection[Any]) -> tuple[StoredRun, list[StoredReject]]:
-        run = find_run(conn, run_id)
+        run = find_run(conn, run_id, config_path=of_config)
         found = read_rejects(conn, run_id=run.run_id, limit=rejects) if _has_rejects(conn) else []
         return run, found
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgingest.config import Config
 from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
-from pgingest.errors import ConfigError
+from pgingest.errors import ConfigError, PgIngestError
 from pgingest.executor import LocalExecutor
 from pgingest.executor.dask import DaskExecutor
 from pgingest.load.catalog import server_timezone
@@ -47,6 +47,10 @@ from pgingest.run_lock import mark_interrupted, run_lock_taker
 __all__ = ["RunOptions", "run"]
 
 logger = logging.getLogger(__name__)
+
+# How long ending a stopped run's row may wait for a connection: the run is failing
+# already, and a database that is itself the problem should not hold the exit up.
+STOPPED_RUN_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,6 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     started_at = _now()
     run_id = uuid.uuid4()
     settings = config.settings
-    workers = settings.workers or _cpu_count()
     connections = settings.connections or _cpu_count()
 
     retrier = Retrier(
@@ -126,13 +129,9 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             reporter=reporter,
             max_reject_ratio=settings.max_reject_ratio,
         )
-        executor = options.executor or _executor_for(config, workers)
-        try:
-            spec = _worker_spec(target, run_id, timezone, config, executor)
-            results = run_jobs(jobs, context, executor=executor, spec=spec)
-        finally:
-            if options.executor is None and isinstance(executor, DaskExecutor):
-                executor.close()
+        results = _run_units(
+            jobs, context, config=config, options=options, target=target, timezone=timezone
+        )
         with pool.connection() as conn:
             _drop_unused_tables(conn, prepared, results)
         outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
@@ -147,10 +146,50 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         )
         reporter.run_finished(report)
     except psycopg.Error as exc:
+        _end_stopped_run(pool, run_id)
         raise translate_db_error(exc, url=target.url) from exc
+    except PgIngestError:
+        _end_stopped_run(pool, run_id)
+        raise
     finally:
         pool.close()
     return report
+
+
+def _run_units(
+    jobs: list[Job],
+    context: UnitContext,
+    *,
+    config: Config,
+    options: RunOptions,
+    target: DatabaseTarget,
+    timezone: str,
+) -> list[UnitResult]:
+    """Every job on the run's executor (the caller's, else one made for this run)."""
+    executor = options.executor or _executor_for(config, config.settings.workers or _cpu_count())
+    try:
+        spec = _worker_spec(target, context.run_id, timezone, config, executor)
+        return run_jobs(jobs, context, executor=executor, spec=spec)
+    finally:
+        if options.executor is None and isinstance(executor, DaskExecutor):
+            executor.close()
+
+
+def _end_stopped_run(pool: ConnectionPool, run_id: uuid.UUID) -> None:
+    """A run stopped by a reported error (a config error found while preparing) ends ``failed``.
+
+    Best effort: when the database itself is what failed, the row stays ``running``
+    until the next run marks it ``interrupted``, as after a kill or an internal error.
+    """
+    try:
+        with pool.connection(timeout=STOPPED_RUN_TIMEOUT_SECONDS) as conn:
+            conn.execute(
+                "UPDATE pgingest.runs SET finished_at = now(), status = 'failed'"
+                " WHERE run_id = %s AND finished_at IS NULL",
+                (run_id,),
+            )
+    except (psycopg.Error, PoolTimeout) as exc:
+        logger.debug("could not mark run %s failed: %s", run_id, exc)
 
 
 def _discover(config: Config, reporter: Reporter, metrics: Metrics) -> list[DiscoveredSource]:
@@ -336,7 +375,7 @@ def _insert_run(
 ) -> None:
     conn.execute(
         "INSERT INTO pgingest.runs (run_id, started_at, config_path) VALUES (%s, %s, %s)",
-        (run_id, started_at, str(config.file) if config.file else None),
+        (run_id, started_at, str(config.file.resolve()) if config.file else None),
     )
 
 

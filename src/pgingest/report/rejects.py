@@ -102,18 +102,21 @@ def read_rejects(
     run_id: str | None = None,
     source: str | None = None,
     limit: int | None = None,
+    config_path: str | None = None,
 ) -> list[StoredReject]:
-    """Rejects, newest first, in file order; optionally of one run or one source file."""
+    """Rejects, newest first, in file order; optionally of one run, source file or config."""
     rows = conn.execute(
         """
         SELECT run_id::text, table_name, source, line, column_name, value, error, raw
         FROM pgingest.rejects
         WHERE (%(run)s::uuid IS NULL OR run_id = %(run)s::uuid)
           AND (%(source)s::text IS NULL OR source = %(source)s::text)
+          AND (%(config)s::text IS NULL OR run_id IN (
+                SELECT run_id FROM pgingest.runs WHERE config_path = %(config)s::text))
         ORDER BY rejected_at DESC, source, line NULLS LAST, id
         LIMIT %(limit)s
         """,
-        {"run": run_id, "source": source, "limit": limit},
+        {"run": run_id, "source": source, "limit": limit, "config": config_path},
     ).fetchall()
     return [StoredReject(*row) for row in rows]
 

@@ -14,7 +14,7 @@ from pgingest.report.rejects import StoredReject
 from pgingest.report.runs import StoredRun
 from pgingest.report.status import SourceStatus
 
-__all__ = ["render_rejects", "render_runs", "render_status"]
+__all__ = ["render_query", "render_rejects", "render_runs", "render_status"]
 
 # Failed files listed under `pgingest status`; the rest are a `pgingest runs` away.
 MAX_FAILED_LISTED = 20
@@ -151,3 +151,16 @@ def render_rejects(console: Console, rejects: Sequence[StoredReject]) -> None:
         where = f"{reject.source}:{reject.line}" if reject.line else reject.source
         table.add_row(where, reject.column or "", reject.value or "", reject.error)
     console.print(table)
+
+
+def render_query(console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A query's rows, already as text, as a table with a row count."""
+    if not columns:
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})", markup=False)

@@ -22,6 +22,7 @@ _SELECT_RUNS = """
         records_parsed, records_inserted, records_rejected, report
     FROM pgingest.runs
 """
+_OF_CONFIG = "WHERE (%(config)s::text IS NULL OR config_path = %(config)s::text) "
 _RUN_ID_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
@@ -98,17 +99,27 @@ def _has_runs_table(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def read_runs(conn: psycopg.Connection[Any], *, limit: int = 20) -> list[StoredRun]:
-    """The latest runs, newest first."""
+def read_runs(
+    conn: psycopg.Connection[Any], *, limit: int = 20, config_path: str | None = None
+) -> list[StoredRun]:
+    """The latest runs (of the config at ``config_path``; None: of every config), newest first."""
     if not _has_runs_table(conn):
         return []
     mark_interrupted(conn)
-    rows = conn.execute(_SELECT_RUNS + "ORDER BY started_at DESC LIMIT %s", (limit,)).fetchall()
+    rows = conn.execute(
+        _SELECT_RUNS + _OF_CONFIG + "ORDER BY started_at DESC LIMIT %(limit)s",
+        {"config": config_path, "limit": limit},
+    ).fetchall()
     return [StoredRun(*row) for row in rows]
 
 
-def find_run(conn: psycopg.Connection[Any], run_id: str | None) -> StoredRun:
-    """The run whose id is or starts with ``run_id`` (the latest run for None)."""
+def find_run(
+    conn: psycopg.Connection[Any], run_id: str | None, *, config_path: str | None = None
+) -> StoredRun:
+    """The run whose id is or starts with ``run_id`` (the latest run for None).
+
+    With ``config_path``, only that config's runs count.
+    """
     if not _has_runs_table(conn):
         raise ConfigError(
             "this database has no pgingest runs yet", hint="load something with `pgingest run`"
@@ -122,13 +133,16 @@ def find_run(conn: psycopg.Connection[Any], run_id: str | None) -> StoredRun:
         )
     # The prefix holds only hex digits and hyphens, so it needs no LIKE escaping.
     rows = conn.execute(
-        _SELECT_RUNS + "WHERE run_id::text LIKE %s ORDER BY started_at DESC LIMIT 2",
-        (prefix + "%",),
+        _SELECT_RUNS
+        + _OF_CONFIG
+        + "AND run_id::text LIKE %(prefix)s ORDER BY started_at DESC LIMIT 2",
+        {"config": config_path, "prefix": prefix + "%"},
     ).fetchall()
     if not rows:
+        whose = f" of {config_path}" if config_path else ""
         raise ConfigError(
             f"no run {run_id!r} in pgingest.runs" if run_id else "no runs in pgingest.runs yet",
-            hint="`pgingest runs` lists the runs and their ids",
+            hint=f"`pgingest runs` lists the runs{whose} and their ids; --all: of every config",
         )
     if run_id and len(rows) > 1 and rows[0][0] != prefix:
         raise ConfigError(
