@@ -27,7 +27,6 @@ from pgingest.errors import ParseError, SourceError
 from pgingest.remote import local_copy, temporary_folder
 
 __all__ = [
-    "detect_encoding",
     "local_path",
     "open_binary",
     "open_seekable",
@@ -50,14 +49,6 @@ _MAGIC = [
 # text formats, since an .xlsx or .ods file is itself a zip archive.
 _ZIP_MAGIC = b"PK\x03\x04"
 
-# Byte-order marks, longest first (the UTF-32 LE mark begins with UTF-16 LE's).
-_BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
 _ARROW_CODECS = {"gzip", "bz2", "zstd"}
 
 # Read-ahead buffer between the file and the decompressor or parser; 1 MiB keeps
@@ -292,24 +283,6 @@ def open_seekable(file: SourceFile) -> tuple[str, bool]:
         os.unlink(temporary)
         raise
     return temporary, True
-
-
-def detect_encoding(file: SourceFile, declared: str | None) -> str:
-    """The codec for ``file``'s text: the declared one, else its BOM's, else UTF-8.
-
-    An unreadable file raises :class:`SourceError`.
-    """
-    if declared is not None:
-        return codecs.lookup(declared).name
-    try:
-        with open_binary(file) as raw:
-            head = raw.read(4)
-    except OSError as exc:
-        raise source_error(exc, file) from exc
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            return name
-    return "utf-8"
 
 
 class _Utf8Transcoder(io.RawIOBase):
