@@ -363,12 +363,14 @@ _COPY_HEADER_BYTES = 19  # signature (11), flags (4), header extension length (4
 _FIELD_COUNT = struct.Struct(">h")
 
 
-def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
-    """The values of a one-column binary COPY stream (pgpq's output), one per row."""
+def _length_prefixed(
+    data: bytes, position: int, count: int, *, skip: int = 0
+) -> list[bytes | None]:
+    """``count`` values each written as an int32 length (-1: NULL) and its bytes, from
+    ``position`` on; ``skip`` bytes stand before each length (a COPY row's field count)."""
     values: list[bytes | None] = []
-    position = _COPY_HEADER_BYTES
-    for _ in range(rows):
-        position += _FIELD_COUNT.size
+    for _ in range(count):
+        position += skip
         (length,) = _LENGTH.unpack_from(data, position)
         position += _LENGTH.size
         if length < 0:
@@ -377,6 +379,11 @@ def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
         values.append(data[position : position + length])
         position += length
     return values
+
+
+def split_binary_copy(data: bytes, rows: int) -> list[bytes | None]:
+    """The values of a one-column binary COPY stream (pgpq's output), one per row."""
+    return _length_prefixed(data, _COPY_HEADER_BYTES, rows, skip=_FIELD_COUNT.size)
 
 
 def split_array_binary(data: bytes) -> list[bytes | None]:
@@ -384,15 +391,5 @@ def split_array_binary(data: bytes) -> list[bytes | None]:
     (dimensions,) = _LENGTH.unpack_from(data, 0)
     if dimensions == 0:
         return []
-    position = _ARRAY_HEADER.size
-    values: list[bytes | None] = []
     (count,) = _LENGTH.unpack_from(data, 12)
-    for _ in range(count):
-        (length,) = _LENGTH.unpack_from(data, position)
-        position += _LENGTH.size
-        if length < 0:
-            values.append(None)
-            continue
-        values.append(data[position : position + length])
-        position += length
-    return values
+    return _length_prefixed(data, _ARRAY_HEADER.size, count)

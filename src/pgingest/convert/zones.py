@@ -13,7 +13,8 @@ read in the year of the same cycle position.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +42,7 @@ def _in_python_range(micros: int) -> tuple[int, int]:
     return micros - shift, shift
 
 
-def _local_offset(local_micros: int, zone: zoneinfo.ZoneInfo) -> int:
+def _local_offset(local_micros: int, zone: ZoneInfo) -> int:
     """The UTC offset PostgreSQL gives a wall-clock time (DetermineTimeZoneOffset):
     in a spring-forward gap the offset before it, when it occurs twice the later one."""
     moment = (_EPOCH + dt.timedelta(microseconds=local_micros)).replace(tzinfo=zone)
@@ -58,30 +59,40 @@ def _local_offset(local_micros: int, zone: zoneinfo.ZoneInfo) -> int:
     return chosen // dt.timedelta(microseconds=1)
 
 
+def _by_rule(
+    moments: pa.Array, results: pa.Array, timezone: str, read: Callable[[int, ZoneInfo], int]
+) -> pa.Array:
+    """``results`` with the value of every row whose moment is from 2038 on replaced by
+    ``read(moment, zone)``, the moment first moved back into Python's years by whole
+    400-year cycles (and the result forward again)."""
+    rows = np.flatnonzero(_after_tables(moments))
+    if not len(rows):
+        return results
+    zone = ZoneInfo(timezone)
+    values = pc.fill_null(results, 0).to_numpy().copy()
+    for row in rows:
+        moved, shift = _in_python_range(int(moments[row].as_py()))
+        values[row] = read(moved, zone) + shift
+    return pa.array(values, pa.int64(), mask=pc.is_null(results).to_numpy(zero_copy_only=False))
+
+
 def local_to_instants(local: pa.Array, instants: pa.Array, timezone: str) -> pa.Array:
     """``instants`` (int64 µs, UTC) with every local time from 2038 on read by the zone's rule."""
-    rows = np.flatnonzero(_after_tables(local))
-    if not len(rows):
-        return instants
-    zone = zoneinfo.ZoneInfo(timezone)
-    values = pc.fill_null(instants, 0).to_numpy().copy()
-    for row in rows:
-        moved, shift = _in_python_range(int(local[row].as_py()))
-        values[row] = moved - _local_offset(moved, zone) + shift
-    return pa.array(values, pa.int64(), mask=pc.is_null(instants).to_numpy(zero_copy_only=False))
+    return _by_rule(
+        local, instants, timezone, lambda moved, zone: moved - _local_offset(moved, zone)
+    )
 
 
 def instants_to_local(instants: pa.Array, local: pa.Array, timezone: str) -> pa.Array:
     """``local`` (int64 µs wall-clock times) with every instant from 2038 on read by the rule."""
-    rows = np.flatnonzero(_after_tables(instants))
-    if not len(rows):
-        return local
-    zone = zoneinfo.ZoneInfo(timezone)
-    values = pc.fill_null(local, 0).to_numpy().copy()
-    for row in rows:
-        moved, shift = _in_python_range(int(instants[row].as_py()))
-        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=moved)
-        offset = moment.astimezone(zone).utcoffset()
-        assert offset is not None
-        values[row] = moved + offset // dt.timedelta(microseconds=1) + shift
-    return pa.array(values, pa.int64(), mask=pc.is_null(local).to_numpy(zero_copy_only=False))
+    return _by_rule(
+        instants, local, timezone, lambda moved, zone: moved + _instant_offset(moved, zone)
+    )
+
+
+def _instant_offset(instant_micros: int, zone: ZoneInfo) -> int:
+    """The zone's UTC offset at an instant, in µs."""
+    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=instant_micros)
+    offset = moment.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset // dt.timedelta(microseconds=1)
