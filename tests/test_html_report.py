@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pgingest.cli import app
-from pgingest.report.html import throughput_points
+from pgingest.report.run_page import throughput_points
 from tests.conftest import write_config
 
 runner = CliRunner()

@@ -113,7 +113,7 @@ def test_half_loaded_file_is_partial_in_status_and_plan_then_completes(
 def test_a_run_that_holds_its_lock_stays_running(
     db: psycopg.Connection[Any], database_url: str
 ) -> None:
-    from pgingest.load.schema import ensure_schema
+    from pgingest.store.schema import ensure_schema
 
     ensure_schema(db)
     alive, dead = uuid.uuid4(), uuid.uuid4()

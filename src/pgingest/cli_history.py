@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -29,9 +29,6 @@ from pgingest.cli_shared import (
     stdout,
 )
 
-if TYPE_CHECKING:
-    from pgingest.report.runs import StoredRun
-
 __all__ = ["rejects_command", "report_command", "runs_command", "status_command"]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -49,31 +46,6 @@ AllOption = Annotated[
 ]
 
 
-def _run_row(run: StoredRun) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "status": run.status,
-        "config_path": run.config_path,
-        "files": {
-            "attempted": run.files_attempted,
-            "succeeded": run.files_succeeded,
-            "failed": run.files_failed,
-            "skipped": run.files_skipped,
-        },
-        "records": {
-            "parsed": run.records_parsed,
-            "inserted": run.records_inserted,
-            "updated": run.records_updated,
-            "duplicates": run.records_duplicates,
-            "rejected": run.records_rejected,
-            "warned": run.records_warned,
-        },
-        "throughput_rows_per_sec": round(run.rows_per_second, 1),
-    }
-
-
 def runs_command(  # noqa: PLR0917 - typer reads options from parameters
     config: OptionalConfigArgument = None,
     database_url: DatabaseOption = None,
@@ -86,7 +58,7 @@ def runs_command(  # noqa: PLR0917 - typer reads options from parameters
     """List recent runs with their figures, newest first."""
 
     def action() -> int:
-        from pgingest.pipeline.history import list_runs  # noqa: PLC0415 - imported when run
+        from pgingest.history import list_runs  # noqa: PLC0415 - imported when run
         from pgingest.report.render_history import render_runs  # noqa: PLC0415
 
         runs = list_runs(
@@ -96,7 +68,7 @@ def runs_command(  # noqa: PLR0917 - typer reads options from parameters
             show_all=show_all,
         )
         if as_json:
-            print(json.dumps([_run_row(r) for r in runs], indent=2))
+            print(json.dumps([r.to_dict() for r in runs], indent=2))
         else:
             render_runs(stdout, runs)
         return EXIT_OK
@@ -118,49 +90,12 @@ def status_command(  # noqa: PLR0917 - typer reads options from parameters
     """Per source: files loaded, changed, pending, failed; rows and rejected records."""
 
     def action() -> int:
-        from pgingest.pipeline.history import source_status  # noqa: PLC0415 - imported when run
+        from pgingest.history import source_status  # noqa: PLC0415 - imported when run
         from pgingest.report.render_history import render_status  # noqa: PLC0415
 
         statuses = source_status(load(config), database_url=database_url, verify=verify)
         if as_json:
-            data = [
-                {
-                    "source": s.source,
-                    "table": s.table,
-                    "files": len(s.files),
-                    **{
-                        state: s.count(state)
-                        for state in (
-                            "loaded",
-                            "partial",
-                            "changed",
-                            "pending",
-                            "failed",
-                            "missing",
-                        )
-                    },
-                    "changed_files": [
-                        {"path": f.path, "error": f.error}
-                        for f in s.files
-                        if f.state == "changed" and f.error
-                    ],
-                    "partial_files": [
-                        {"path": f.path, "parts_loaded": f.parts[0], "parts": f.parts[1]}
-                        for f in s.files
-                        if f.state == "partial" and f.parts is not None
-                    ],
-                    "rows": s.rows,
-                    "rejects": s.rejects,
-                    "last_loaded_at": s.last_loaded_at.isoformat() if s.last_loaded_at else None,
-                    "failed_files": [
-                        {"path": f.path, "error": f.error}
-                        for f in s.files
-                        if f.state in ("failed", "missing")
-                    ],
-                }
-                for s in statuses
-            ]
-            print(json.dumps(data, indent=2))
+            print(json.dumps([s.to_dict() for s in statuses], indent=2))
         else:
             render_status(stdout, statuses)
         return EXIT_OK
@@ -209,9 +144,9 @@ def report_command(  # noqa: PLR0917 - typer reads options from parameters
     """Show one run's figures; write them as an HTML page or as the JSON report."""
 
     def action() -> int:
-        from pgingest.pipeline.history import read_run  # noqa: PLC0415 - imported when run
-        from pgingest.report.html import render_run_html  # noqa: PLC0415
+        from pgingest.history import read_run  # noqa: PLC0415 - imported when run
         from pgingest.report.render import render_summary  # noqa: PLC0415
+        from pgingest.report.run_page import render_run_html  # noqa: PLC0415
 
         config, run_id = _config_and_run(arguments or [], config_option)
         record = read_run(
@@ -227,16 +162,16 @@ def report_command(  # noqa: PLR0917 - typer reads options from parameters
             )
             stdout.print(f"wrote {html}", markup=False, highlight=False)
         if json_file is not None:
-            run.to_report().write(json_file)
+            run.write(json_file)
             stdout.print(f"wrote {json_file}", markup=False, highlight=False)
         if html is None and json_file is None:
-            status = run.status if run.finished_at else "running, or stopped before it finished"
+            status = run.status if run.is_finished else "running, or stopped before it finished"
             stdout.print(
                 f"run {run.run_id} ({status}), started {run.started_at.astimezone():%c}",
                 markup=False,
                 highlight=False,
             )
-            render_summary(stdout, run.to_report())
+            render_summary(stdout, run)
         return EXIT_OK
 
     guarded(action, verbose=verbose, log_format=log_format)
@@ -261,8 +196,11 @@ def rejects_command(  # noqa: PLR0917 - typer reads options from parameters
     """List rejected records (file:line, column, value, reason), or export them for fixing."""
 
     def action() -> int:
-        from pgingest.pipeline.history import list_rejects  # noqa: PLC0415 - imported when run
-        from pgingest.report.rejects import export_rejects, header_line  # noqa: PLC0415
+        from pgingest.history import (  # noqa: PLC0415 - imported when run
+            export_rejects,
+            header_line,
+            list_rejects,
+        )
         from pgingest.report.render_history import render_rejects  # noqa: PLC0415
 
         if export is not None and file is None:

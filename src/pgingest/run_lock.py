@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from pgingest.store.schema import has_tables
+
 __all__ = ["mark_interrupted", "run_lock_taker", "take_run_lock"]
 
 logger = logging.getLogger(__name__)
@@ -50,8 +52,7 @@ def mark_interrupted(conn: psycopg.Connection[Any]) -> int:
     Trying a run's lock takes it for the statement's transaction only. A role
     that may not write pgingest.runs leaves the rows as they are.
     """
-    row = conn.execute("SELECT to_regclass('pgingest.runs') IS NOT NULL").fetchone()
-    if not (row and row[0]):
+    if not has_tables(conn, "runs"):
         return 0
     try:
         with conn.transaction():

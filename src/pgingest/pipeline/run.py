@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -25,24 +24,26 @@ from pgingest.executor.dask import DaskExecutor
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
 from pgingest.load.create import drop_if_unused
-from pgingest.load.schema import ensure_schema
-from pgingest.manifest import record_failed
 from pgingest.pipeline.execute import run_jobs
 from pgingest.pipeline.jobs import Job, OrderedGroup, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
 from pgingest.pipeline.remote import WorkerSpec
-from pgingest.pipeline.unit import Unit, UnitContext, UnitResult, lacking_warning
+from pgingest.pipeline.summary import RunOutcome, failures, summarize
+from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
 from pgingest.remote import remove_dead_folders
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
 from pgingest.report.position import bytes_to_read
 from pgingest.report.progress import ProgressState
-from pgingest.report.rejects import write_rejects
 from pgingest.report.reporter import CompositeReporter, Reporter
-from pgingest.report.run_report import FailedFile, RunReport, TableFigures
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
 from pgingest.run_lock import mark_interrupted, run_lock_taker
+from pgingest.store.manifest import record_failed
+from pgingest.store.rejects import write_rejects
+from pgingest.store.runs import fail_unfinished_run, finish_run, insert_run
+from pgingest.store.schema import ensure_schema
+from pgingest.summary import RunReport
 
 __all__ = ["RunOptions", "run"]
 
@@ -71,6 +72,11 @@ def _cpu_count() -> int:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _config_path(config: Config) -> str | None:
+    """The config as pgingest.runs keeps it: its absolute path (None for one built in code)."""
+    return str(config.file.resolve()) if config.file else None
 
 
 def run(config: Config, options: RunOptions | None = None) -> RunReport:
@@ -113,7 +119,7 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
             ensure_schema(conn)
             mark_interrupted(conn)
             timezone = server_timezone(conn)
-            _insert_run(conn, run_id, started_at, config)
+            insert_run(conn, run_id, started_at, _config_path(config))
             prepared = _prepare(
                 conn, discovered, config, options=options, reporter=reporter, metrics=metrics
             )
@@ -134,16 +140,17 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         )
         with pool.connection() as conn:
             _drop_unused_tables(conn, prepared, results)
-        outcome = _Outcome(run_id, started_at, target, discovered, prepared, results)
-        report = replace(
-            _report(outcome, metrics),
+        outcome = RunOutcome(
+            run_id, started_at, str(target), _config_path(config), discovered, prepared, results
+        )
+        report = summarize(
+            outcome,
+            metrics.snapshot(),
             batches=progress.snapshot().batches,
             peak_memory_bytes=peak_memory_bytes(),
             timeline=timeline.points(),
         )
-        retrier.call(
-            lambda: _bookkeep(pool, run_id, prepared, results, report), what="recording the run"
-        )
+        retrier.call(lambda: _bookkeep(pool, outcome, report), what="recording the run")
         reporter.run_finished(report)
     except psycopg.Error as exc:
         _end_stopped_run(pool, run_id)
@@ -183,11 +190,7 @@ def _end_stopped_run(pool: ConnectionPool, run_id: uuid.UUID) -> None:
     """
     try:
         with pool.connection(timeout=STOPPED_RUN_TIMEOUT_SECONDS) as conn:
-            conn.execute(
-                "UPDATE pgingest.runs SET finished_at = now(), status = 'failed'"
-                " WHERE run_id = %s AND finished_at IS NULL",
-                (run_id,),
-            )
+            fail_unfinished_run(conn, run_id)
     except (psycopg.Error, PoolTimeout) as exc:
         logger.debug("could not mark run %s failed: %s", run_id, exc)
 
@@ -274,26 +277,6 @@ def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
     return jobs
 
 
-def _reconciliation(results: list[UnitResult]) -> dict[str, dict[str, int]]:
-    """Per table: parsed = inserted + updated + duplicates + rejected (each file checked too)."""
-    tables: dict[str, dict[str, int]] = {}
-    for result in results:
-        figures = tables.setdefault(
-            str(result.unit.table.name),
-            dict.fromkeys(
-                ("parsed", "inserted", "updated", "duplicates", "skipped_by_trigger", "rejected"),
-                0,
-            ),
-        )
-        figures["parsed"] += result.parsed
-        figures["inserted"] += result.inserted
-        figures["updated"] += result.updated
-        figures["duplicates"] += result.duplicates
-        figures["skipped_by_trigger"] += result.skipped_by_trigger
-        figures["rejected"] += result.rejected
-    return tables
-
-
 def _executor_for(config: Config, workers: int) -> LocalExecutor | DaskExecutor:
     settings = config.settings
     if settings.executor == "dask":
@@ -358,189 +341,31 @@ def _drop_unused_tables(
             drop_if_unused(conn, source.table.name)
 
 
-def _bookkeep(
-    pool: ConnectionPool,
-    run_id: uuid.UUID,
-    prepared: list[PreparedSource],
-    results: list[UnitResult],
-    report: RunReport,
-) -> None:
+def _bookkeep(pool: ConnectionPool, outcome: RunOutcome, report: RunReport) -> None:
+    """The run's end in one transaction: the failed units' manifest rows and the run's row."""
     with pool.connection() as conn, conn.transaction():
-        _record_failures(conn, run_id, prepared, results)
-        _finish_run(conn, report)
+        _record_failures(conn, outcome)
+        finish_run(conn, report)
 
 
-def _insert_run(
-    conn: psycopg.Connection[Any], run_id: uuid.UUID, started_at: dt.datetime, config: Config
-) -> None:
-    conn.execute(
-        "INSERT INTO pgingest.runs (run_id, started_at, config_path) VALUES (%s, %s, %s)",
-        (run_id, started_at, str(config.file.resolve()) if config.file else None),
-    )
-
-
-def _finish_run(conn: psycopg.Connection[Any], report: RunReport) -> None:
-    conn.execute(
-        """
-        UPDATE pgingest.runs SET finished_at = %s, status = %s,
-            files_attempted = %s, files_succeeded = %s, files_failed = %s, files_skipped = %s,
-            records_parsed = %s, records_inserted = %s, records_rejected = %s,
-            records_updated = %s, records_duplicates = %s, report = %s
-        WHERE run_id = %s
-        """,
-        (
-            report.finished_at,
-            "succeeded" if report.is_success else "failed",
-            report.files_attempted,
-            report.files_succeeded,
-            report.files_failed,
-            report.files_skipped,
-            report.records_parsed,
-            report.records_inserted,
-            report.records_rejected,
-            report.records_updated,
-            report.records_duplicates,
-            json.dumps(report.to_dict()),
-            report.run_id,
-        ),
-    )
-
-
-def _record_failures(
-    conn: psycopg.Connection[Any],
-    run_id: uuid.UUID,
-    prepared: list[PreparedSource],
-    results: list[UnitResult],
-) -> None:
-    for p in prepared:
-        for file, stage, error in p.failed:
-            record_failed(
-                conn,
-                path=file.path if file else str(error.path or ""),
-                fingerprint=None,
-                table_name=str(p.source.table_name),
-                source=p.source.name,
-                stage=stage,
-                error=error.describe(),
-                run_id=run_id,
-            )
-    for result in results:
-        if result.error is not None:
-            unit: Unit = result.unit
-            record_failed(
-                conn,
-                path=unit.file.path,
-                fingerprint=unit.decision.fingerprint,
-                table_name=str(unit.table.name),
-                source=unit.source.name,
-                stage=result.stage or "load",
-                error=result.error.describe(),
-                run_id=run_id,
-                part=unit.file.part,
-            )
-            # The rejects that failed the file stay visible, so the user can fix them.
-            write_rejects(
-                conn,
-                run_id=run_id,
-                table_name=str(unit.table.name),
-                source=unit.file.path,
-                rejects=result.rejects,
-            )
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """Everything a run found and did, from which its report is made."""
-
-    run_id: uuid.UUID
-    started_at: dt.datetime
-    target: DatabaseTarget
-    discovered: list[DiscoveredSource]
-    prepared: list[PreparedSource]
-    results: list[UnitResult]
-
-
-def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
-    prepared, results, discovered = outcome.prepared, outcome.results, outcome.discovered
-    snapshot = metrics.snapshot()
-    busy, wall = RunReport.stage_figures(snapshot)
-    failed: list[FailedFile] = []
-    for p in prepared:
-        for file, stage, error in p.failed:
-            failed.append(
-                FailedFile(
-                    file.path if file else str(error.path or ""),
-                    stage,
-                    error.describe(),
-                    p.source.name,
-                    str(p.source.table_name),
-                )
-            )
-    for result in results:
-        if result.error is not None:
-            part = result.unit.file.part
-            failed.append(
-                FailedFile(
-                    result.unit.file.path,
-                    result.stage or "load",
-                    f"({part}) {result.error.describe()}" if part else result.error.describe(),
-                    result.unit.source.name,
-                    str(result.unit.table.name),
-                )
-            )
-    tables: dict[str, TableFigures] = {}
-    for name in dict.fromkeys(str(p.source.table_name) for p in prepared):
-        done = [r for r in results if r.is_success and str(r.unit.table.name) == name]
-        seconds = max((r.finished for r in done), default=0.0) - min(
-            (r.started for r in done), default=0.0
+def _record_failures(conn: psycopg.Connection[Any], outcome: RunOutcome) -> None:
+    for failure in failures(outcome):
+        record_failed(
+            conn,
+            path=failure.path,
+            fingerprint=failure.fingerprint,
+            table_name=failure.table,
+            source=failure.source,
+            stage=failure.stage,
+            error=failure.error.describe(),
+            run_id=outcome.run_id,
+            part=failure.part,
         )
-        tables[name] = TableFigures(sum(r.rows for r in done), seconds)
-    warnings = [
-        f"source {d.source.name}: pattern {pattern} matched no files"
-        for d in discovered
-        for pattern in d.unmatched_patterns
-    ] + [
-        f"{r.unit.file.path}: {r.skipped_by_trigger} rows not inserted: a BEFORE trigger on "
-        f"{r.unit.table.name} turned them away"
-        for r in results
-        if r.is_success and r.skipped_by_trigger
-    ]
-    warnings += [
-        f"source {d.source.name}: {alias.path} is {alias.kept} ({alias.reason}); loaded once"
-        for d in discovered
-        for alias in d.folded
-    ]
-    warnings += [lacking_warning(r.unit, r.lacking) for r in results if r.lacking and r.is_success]
-    warnings += [warning for p in prepared for warning in p.warnings]
-    succeeded = [r for r in results if r.is_success]
-    return RunReport(
-        run_id=str(outcome.run_id),
-        started_at=outcome.started_at,
-        finished_at=_now(),
-        files_attempted=len(
-            {r.unit.file.path for r in results if not r.skipped} | {f.path for f in failed}
-        ),
-        files_succeeded=len(
-            {r.unit.file.path for r in succeeded}
-            - {r.unit.file.path for r in results if r.error is not None}
-        ),
-        files_failed=len({f.path for f in failed}),
-        files_skipped=sum(len(p.skipped) for p in prepared) + sum(r.skipped for r in results),
-        records_parsed=sum(r.parsed for r in results),
-        records_inserted=sum(r.inserted for r in succeeded),
-        records_rejected=sum(r.rejected for r in results if r.is_success),
-        stages=busy,
-        stages_wall=wall,
-        failed_files=failed,
-        tables=tables,
-        warnings=warnings,
-        bytes_read=sum(bytes_to_read(r.unit.file) for r in succeeded),
-        retries={kind: snapshot.count(f"retries.{kind}") for kind in ("file", "db", "careful")},
-        records_updated=sum(r.updated for r in succeeded),
-        records_duplicates=sum(r.duplicates for r in succeeded),
-        records_warned=sum(r.warned for r in succeeded),
-        records_skipped_by_trigger=sum(r.skipped_by_trigger for r in succeeded),
-        reconciliation=_reconciliation(succeeded),
-        database=str(outcome.target),
-        encodings={r.unit.file.path: r.encoding for r in succeeded if r.encoding is not None},
-    )
+        # The rejects that failed the file stay visible, so the user can fix them.
+        write_rejects(
+            conn,
+            run_id=outcome.run_id,
+            table_name=failure.table,
+            source=failure.path,
+            rejects=failure.rejects,
+        )

@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["STAGES", "Metrics", "MetricsSnapshot", "peak_memory_bytes"]
+from pgingest.summary import STAGES
 
-# The stages of the flow, in order, as the run report names them.
-STAGES = ("discover", "fingerprint", "parse", "convert", "validate", "encode", "copy", "merge")
+__all__ = ["STAGES", "Metrics", "MetricsSnapshot", "peak_memory_bytes"]
 
 
 def peak_memory_bytes() -> int:

@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pgingest.report.formatting import counted, format_bytes, format_rate, format_seconds
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 if TYPE_CHECKING:
-    from pgingest.pipeline.dry_run import RunPlan
+    from pgingest.plan import RunPlan
 
 __all__ = [
     "format_bytes",

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pgingest.report.formatting import format_seconds
-from pgingest.report.rejects import StoredReject
-from pgingest.report.runs import StoredRun
-from pgingest.report.status import SourceStatus
+from pgingest.store.rejects import StoredReject
+from pgingest.store.status import SourceStatus
+from pgingest.summary import RunReport
 
 __all__ = ["render_query", "render_rejects", "render_runs", "render_status"]
 
@@ -42,7 +42,7 @@ def _table(headings: Sequence[str]) -> Table:
     return table
 
 
-def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
+def render_runs(console: Console, runs: Sequence[RunReport]) -> None:
     """The runs, newest first: when, how long, how it ended, and its figures."""
     if not runs:
         console.print("no runs yet", markup=False)
@@ -57,12 +57,12 @@ def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
         headings.append("config")
     table = _table(headings)
     for run in runs:
-        status = run.status if run.finished_at else "unfinished"
+        status = run.status if run.is_finished else "unfinished"
         style = {"failed": "red", "succeeded": "green"}.get(run.status, "yellow")
         cells = [
             run.run_id[:SHORT_RUN_ID],
             _local(run.started_at),
-            format_seconds(run.seconds),
+            format_seconds(run.seconds if run.is_finished else None),
             f"[{style}]{status}[/]",
             f"{run.files_succeeded:,}",
             f"{run.files_failed:,}",
@@ -77,7 +77,7 @@ def render_runs(console: Console, runs: Sequence[StoredRun]) -> None:
             cells.append(os.path.basename(run.config_path) if run.config_path else "")
         table.add_row(*cells)
     console.print(table)
-    if any(not r.finished_at for r in runs):
+    if any(not r.is_finished for r in runs):
         console.print(
             "unfinished: still running, or stopped before it could record its end",
             markup=False,

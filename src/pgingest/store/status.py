@@ -20,10 +20,14 @@ import psycopg
 
 from pgingest.discover import DiscoveredSource, SourceFile
 from pgingest.errors import SourceError
-from pgingest.manifest import fingerprint_files, parts_progress
 from pgingest.split import CHUNK_BYTES
+from pgingest.store.manifest import fingerprint_files, parts_progress
+from pgingest.store.schema import has_tables
 
-__all__ = ["FileState", "SourceStatus", "read_source_status"]
+__all__ = ["STATES", "FileState", "SourceStatus", "read_source_status"]
+
+# A file's states, in the order ``pgingest status --json`` counts them.
+STATES = ("loaded", "partial", "changed", "pending", "failed", "missing")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,33 @@ class SourceStatus:
     def rejects(self) -> int:
         """Rejected records of the loads (and failed attempts) that count now."""
         return sum(f.rejects for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``pgingest status --json`` prints it."""
+        return {
+            "source": self.source,
+            "table": self.table,
+            "files": len(self.files),
+            **{state: self.count(state) for state in STATES},
+            "changed_files": [
+                {"path": f.path, "error": f.error}
+                for f in self.files
+                if f.state == "changed" and f.error
+            ],
+            "partial_files": [
+                {"path": f.path, "parts_loaded": f.parts[0], "parts": f.parts[1]}
+                for f in self.files
+                if f.state == "partial" and f.parts is not None
+            ],
+            "rows": self.rows,
+            "rejects": self.rejects,
+            "last_loaded_at": self.last_loaded_at.isoformat() if self.last_loaded_at else None,
+            "failed_files": [
+                {"path": f.path, "error": f.error}
+                for f in self.files
+                if f.state in ("failed", "missing")
+            ],
+        }
 
 
 # The latest row of each part of each file (a large CSV file loads as chunks, each
@@ -133,14 +164,6 @@ def _verify(files: list[FileState], loaded_with: dict[str, str]) -> list[FileSta
     return checked
 
 
-def _has_manifest(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute(
-        "SELECT to_regclass('pgingest.files') IS NOT NULL"
-        " AND to_regclass('pgingest.rejects') IS NOT NULL"
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def read_source_status(
     conn: psycopg.Connection[Any],
     discovered: list[DiscoveredSource],
@@ -149,7 +172,7 @@ def read_source_status(
     verify: bool = False,
 ) -> list[SourceStatus]:
     """Each source's files and their state in the manifest; ``verify`` hashes loaded files."""
-    has_manifest = _has_manifest(conn)
+    has_manifest = has_tables(conn, "files", "rejects")
     statuses: list[SourceStatus] = []
     for found in discovered:
         table = str(found.source.table_name)

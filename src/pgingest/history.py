@@ -1,23 +1,39 @@
-"""What earlier runs left in the database: rejects, runs and their reports, each source's state."""
+"""What earlier runs left in the database: rejects, runs and their reports, each source's state.
+
+The read models behind ``pgingest runs``, ``report``, ``rejects`` and ``status``:
+each opens the database the config (or URL) names and asks the store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 
 from pgingest.config import Config
-from pgingest.discover import discover_files
+from pgingest.discover import discover_files, source_file_at
 from pgingest.load.connect import connect, translate_db_error
+from pgingest.parse.stream import open_binary
 from pgingest.query import database_for
-from pgingest.report.rejects import StoredReject, read_rejects
-from pgingest.report.runs import StoredRun, find_run, read_runs
-from pgingest.report.status import SourceStatus, read_source_status
+from pgingest.remote import local_copy
 from pgingest.run_lock import mark_interrupted
+from pgingest.store.rejects import StoredReject, read_rejects
+from pgingest.store.runs import find_run, read_runs
+from pgingest.store.schema import has_tables
+from pgingest.store.status import SourceStatus, read_source_status
+from pgingest.summary import RunReport
 
-__all__ = ["RunRecord", "list_rejects", "list_runs", "read_run", "source_status"]
+__all__ = [
+    "RunRecord",
+    "export_rejects",
+    "header_line",
+    "list_rejects",
+    "list_runs",
+    "read_run",
+    "source_status",
+]
 
 T = TypeVar("T")
 
@@ -29,7 +45,7 @@ PAGE_REJECTS = 200
 class RunRecord:
     """A stored run with the first of its rejected records."""
 
-    run: StoredRun
+    run: RunReport
     rejects: list[StoredReject]
     database: str
 
@@ -43,11 +59,6 @@ def _query(
             return work(conn), str(target)
         except psycopg.Error as exc:
             raise translate_db_error(exc, url=target.url) from exc
-
-
-def _has_rejects(conn: psycopg.Connection[Any]) -> bool:
-    row = conn.execute("SELECT to_regclass('pgingest.rejects') IS NOT NULL").fetchone()
-    return bool(row and row[0])
 
 
 def _config_path(config: Config | None, show_all: bool) -> str | None:
@@ -70,7 +81,7 @@ def list_rejects(
     of_config = _config_path(config, show_all)
 
     def work(conn: psycopg.Connection[Any]) -> list[StoredReject]:
-        if not _has_rejects(conn):
+        if not has_tables(conn, "rejects"):
             return []
         # A run may be named by the start of its id, as `pgingest runs` shows it.
         run = find_run(conn, run_id, config_path=of_config).run_id if run_id else None
@@ -85,7 +96,7 @@ def list_runs(
     database_url: str | None = None,
     limit: int = 20,
     show_all: bool = False,
-) -> list[StoredRun]:
+) -> list[RunReport]:
     """The latest runs of the config (every run: no config, or ``show_all``), newest first."""
     of_config = _config_path(config, show_all)
     return _query(
@@ -104,10 +115,11 @@ def read_run(
     """One run (by id or a unique start of it; the latest for None) and its first rejects."""
     of_config = _config_path(config, show_all)
 
-    def work(conn: psycopg.Connection[Any]) -> tuple[StoredRun, list[StoredReject]]:
+    def work(conn: psycopg.Connection[Any]) -> tuple[RunReport, list[StoredReject]]:
         run = find_run(conn, run_id, config_path=of_config)
-        found = read_rejects(conn, run_id=run.run_id, limit=rejects) if _has_rejects(conn) else []
-        return run, found
+        if not has_tables(conn, "rejects"):
+            return run, []
+        return run, read_rejects(conn, run_id=run.run_id, limit=rejects)
 
     (run, found), database = _query(config, database_url, work)
     return RunRecord(run, found, database)
@@ -129,3 +141,27 @@ def source_status(
         return read_source_status(conn, discovered, chunk_bytes=chunk_bytes, verify=verify)
 
     return _query(config, database_url, work)[0]
+
+
+def header_line(path: str) -> str | None:
+    """The first line of a CSV or TSV file (its header), None for other formats."""
+    try:
+        file = source_file_at(local_copy(path))
+    except OSError:
+        return None  # a remote object or zip member no longer at hand: no header line
+    if file.format not in ("csv", "tsv"):
+        return None
+    with open_binary(file) as raw:
+        first = raw.readline()
+    return first.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def export_rejects(rejects: Sequence[StoredReject], header: str | None, path: str) -> int:
+    """Write the raw records (under the file's header line, if any) for fixing; returns count."""
+    records = [r.raw for r in rejects if r.raw is not None]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        if header is not None:
+            handle.write(header + "\n")
+        for record in records:
+            handle.write(record + "\n")
+    return len(records)

@@ -16,9 +16,8 @@ from html import escape
 from pgingest import __version__
 from pgingest.report.charts import bar_chart, line_chart
 from pgingest.report.formatting import format_bytes, format_seconds
-from pgingest.report.rejects import StoredReject
-from pgingest.report.run_report import RunReport
-from pgingest.report.runs import StoredRun
+from pgingest.store.rejects import StoredReject
+from pgingest.summary import RunReport
 
 __all__ = ["render_run_html", "throughput_points"]
 
@@ -212,19 +211,18 @@ def _section(section_id: str, title: str, body: str) -> str:
 
 
 def render_run_html(
-    run: StoredRun, rejects: Sequence[StoredReject], *, database: str | None = None
+    report: RunReport, rejects: Sequence[StoredReject], *, database: str | None = None
 ) -> str:
     """The page of one run."""
-    report = run.to_report()
-    status = run.status if run.finished_at else "running"
-    took = format_seconds(run.seconds) if run.seconds is not None else "still running or stopped"
+    status = report.status if report.is_finished else "running"
+    took = format_seconds(report.seconds) if report.is_finished else "still running or stopped"
     where = escape(report.database or database or "")
-    config = escape(run.config_path or "")
+    config = escape(report.config_path or "")
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     header = (
-        f'<header id="summary"><h1>pgingest run <code>{escape(run.run_id)}</code></h1>'
+        f'<header id="summary"><h1>pgingest run <code>{escape(report.run_id)}</code></h1>'
         f'<p><span class="status {escape(status)}">{escape(status)}</span> '
-        f"started {escape(run.started_at.isoformat(timespec='seconds'))}, took {escape(took)}"
+        f"started {escape(report.started_at.isoformat(timespec='seconds'))}, took {escape(took)}"
         f'</p><p class="muted">database {where}<br>config {config}</p></header>'
     )
     body = "".join(
@@ -241,7 +239,7 @@ def render_run_html(
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>pgingest run {escape(run.run_id[:8])}: {escape(status)}</title>"
+        f"<title>pgingest run {escape(report.run_id[:8])}: {escape(status)}</title>"
         f"<style>{_STYLE}</style></head><body><main>{body}"
         f'<footer class="muted">Made by pgingest {escape(__version__)} on {generated}.</footer>'
         "</main></body></html>\n"
