@@ -273,7 +273,7 @@ def plan_command(
     """Show what a run would do: files, formats, tables, columns, files already loaded."""
 
     def action() -> int:
-        from pgingest.plan import plan_run  # noqa: PLC0415 - see the docstring
+        from pgingest.dry_run import plan_run  # noqa: PLC0415 - see the docstring
         from pgingest.report.render import render_plan  # noqa: PLC0415
 
         render_plan(stdout, plan_run(load(config), database_url=database_url))

@@ -45,6 +45,7 @@ __all__ = [
     "discover_files",
     "file_error",
     "fold_aliases",
+    "part_range",
     "source_file_at",
 ]
 
@@ -109,6 +110,14 @@ class Chunk:
     def part(self) -> str:
         """How the manifest names this part of the file."""
         return f"bytes {self.start}-{self.end}"
+
+
+def part_range(part: str) -> tuple[int, int] | None:
+    """(start, end) of a chunk's part name (``Chunk.part``), None for a whole file."""
+    if not part.startswith("bytes "):
+        return None
+    start, _, end = part.removeprefix("bytes ").partition("-")
+    return int(start), int(end)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from pgingest.load.connect import connect, translate_db_error
 from pgingest.parse.stream import open_binary
 from pgingest.query import database_for
 from pgingest.remote import local_copy
-from pgingest.run_lock import mark_interrupted
 from pgingest.store.rejects import StoredReject, read_rejects
+from pgingest.store.run_lock import mark_interrupted
 from pgingest.store.runs import find_run, read_runs
 from pgingest.store.schema import has_tables
 from pgingest.store.status import SourceStatus, read_source_status

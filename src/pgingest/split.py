@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from pgingest.config import Source
-from pgingest.discover import Chunk, SourceFile
-from pgingest.manifest import part_range
+from pgingest.discover import Chunk, SourceFile, part_range
 
 __all__ = [
     "CHUNK_BYTES",

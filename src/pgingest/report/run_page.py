@@ -8,18 +8,26 @@ so the page opens anywhere, offline, and prints as it shows.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from pgingest import __version__
 from pgingest.report.charts import bar_chart, line_chart
 from pgingest.report.formatting import format_bytes, format_seconds
 from pgingest.store.rejects import StoredReject
 from pgingest.summary import RunReport
 
 __all__ = ["render_run_html", "throughput_points"]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pgingest")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "(unknown version)"
+
 
 # Characters of a rejected record's raw text shown; `pgingest rejects --export` has it whole.
 RAW_CHARS_SHOWN = 200
@@ -241,6 +249,6 @@ def render_run_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>pgingest run {escape(report.run_id[:8])}: {escape(status)}</title>"
         f"<style>{_STYLE}</style></head><body><main>{body}"
-        f'<footer class="muted">Made by pgingest {escape(__version__)} on {generated}.</footer>'
+        f'<footer class="muted">Made by pgingest {escape(_version())} on {generated}.</footer>'
         "</main></body></html>\n"
     )

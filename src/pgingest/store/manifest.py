@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from pgingest.discover import SourceFile, file_error
+from pgingest.discover import SourceFile, file_error, part_range
 from pgingest.errors import SourceError
 from pgingest.remote import local_copy
 
@@ -200,14 +200,6 @@ def failed_paths(conn: psycopg.Connection[Any], table_name: str, paths: Iterable
     """Paths with a part (or the whole file) whose latest manifest row says it failed."""
     paths = list(paths)
     return look_up(conn, [(table_name, paths)]).failed_paths(table_name, paths)
-
-
-def part_range(part: str) -> tuple[int, int] | None:
-    """(start, end) of a chunk's part name, None for a whole file."""
-    if not part.startswith("bytes "):
-        return None
-    start, _, end = part.removeprefix("bytes ").partition("-")
-    return int(start), int(end)
 
 
 def _gaps(parts: Iterable[str], size: int) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from pgingest.errors import ConfigError
-from pgingest.run_lock import mark_interrupted
+from pgingest.store.run_lock import mark_interrupted
 from pgingest.store.schema import has_tables
 from pgingest.summary import FileFigures, RecordFigures, RunReport
 
