@@ -33,10 +33,10 @@ from psycopg import sql
 from pgingest.config import Limits, parse_config
 from pgingest.discover import SourceFile, source_file_at
 from pgingest.errors import SourceError
-from pgingest.manifest import fingerprint_file
 from pgingest.parse.stream import open_binary
 from pgingest.pipeline import RunOptions, run
 from pgingest.report.reporter import NullReporter
+from pgingest.store.manifest import fingerprint_file
 
 # The child's address space: pyarrow and numpy reserve far more than they touch.
 ADDRESS_SPACE_CAP = 3 << 30

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "STAGES",
@@ -42,7 +42,21 @@ UNFINISHED = ("running", "interrupted")
 
 
 @dataclass(frozen=True)
-class RecordFigures:
+class _Counts:
+    """Whole-number figures by name: written as an object, read back with zeros for keys missing."""
+
+    def to_dict(self) -> dict[str, int]:
+        """Every figure by name."""
+        return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """From ``to_dict`` (one written by an older version lacks some figures: zeros)."""
+        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class RecordFigures(_Counts):
     """What became of the records: parsed = inserted + updated + duplicates + skipped + rejected.
 
     Each field is summed from the unit results' attribute of the same name.
@@ -76,33 +90,15 @@ class RecordFigures:
         fates = (self.inserted, self.updated, self.duplicates, self.skipped_by_trigger)
         return sum(fates) + self.rejected
 
-    def to_dict(self) -> dict[str, int]:
-        """Every figure by name."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RecordFigures:
-        """From ``to_dict`` (a report of an older version lacks some: zeros)."""
-        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
-
 
 @dataclass(frozen=True)
-class FileFigures:
+class FileFigures(_Counts):
     """How many files the run attempted, loaded, failed and skipped (already loaded)."""
 
     attempted: int = 0
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        """Every figure by name."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FileFigures:
-        """From ``to_dict``."""
-        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from pgingest.errors import ConfigError
-from pgingest.report.metrics import STAGES, Metrics, peak_memory_bytes
-from pgingest.report.progress import ProgressState
+from pgingest.report.metrics import Metrics, MetricsSnapshot, peak_memory_bytes
+from pgingest.report.progress import ProgressSnapshot, ProgressState
+from pgingest.summary import RETRY_KINDS, STAGES
 
 __all__ = ["DEFAULT_METRICS_ADDRESS", "MetricsServer", "RunCollector"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
-RETRY_KINDS = ("file", "db", "careful")
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
@@ -49,61 +49,67 @@ class RunCollector:
 
     def collect(self) -> Iterator[Metric]:
         """The figures now."""
-        progress = self._state.snapshot()
-        figures = self._metrics.snapshot()
-        yield _gauge("files_planned", "Files this run will load.", progress.files_total)
-        files = CounterMetricFamily(
-            "pgingest_files", "Files that finished, by outcome.", labels=["outcome"]
-        )
-        files.add_metric(["succeeded"], progress.files_succeeded)
-        files.add_metric(["failed"], progress.files_failed)
-        files.add_metric(["skipped"], progress.files_skipped)
-        yield files
-        yield _gauge("files_active", "Files loading now.", len(progress.active))
-        yield _gauge(
-            "bytes_planned", "Bytes of the files this run will load.", progress.bytes_total
-        )
-        yield _gauge("bytes_read", "Bytes of those files read so far.", progress.bytes_done)
-        yield _counter("rows_committed", "Rows of files that committed.", progress.rows_committed)
-        yield _gauge(
-            "rows_in_flight",
-            "Rows sent by files still loading (rolled back if the file fails).",
-            progress.rows - progress.rows_committed,
-        )
-        yield _counter("batches", "Batches sent to the server.", progress.batches)
-        yield _gauge("rows_per_second", "Recent throughput in rows.", progress.rows_per_second)
-        yield _gauge("bytes_per_second", "Recent throughput in bytes.", progress.bytes_per_second)
-        eta = progress.eta_seconds
-        yield _gauge("eta_seconds", "Seconds left at the recent rate (-1: unknown).", eta or -1.0)
-        yield _gauge("elapsed_seconds", "Seconds since the run started.", progress.elapsed)
-        retries = CounterMetricFamily("pgingest_retries", "Retries by kind.", labels=["kind"])
-        for kind in RETRY_KINDS:
-            retries.add_metric([kind], figures.count(f"retries.{kind}"))
-        yield retries
-        busy = CounterMetricFamily(
-            "pgingest_stage_busy_seconds",
-            "Seconds spent in each stage, summed over threads.",
-            labels=["stage"],
-        )
-        wall = GaugeMetricFamily(
-            "pgingest_stage_wall_seconds",
-            "Seconds from a stage's first start to its last end.",
-            labels=["stage"],
-        )
-        for stage in STAGES:
-            busy.add_metric([stage], figures.stage_busy.get(stage, 0.0))
-            wall.add_metric([stage], figures.stage_wall.get(stage, 0.0))
-        yield busy
-        yield wall
-        tables = CounterMetricFamily(
-            "pgingest_table_rows", "Rows that landed, by table.", labels=["table"]
-        )
-        for table, rows in sorted(figures.table_rows.items()):
-            tables.add_metric([table], rows)
-        yield tables
+        yield from _progress_families(self._state.snapshot())
+        yield from _figure_families(self._metrics.snapshot())
         yield _gauge(
             "peak_memory_bytes", "Peak resident memory of the process.", peak_memory_bytes()
         )
+
+
+def _progress_families(progress: ProgressSnapshot) -> Iterator[Metric]:
+    """Files, bytes, rows and rates as the run's progress has them."""
+    yield _gauge("files_planned", "Files this run will load.", progress.files_total)
+    files = CounterMetricFamily(
+        "pgingest_files", "Files that finished, by outcome.", labels=["outcome"]
+    )
+    files.add_metric(["succeeded"], progress.files_succeeded)
+    files.add_metric(["failed"], progress.files_failed)
+    files.add_metric(["skipped"], progress.files_skipped)
+    yield files
+    yield _gauge("files_active", "Files loading now.", len(progress.active))
+    yield _gauge("bytes_planned", "Bytes of the files this run will load.", progress.bytes_total)
+    yield _gauge("bytes_read", "Bytes of those files read so far.", progress.bytes_done)
+    yield _counter("rows_committed", "Rows of files that committed.", progress.rows_committed)
+    yield _gauge(
+        "rows_in_flight",
+        "Rows sent by files still loading (rolled back if the file fails).",
+        progress.rows - progress.rows_committed,
+    )
+    yield _counter("batches", "Batches sent to the server.", progress.batches)
+    yield _gauge("rows_per_second", "Recent throughput in rows.", progress.rows_per_second)
+    yield _gauge("bytes_per_second", "Recent throughput in bytes.", progress.bytes_per_second)
+    eta = progress.eta_seconds
+    yield _gauge("eta_seconds", "Seconds left at the recent rate (-1: unknown).", eta or -1.0)
+    yield _gauge("elapsed_seconds", "Seconds since the run started.", progress.elapsed)
+
+
+def _figure_families(figures: MetricsSnapshot) -> Iterator[Metric]:
+    """Retries, time per stage and rows per table as the run's metrics count them."""
+    retries = CounterMetricFamily("pgingest_retries", "Retries by kind.", labels=["kind"])
+    for kind in RETRY_KINDS:
+        retries.add_metric([kind], figures.count(f"retries.{kind}"))
+    yield retries
+    busy = CounterMetricFamily(
+        "pgingest_stage_busy_seconds",
+        "Seconds spent in each stage, summed over threads.",
+        labels=["stage"],
+    )
+    wall = GaugeMetricFamily(
+        "pgingest_stage_wall_seconds",
+        "Seconds from a stage's first start to its last end.",
+        labels=["stage"],
+    )
+    for stage in STAGES:
+        busy.add_metric([stage], figures.stage_busy.get(stage, 0.0))
+        wall.add_metric([stage], figures.stage_wall.get(stage, 0.0))
+    yield busy
+    yield wall
+    tables = CounterMetricFamily(
+        "pgingest_table_rows", "Rows that landed, by table.", labels=["table"]
+    )
+    for table, rows in sorted(figures.table_rows.items()):
+        tables.add_metric([table], rows)
+    yield tables
 
 
 class MetricsServer:

@@ -11,7 +11,7 @@ from pgingest.report.formatting import counted, format_bytes, format_rate, forma
 from pgingest.summary import RunReport
 
 if TYPE_CHECKING:
-    from pgingest.plan import RunPlan
+    from pgingest.plan import RunPlan, SourcePlan
 
 __all__ = [
     "format_bytes",
@@ -134,46 +134,56 @@ def render_plan(console: Console, plan: RunPlan) -> None:
     """Each source: its table and columns, its files with size, format and what would happen."""
     console.print(f"database: {plan.database}", markup=False, highlight=False)
     for source in plan.sources:
-        state = (
-            "exists"
-            if source.table_exists
-            else ("will be created" if source.source.create else "MISSING")
-        )
+        _render_source_head(console, plan, source)
+        console.print(_plan_files_table(plan, source))
+        to_load = [f for f in source.files if f.action == "load"]
         console.print(
-            f"\nsource {source.source.name} → {source.table} ({state}, mode {source.source.mode})",
+            f"  {counted(len(source.files), 'file')}, {len(to_load)} to load, "
+            f"{format_bytes(sum(f.size for f in to_load))}",
             markup=False,
             highlight=False,
         )
-        if source.problem:
-            console.print(f"  problem: {source.problem}", markup=False, style="red")
-        if source.table_columns:
-            columns = ", ".join(f"{name} {sql_type}" for name, sql_type in source.table_columns)
-            console.print(f"  columns: {columns}", markup=False, highlight=False, soft_wrap=True)
-        for pattern in source.unmatched_patterns:
-            console.print(f"  warning: {pattern} matches no files", markup=False, style="yellow")
-        for alias in source.folded:
-            console.print(
-                f"  once: {plan.display_path(alias.path)} is {plan.display_path(alias.kept)} "
-                f"({alias.reason}); loaded once, as {plan.display_path(alias.kept)}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-        files = Table(show_edge=False, header_style="bold", pad_edge=False)
-        files.add_column("file", overflow="fold")
-        for heading in ("format", "size"):
-            files.add_column(heading, no_wrap=True)
-        files.add_column("action", overflow="fold")
-        for file in source.files:
-            fmt = file.format + (f"+{file.compression}" if file.compression else "")
-            action = file.action if not file.problem else f"{file.action}: {file.problem}"
-            action += f" ({file.note})" if file.note else ""
-            files.add_row(plan.display_path(file.path), fmt, format_bytes(file.size), action)
-        console.print(files)
-        to_load = sum(1 for f in source.files if f.action == "load")
+
+
+def _render_source_head(console: Console, plan: RunPlan, source: SourcePlan) -> None:
+    """A source's table (exists, will be created, missing), columns, and what to look at."""
+    state = (
+        "exists"
+        if source.table_exists
+        else ("will be created" if source.source.create else "MISSING")
+    )
+    console.print(
+        f"\nsource {source.source.name} → {source.table} ({state}, mode {source.source.mode})",
+        markup=False,
+        highlight=False,
+    )
+    if source.problem:
+        console.print(f"  problem: {source.problem}", markup=False, style="red")
+    if source.table_columns:
+        columns = ", ".join(f"{name} {sql_type}" for name, sql_type in source.table_columns)
+        console.print(f"  columns: {columns}", markup=False, highlight=False, soft_wrap=True)
+    for pattern in source.unmatched_patterns:
+        console.print(f"  warning: {pattern} matches no files", markup=False, style="yellow")
+    for alias in source.folded:
         console.print(
-            f"  {counted(len(source.files), 'file')}, {to_load} to load, "
-            f"{format_bytes(sum(f.size for f in source.files if f.action == 'load'))}",
+            f"  once: {plan.display_path(alias.path)} is {plan.display_path(alias.kept)} "
+            f"({alias.reason}); loaded once, as {plan.display_path(alias.kept)}",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
+
+
+def _plan_files_table(plan: RunPlan, source: SourcePlan) -> Table:
+    """A source's files: path, format, size, and what a run would do with each."""
+    files = Table(show_edge=False, header_style="bold", pad_edge=False)
+    files.add_column("file", overflow="fold")
+    for heading in ("format", "size"):
+        files.add_column(heading, no_wrap=True)
+    files.add_column("action", overflow="fold")
+    for file in source.files:
+        fmt = file.format + (f"+{file.compression}" if file.compression else "")
+        action = file.action if not file.problem else f"{file.action}: {file.problem}"
+        action += f" ({file.note})" if file.note else ""
+        files.add_row(plan.display_path(file.path), fmt, format_bytes(file.size), action)
+    return files

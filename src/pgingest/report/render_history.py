@@ -102,6 +102,11 @@ def render_status(console: Console, statuses: Sequence[SourceStatus]) -> None:
             _local(status.last_loaded_at),
         )
     console.print(table)
+    _render_status_notes(console, statuses)
+
+
+def _render_status_notes(console: Console, statuses: Sequence[SourceStatus]) -> None:
+    """Below the table: partial and changed files, unmatched patterns, failures and the remedy."""
     for file in [f for s in statuses for f in s.files if f.state == "partial"]:
         console.print(
             f"{file.label}: {file.path}; the next run loads the other parts",
