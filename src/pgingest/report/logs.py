@@ -21,7 +21,7 @@ from pgingest.report.progress import ProgressSnapshot, ProgressState
 from pgingest.report.reporter import NullReporter
 
 if TYPE_CHECKING:
-    from pgingest.report.run_report import RunReport
+    from pgingest.summary import RunReport
 
 __all__ = ["PROGRESS_LOGGER", "LogProgress", "StageLogger", "describe_progress"]
 

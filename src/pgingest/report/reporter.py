@@ -13,7 +13,7 @@ from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
 
 if TYPE_CHECKING:
-    from pgingest.report.run_report import RunReport
+    from pgingest.summary import RunReport
 
 __all__ = ["CompositeReporter", "NullReporter", "Reporter"]
 

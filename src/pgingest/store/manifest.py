@@ -160,31 +160,40 @@ def look_up(
     ``candidates`` pairs a table name with the paths that may load into it. A
     run with many small files asks once here instead of once per source (or file).
     """
-    pairs = list(dict.fromkeys((table, path) for table, paths in candidates for path in paths))
+    wanted = {(table, path) for table, paths in candidates for path in paths}
     loaded: dict[tuple[str, str], list[LoadedEntry]] = {}
-    latest_status: dict[tuple[str, str, str], str] = {}
-    if not pairs:
+    if not wanted:
         return ManifestLookup(loaded, set())
+    # Two arrays, not one of pairs: the index on (path, table_name) serves, and a
+    # row of a table and path asked for separately is dropped below. Of the rows
+    # that are not loaded, only a part's latest one counts, and only if it failed.
     rows = conn.execute(
         """
-        SELECT f.table_name, f.path, f.fingerprint, f.size, f.modified_ns, f.rows,
-            f.run_id::text, f.part, f.status
-        FROM pgingest.files f
-        JOIN unnest(%s::text[], %s::text[]) AS wanted (table_name, path)
-            ON f.table_name = wanted.table_name AND f.path = wanted.path
-        ORDER BY f.loaded_at DESC, f.id DESC
+        SELECT table_name, path, fingerprint, size, modified_ns, rows, run_id, part, status
+        FROM (
+            SELECT table_name, path, fingerprint, size, modified_ns, rows, run_id::text, part,
+                status, loaded_at, id,
+                row_number() OVER (
+                    PARTITION BY table_name, path, part ORDER BY loaded_at DESC, id DESC
+                ) AS newest
+            FROM pgingest.files
+            WHERE table_name = ANY(%s) AND path = ANY(%s)
+        ) f
+        WHERE status = 'loaded' OR (status = 'failed' AND newest = 1)
+        ORDER BY loaded_at DESC, id DESC
         """,
-        ([table for table, _ in pairs], [path for _, path in pairs]),
+        (list({table for table, _ in wanted}), list({path for _, path in wanted})),
     ).fetchall()
+    failed: set[tuple[str, str]] = set()
     for table, path, fingerprint, size, modified_ns, count, run_id, part, status in rows:
-        latest_status.setdefault((table, path, part), status)  # newest first
-        if status == "loaded":
+        if (table, path) not in wanted:
+            continue
+        if status == "failed":
+            failed.add((table, path))
+        else:
             loaded.setdefault((table, path), []).append(
                 LoadedEntry(path, fingerprint, size, modified_ns, count, run_id, part)
             )
-    failed = {
-        (table, path) for (table, path, _), state in latest_status.items() if state == "failed"
-    }
     return ManifestLookup(loaded, failed)
 
 
@@ -192,14 +201,36 @@ def loaded_entries(
     conn: psycopg.Connection[Any], table_name: str, paths: Iterable[str]
 ) -> dict[str, list[LoadedEntry]]:
     """Loaded manifest rows of these paths for this table, newest first."""
-    paths = list(paths)
-    return look_up(conn, [(table_name, paths)]).entries(table_name, paths)
+    rows = conn.execute(
+        """
+        SELECT path, fingerprint, size, modified_ns, rows, run_id::text, part
+        FROM pgingest.files
+        WHERE table_name = %s AND path = ANY(%s) AND status = 'loaded'
+        ORDER BY loaded_at DESC, id DESC
+        """,
+        (table_name, list(paths)),
+    ).fetchall()
+    entries: dict[str, list[LoadedEntry]] = {}
+    for path, fingerprint, size, modified_ns, count, run_id, part in rows:
+        entries.setdefault(path, []).append(
+            LoadedEntry(path, fingerprint, size, modified_ns, count, run_id, part)
+        )
+    return entries
 
 
 def failed_paths(conn: psycopg.Connection[Any], table_name: str, paths: Iterable[str]) -> set[str]:
     """Paths with a part (or the whole file) whose latest manifest row says it failed."""
-    paths = list(paths)
-    return look_up(conn, [(table_name, paths)]).failed_paths(table_name, paths)
+    rows = conn.execute(
+        """
+        SELECT DISTINCT path FROM (
+            SELECT DISTINCT ON (path, part) path, status FROM pgingest.files
+            WHERE table_name = %s AND path = ANY(%s)
+            ORDER BY path, part, loaded_at DESC, id DESC
+        ) latest WHERE status = 'failed'
+        """,
+        (table_name, list(paths)),
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _gaps(parts: Iterable[str], size: int) -> list[tuple[int, int]]:
