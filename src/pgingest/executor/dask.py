@@ -2,22 +2,40 @@
 
 dask is an optional extra (``pip install 'pgingest[dask]'``) and is imported
 only when this executor is used. Each task runs on a worker process that
-parses its file and loads it over its own connections to the database (see
-pipeline/remote.py); only the unit's description goes out and only its
-result and figures come back. When a worker dies, the scheduler runs its
-tasks again elsewhere, and the manifest makes each unit land once.
+parses its file and loads it over its own connections to the database;
+only the job's description and a small WorkerSpec go out, and only its
+results and figures come back, told to the run's reporter and metrics as they
+arrive. When a worker dies, the scheduler runs its tasks again elsewhere, and
+the manifest makes each unit land once.
+
+A worker keeps one connection pool per database for its lifetime (a
+process-wide cache: tasks come and go, connections stay).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
-from pgingest.errors import ConfigError
+from psycopg_pool import ConnectionPool
 
-__all__ = ["DaskExecutor"]
+from pgingest.config import DEFAULT_MAX_REJECT_RATIO, RetrySettings
+from pgingest.convert import ConvertContext
+from pgingest.errors import ConfigError
+from pgingest.executor.protocol import JobRun
+from pgingest.load.connect import open_pool
+from pgingest.pipeline.unit import Job, UnitContext, UnitResult, run_job
+from pgingest.report.metrics import Metrics, MetricsSnapshot
+from pgingest.report.reporter import Reporter
+from pgingest.retry import Retrier
+
+__all__ = ["DaskExecutor", "WorkerOutcome", "WorkerSpec", "run_on_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +45,9 @@ R = TypeVar("R")
 # Tasks in flight per worker thread: enough to keep every thread busy while a
 # result travels back, few enough that the client never holds many results.
 TASKS_PER_THREAD = 2
+
+# Connections per worker process when the settings name none.
+WORKER_CONNECTIONS = 2
 
 
 def _distributed() -> Any:
@@ -61,6 +82,17 @@ class DaskExecutor:
             ) from exc
         return cls(client, owns_client=True)
 
+    def run_jobs(self, jobs: Sequence[Job], run: JobRun) -> list[UnitResult]:
+        """Every job as a task; each result and its figures told to the run as it arrives."""
+        spec = WorkerSpec.of(run)
+        results: list[UnitResult] = []
+        for outcome in self.map_unordered(partial(run_on_worker, spec), jobs):
+            run.context.metrics.merge(outcome.metrics)
+            for result in outcome.results:
+                _tell(run.context.reporter, result)
+            results.extend(outcome.results)
+        return results
+
     def threads(self) -> int:
         """Worker threads across the cluster (at least 1)."""
         return max(int(sum(self.client.nthreads().values())), 1)
@@ -88,3 +120,90 @@ class DaskExecutor:
         """Disconnect (only a client this executor opened)."""
         if self._owns_client:
             self.client.close()
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to run any job of a run."""
+
+    database_url: str = field(repr=False)  # may hold a password
+    run_id: uuid.UUID
+    batch_rows: int
+    timezone: str
+    retry: RetrySettings
+    max_rejects: int | None
+    connections: int  # per worker process
+    max_reject_ratio: float | None = DEFAULT_MAX_REJECT_RATIO
+
+    @classmethod
+    def of(cls, run: JobRun) -> WorkerSpec:
+        """The spec of a run; the embedded server is out of the workers' reach."""
+        if run.target.is_embedded:
+            raise ConfigError(
+                "Dask workers cannot reach the embedded PostgreSQL (it listens on a Unix "
+                "socket on this machine only)",
+                hint="set DATABASE_URL (or --database-url) to a PostgreSQL server the workers "
+                "can reach over TCP",
+            )
+        settings, context = run.settings, run.context
+        return cls(
+            database_url=run.target.url,
+            run_id=context.run_id,
+            batch_rows=context.batch_rows,
+            timezone=context.convert.timezone,
+            retry=settings.retry,
+            max_rejects=context.max_rejects,
+            connections=settings.connections or WORKER_CONNECTIONS,
+            max_reject_ratio=context.max_reject_ratio,
+        )
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """A job's results and the figures measured while it ran."""
+
+    results: list[UnitResult]
+    metrics: MetricsSnapshot
+
+
+_pools: dict[tuple[str, int], ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(spec: WorkerSpec) -> ConnectionPool:
+    key = (spec.database_url, spec.connections)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = open_pool(spec.database_url, spec.connections)
+            _pools[key] = pool
+        return pool
+
+
+def run_on_worker(spec: WorkerSpec, job: Job) -> WorkerOutcome:
+    """Run one job on this worker and return its results with its figures."""
+    metrics = Metrics()
+    context = UnitContext(
+        pool=_pool(spec),
+        run_id=spec.run_id,
+        batch_rows=spec.batch_rows,
+        convert=ConvertContext(timezone=spec.timezone),
+        metrics=metrics,
+        retrier=Retrier(spec.retry, on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}")),
+        max_rejects=spec.max_rejects,
+        max_reject_ratio=spec.max_reject_ratio,
+    )
+    return WorkerOutcome(run_job(job, context), metrics.snapshot())
+
+
+def _tell(reporter: Reporter, result: UnitResult) -> None:
+    """What a worker did, told to the client's reporter when its result arrives."""
+    file = result.unit.file
+    reporter.unit_started(file)
+    if result.skipped:
+        reporter.file_skipped(file, "loaded by another run")
+    elif result.error is not None:
+        reporter.unit_failed(file, result.error)
+    else:
+        reporter.rows_loaded(file, rows=result.rows, fraction=1.0)
+        reporter.unit_finished(file, rows=result.rows)

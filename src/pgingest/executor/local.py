@@ -7,9 +7,12 @@ of moving batches between processes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
+
+from pgingest.executor.protocol import JobRun
+from pgingest.pipeline.unit import Job, UnitResult, run_job
 
 __all__ = ["LocalExecutor"]
 
@@ -24,6 +27,17 @@ class LocalExecutor:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+
+    def run_jobs(self, jobs: Sequence[Job], run: JobRun) -> list[UnitResult]:
+        """Every job's results, in completion order, over the run's own pool."""
+        return [
+            result
+            for done in self.map_unordered(lambda job: run_job(job, run.context), jobs)
+            for result in done
+        ]
+
+    def close(self) -> None:
+        """Nothing to let go of: the threads end with each run."""
 
     def map_unordered(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """Results in completion order; submission is bounded so queues never grow."""

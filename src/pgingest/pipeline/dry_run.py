@@ -15,8 +15,8 @@ from pgingest.load.catalog import read_table
 from pgingest.load.connect import connect, translate_db_error
 from pgingest.match import match_columns
 from pgingest.parse import open_reader
-from pgingest.pipeline.attempt import Unit
 from pgingest.pipeline.prepare import infer_with_config, prepare_source, sample_files
+from pgingest.pipeline.unit import Unit
 
 __all__ = ["FilePlan", "RunPlan", "SourcePlan", "plan_run"]
 

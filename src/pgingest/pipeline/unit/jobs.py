@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgingest.pipeline.attempt import Unit, UnitContext
-from pgingest.pipeline.replace import ReplaceGroup, load_replace
-from pgingest.pipeline.unit import UnitResult, load_unit
+from pgingest.pipeline.unit.load import load_unit
+from pgingest.pipeline.unit.model import Unit, UnitContext
+from pgingest.pipeline.unit.replace import ReplaceGroup, load_replace
+from pgingest.pipeline.unit.result import UnitResult
 
 __all__ = ["Job", "OrderedGroup", "job_files", "job_size", "run_job"]
 
@@ -34,18 +35,16 @@ Job = Unit | ReplaceGroup | OrderedGroup
 
 def job_size(job: Job) -> int:
     """Bytes the job reads (the largest go first, so the tail of a run stays short)."""
-    return job.size if isinstance(job, ReplaceGroup | OrderedGroup) else job.file.size
+    return job.size
 
 
 def job_files(job: Job) -> list[Unit]:
     """The units of a job."""
-    return list(job.units) if isinstance(job, ReplaceGroup | OrderedGroup) else [job]
+    return list(job.units)
 
 
 def run_job(job: Job, context: UnitContext) -> list[UnitResult]:
     """Run a job; one result per file (or chunk)."""
     if isinstance(job, ReplaceGroup):
         return load_replace(job, context)
-    if isinstance(job, OrderedGroup):
-        return [load_unit(unit, context) for unit in job.units]
-    return [load_unit(job, context)]
+    return [load_unit(unit, context) for unit in job.units]
