@@ -9,9 +9,16 @@ from __future__ import annotations
 from pgingest.config import Settings
 from pgingest.executor.dask import DaskExecutor
 from pgingest.executor.local import LocalExecutor
-from pgingest.executor.protocol import Executor, JobRun
+from pgingest.executor.protocol import Executor, JobRun, Workplace
 
-__all__ = ["DaskExecutor", "Executor", "JobRun", "LocalExecutor", "executor_for"]
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "JobRun",
+    "LocalExecutor",
+    "Workplace",
+    "executor_for",
+]
 
 
 def executor_for(settings: Settings, *, workers: int) -> Executor:

@@ -17,22 +17,19 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from psycopg_pool import ConnectionPool
 
-from pgingest.config import DEFAULT_MAX_REJECT_RATIO, RetrySettings
-from pgingest.convert import ConvertContext
+from pgingest.config import RetrySettings
 from pgingest.errors import ConfigError
-from pgingest.executor.protocol import JobRun
+from pgingest.executor.protocol import FinishedUnit, JobRun, JobRunner, Workplace
 from pgingest.load.connect import open_pool
-from pgingest.pipeline.unit import Job, UnitContext, UnitResult, run_job
 from pgingest.report.metrics import Metrics, MetricsSnapshot
-from pgingest.report.reporter import Reporter
+from pgingest.report.reporter import NullReporter, Reporter
 from pgingest.retry import Retrier
 
 __all__ = ["DaskExecutor", "WorkerOutcome", "WorkerSpec", "run_on_worker"]
@@ -41,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+J = TypeVar("J")
+U = TypeVar("U", bound=FinishedUnit)
 
 # Tasks in flight per worker thread: enough to keep every thread busy while a
 # result travels back, few enough that the client never holds many results.
@@ -82,14 +81,15 @@ class DaskExecutor:
             ) from exc
         return cls(client, owns_client=True)
 
-    def run_jobs(self, jobs: Sequence[Job], run: JobRun) -> list[UnitResult]:
+    def run_jobs(self, jobs: Sequence[J], run: JobRun[J, U]) -> list[U]:
         """Every job as a task; each result and its figures told to the run as it arrives."""
         spec = WorkerSpec.of(run)
-        results: list[UnitResult] = []
-        for outcome in self.map_unordered(partial(run_on_worker, spec), jobs):
-            run.context.metrics.merge(outcome.metrics)
+        results: list[U] = []
+        task = partial(run_on_worker, spec, run.runner)
+        for outcome in self.map_unordered(task, jobs):
+            run.here.metrics.merge(outcome.metrics)
             for result in outcome.results:
-                _tell(run.context.reporter, result)
+                _tell(run.here.reporter, result)
             results.extend(outcome.results)
         return results
 
@@ -124,19 +124,14 @@ class DaskExecutor:
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker needs to run any job of a run."""
+    """What a worker needs to make a workplace for the run's jobs."""
 
     database_url: str = field(repr=False)  # may hold a password
-    run_id: uuid.UUID
-    batch_rows: int
-    timezone: str
     retry: RetrySettings
-    max_rejects: int | None
     connections: int  # per worker process
-    max_reject_ratio: float | None = DEFAULT_MAX_REJECT_RATIO
 
     @classmethod
-    def of(cls, run: JobRun) -> WorkerSpec:
+    def of(cls, run: JobRun[Any, Any]) -> WorkerSpec:
         """The spec of a run; the embedded server is out of the workers' reach."""
         if run.target.is_embedded:
             raise ConfigError(
@@ -145,24 +140,19 @@ class WorkerSpec:
                 hint="set DATABASE_URL (or --database-url) to a PostgreSQL server the workers "
                 "can reach over TCP",
             )
-        settings, context = run.settings, run.context
+        settings = run.settings
         return cls(
             database_url=run.target.url,
-            run_id=context.run_id,
-            batch_rows=context.batch_rows,
-            timezone=context.convert.timezone,
             retry=settings.retry,
-            max_rejects=context.max_rejects,
             connections=settings.connections or WORKER_CONNECTIONS,
-            max_reject_ratio=context.max_reject_ratio,
         )
 
 
 @dataclass(frozen=True)
-class WorkerOutcome:
+class WorkerOutcome(Generic[U]):
     """A job's results and the figures measured while it ran."""
 
-    results: list[UnitResult]
+    results: Sequence[U]
     metrics: MetricsSnapshot
 
 
@@ -180,25 +170,21 @@ def _pool(spec: WorkerSpec) -> ConnectionPool:
         return pool
 
 
-def run_on_worker(spec: WorkerSpec, job: Job) -> WorkerOutcome:
+def run_on_worker(spec: WorkerSpec, runner: JobRunner[J, U], job: J) -> WorkerOutcome[U]:
     """Run one job on this worker and return its results with its figures."""
     metrics = Metrics()
-    context = UnitContext(
+    place = Workplace(
         pool=_pool(spec),
-        run_id=spec.run_id,
-        batch_rows=spec.batch_rows,
-        convert=ConvertContext(timezone=spec.timezone),
         metrics=metrics,
         retrier=Retrier(spec.retry, on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}")),
-        max_rejects=spec.max_rejects,
-        max_reject_ratio=spec.max_reject_ratio,
+        reporter=NullReporter(),  # the client tells the run's reporter when results arrive
     )
-    return WorkerOutcome(run_job(job, context), metrics.snapshot())
+    return WorkerOutcome(runner(job, place), metrics.snapshot())
 
 
-def _tell(reporter: Reporter, result: UnitResult) -> None:
+def _tell(reporter: Reporter, result: FinishedUnit) -> None:
     """What a worker did, told to the client's reporter when its result arrives."""
-    file = result.unit.file
+    file = result.file
     reporter.unit_started(file)
     if result.skipped:
         reporter.file_skipped(file, "loaded by another run")

@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from pgingest.executor.protocol import JobRun
-from pgingest.pipeline.unit import Job, UnitResult, run_job
+from pgingest.executor.protocol import FinishedUnit, JobRun
 
 __all__ = ["LocalExecutor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+J = TypeVar("J")
+U = TypeVar("U", bound=FinishedUnit)
 
 
 class LocalExecutor:
@@ -28,11 +29,11 @@ class LocalExecutor:
             raise ValueError("workers must be at least 1")
         self.workers = workers
 
-    def run_jobs(self, jobs: Sequence[Job], run: JobRun) -> list[UnitResult]:
-        """Every job's results, in completion order, over the run's own pool."""
+    def run_jobs(self, jobs: Sequence[J], run: JobRun[J, U]) -> list[U]:
+        """Every job's results, in completion order, in the run's own workplace."""
         return [
             result
-            for done in self.map_unordered(lambda job: run_job(job, run.context), jobs)
+            for done in self.map_unordered(lambda job: run.runner(job, run.here), jobs)
             for result in done
         ]
 

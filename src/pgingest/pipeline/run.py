@@ -20,7 +20,7 @@ from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
 from pgingest.errors import PgIngestError
-from pgingest.executor import Executor, JobRun, executor_for
+from pgingest.executor import Executor, JobRun, Workplace, executor_for
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
 from pgingest.load.create import drop_if_unused
@@ -31,8 +31,8 @@ from pgingest.pipeline.unit import (
     Job,
     OrderedGroup,
     Unit,
-    UnitContext,
     UnitResult,
+    UnitRunner,
     job_files,
     job_size,
     lacking_warning,
@@ -164,10 +164,7 @@ def _load(scope: _RunScope, pool: ConnectionPool, discovered: list[DiscoveredSou
             conn, discovered, config, options=scope.options, reporter=reporter, metrics=metrics
         )
     jobs = _jobs(prepared, reporter)
-    context = _unit_context(scope, pool, timezone)
-    results = run_jobs(
-        jobs, JobRun(context, scope.target, config.settings), executor=scope.options.executor
-    )
+    results = run_jobs(jobs, _job_run(scope, pool, timezone), executor=scope.options.executor)
     with pool.connection() as conn:
         _drop_unused_tables(conn, prepared, results)
     outcome = _Outcome(run_id, scope.started_at, scope.target, discovered, prepared, results)
@@ -184,23 +181,22 @@ def _load(scope: _RunScope, pool: ConnectionPool, discovered: list[DiscoveredSou
     return report
 
 
-def _unit_context(scope: _RunScope, pool: ConnectionPool, timezone: str) -> UnitContext:
+def _job_run(scope: _RunScope, pool: ConnectionPool, timezone: str) -> JobRun[Job, UnitResult]:
+    """The run's jobs as executors see them: how to run one, and the run's own workplace."""
     settings = scope.config.settings
-    return UnitContext(
-        pool=pool,
+    runner = UnitRunner(
         run_id=scope.run_id,
         batch_rows=settings.batch_size,
         convert=ConvertContext(timezone=timezone),
-        metrics=scope.metrics,
-        retrier=scope.retrier,
         max_rejects=settings.max_rejects,
-        reporter=scope.observers.reporter,
         max_reject_ratio=settings.max_reject_ratio,
     )
+    here = Workplace(pool, scope.metrics, scope.retrier, scope.observers.reporter)
+    return JobRun(runner, here, scope.target, settings)
 
 
 def run_jobs(
-    jobs: Sequence[Job], run: JobRun, *, executor: Executor | None = None
+    jobs: Sequence[Job], run: JobRun[Job, UnitResult], *, executor: Executor | None = None
 ) -> list[UnitResult]:
     """Every job on ``executor``, else on one made for this run as the settings say."""
     workers = run.settings.workers or _cpu_count()

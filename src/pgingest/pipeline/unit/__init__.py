@@ -8,7 +8,14 @@ results) ← replace (files in one transaction) ← jobs (what an executor runs)
 
 from __future__ import annotations
 
-from pgingest.pipeline.unit.jobs import Job, OrderedGroup, job_files, job_size, run_job
+from pgingest.pipeline.unit.jobs import (
+    Job,
+    OrderedGroup,
+    UnitRunner,
+    job_files,
+    job_size,
+    run_job,
+)
 from pgingest.pipeline.unit.load import load_unit
 from pgingest.pipeline.unit.model import Unit, UnitContext
 from pgingest.pipeline.unit.replace import ReplaceGroup, as_replace_units
@@ -22,6 +29,7 @@ __all__ = [
     "UnitContext",
     "UnitFailure",
     "UnitResult",
+    "UnitRunner",
     "as_replace_units",
     "job_files",
     "job_size",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pgingest.discover import SourceFile
 from pgingest.errors import LoadError, PgIngestError
 from pgingest.parse import SourceReader
 from pgingest.parse.encoding import TextEncoding
@@ -41,6 +42,11 @@ class UnitResult:
     finished: float = 0.0
     skipped: bool = False  # another run loaded the file first
     encoding: str | None = None  # the text encoding, where detected (not declared, not UTF-8)
+
+    @property
+    def file(self) -> SourceFile:
+        """The file (or chunk) the unit loaded."""
+        return self.unit.file
 
     @property
     def rows(self) -> int:

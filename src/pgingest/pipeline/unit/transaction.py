@@ -14,7 +14,7 @@ import psycopg
 
 from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.connect import translate_db_error
-from pgingest.load.merge import create_stage, require_unique_key
+from pgingest.load.merge import Stage, create_stage, require_unique_key
 from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
 from pgingest.manifest import is_recorded, overlaps_loaded, record_loaded
 from pgingest.match import UnitPlan
@@ -100,7 +100,9 @@ def _run_on(
     tally = Tally(lacking=plan.lacking)
     try:
         with conn.transaction():
-            attempt = _begin(conn, unit, plan, reader, ctx, careful=careful, tally=tally)
+            stage = _destination(conn, unit, plan)
+            rules = RuleChecker(unit.source.rules)
+            attempt = Attempt(unit, plan, reader, ctx, conn, careful, stage, rules, tally)
             _fill(attempt)
             _check_counts(attempt)
             start = ctx.metrics.now()
@@ -123,17 +125,8 @@ def _run_on(
     return tally
 
 
-def _begin(
-    conn: psycopg.Connection[Any],
-    unit: Unit,
-    plan: UnitPlan,
-    reader: SourceReader,
-    ctx: UnitContext,
-    *,
-    careful: bool,
-    tally: Tally,
-) -> Attempt:
-    """The attempt, with its staging table made and a changed file's earlier rows gone."""
+def _destination(conn: psycopg.Connection[Any], unit: Unit, plan: UnitPlan) -> Stage | None:
+    """The staging table the rows go through, if any; a changed file's earlier rows gone."""
     source = unit.source
     stage = None
     if source.mode == "upsert" or any(r.sql for r in source.rules):
@@ -142,8 +135,7 @@ def _begin(
         stage = create_stage(conn, unit.table.name, [t.name for t in plan.targets])
     if unit.decision.action == "changed":
         forget_earlier_load(conn, unit, plan)
-    rules = RuleChecker(source.rules)
-    return Attempt(unit, plan, reader, ctx, conn, careful, stage, rules, tally)
+    return stage
 
 
 def _fill(attempt: Attempt) -> None:
