@@ -14,7 +14,7 @@ from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
 from pgingest.report.run_report import RunReport
 
-attempt_module = importlib.import_module("pgingest.pipeline.attempt")
+attempt_module = importlib.import_module("pgingest.pipeline.unit.transaction")
 run_module = importlib.import_module("pgingest.pipeline.run")
 
 ROWS = 4000

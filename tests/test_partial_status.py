@@ -24,7 +24,7 @@ from pgingest.pipeline import RunOptions, run
 from pgingest.run_lock import mark_interrupted, take_run_lock
 from tests.conftest import write_config
 
-jobs_module = importlib.import_module("pgingest.pipeline.jobs")
+jobs_module = importlib.import_module("pgingest.pipeline.unit.jobs")
 
 CHUNK = 4096
 ROWS = 4000

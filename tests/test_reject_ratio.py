@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pgingest.cli import app
-from pgingest.pipeline.reject_ratio import exceeds_ratio
+from pgingest.pipeline.unit.reject_ratio import exceeds_ratio
 from pgingest.report.run_report import RunReport
 from tests.conftest import write_config
 

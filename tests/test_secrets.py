@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from pgingest.cli import app
 from pgingest.config import parse_config
 from pgingest.database import DatabaseTarget
+from pgingest.executor.dask import WorkerSpec
 from pgingest.log_setup import configure_logging, hide_in_logs
 from pgingest.pipeline import RunOptions
-from pgingest.pipeline.remote import WorkerSpec
 from pgingest.redact import redact_text, redact_url
 from tests.conftest import write_config
 

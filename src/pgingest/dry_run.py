@@ -22,13 +22,13 @@ from pgingest.load.catalog import Table, read_table
 from pgingest.load.connect import connect, translate_db_error
 from pgingest.match import match_columns
 from pgingest.parse import open_reader
-from pgingest.pipeline.attempt import Unit
 from pgingest.pipeline.prepare import (
     PreparedSource,
     infer_with_config,
     prepare_source,
     sample_files,
 )
+from pgingest.pipeline.unit import Unit
 from pgingest.plan import FilePlan, RunPlan, SourcePlan
 from pgingest.store.schema import has_tables
 

@@ -7,14 +7,18 @@ of moving batches between processes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
+
+from pgingest.executor.protocol import FinishedUnit, JobRun
 
 __all__ = ["LocalExecutor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+J = TypeVar("J")
+U = TypeVar("U", bound=FinishedUnit)
 
 
 class LocalExecutor:
@@ -24,6 +28,17 @@ class LocalExecutor:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+
+    def run_jobs(self, jobs: Sequence[J], run: JobRun[J, U]) -> list[U]:
+        """Every job's results, in completion order, in the run's own workplace."""
+        return [
+            result
+            for done in self.map_unordered(lambda job: run.runner(job, run.here), jobs)
+            for result in done
+        ]
+
+    def close(self) -> None:
+        """Nothing to let go of: the threads end with each run."""
 
     def map_unordered(self, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         """Results in completion order; submission is bounded so queues never grow."""

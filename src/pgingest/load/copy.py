@@ -21,8 +21,8 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from pgingest.load.timing import NO_TIMING, StageTimer
 from pgingest.naming import TableName
-from pgingest.report.metrics import Metrics
 from pgingest.types import TargetColumn, encoder_builder_for
 
 __all__ = ["CopyWriter", "copy_row_of_error", "copy_statement", "new_encoder"]
@@ -70,12 +70,12 @@ class CopyWriter(AbstractContextManager["CopyWriter"]):
         table: TableName,
         columns: Sequence[TargetColumn],
         *,
-        metrics: Metrics | None = None,
+        metrics: StageTimer = NO_TIMING,
     ) -> None:
         self._cursor = cursor
         self._columns = list(columns)
         self._statement = copy_statement(table, [c.name for c in columns])
-        self._metrics = metrics or Metrics()
+        self._metrics = metrics
         self._copy_context: AbstractContextManager[psycopg.Copy] | None = None
         self._copy: psycopg.Copy | None = None
         self._encoder: pgpq.ArrowToPostgresBinaryEncoder | None = None

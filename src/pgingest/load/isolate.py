@@ -19,8 +19,8 @@ import psycopg
 import pyarrow as pa
 
 from pgingest.load.copy import CopyWriter, copy_row_of_error
+from pgingest.load.timing import StageTimer
 from pgingest.naming import TableName
-from pgingest.report.metrics import Metrics
 from pgingest.types import TargetColumn
 
 __all__ = [
@@ -74,7 +74,7 @@ def _copy(
     table: TableName,
     columns: Sequence[TargetColumn],
     batch: pa.RecordBatch,
-    metrics: Metrics,
+    metrics: StageTimer,
 ) -> int:
     """Copy the batch under a savepoint; the rows a trigger skipped."""
     with (
@@ -92,7 +92,7 @@ def copy_isolating(
     columns: Sequence[TargetColumn],
     batch: pa.RecordBatch,
     *,
-    metrics: Metrics,
+    metrics: StageTimer,
     limit: int | None = None,
 ) -> IsolatedCopy:
     """Copy ``batch``, leaving out the rows the server refuses; says which they were.

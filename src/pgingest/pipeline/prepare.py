@@ -24,8 +24,7 @@ from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import add_columns, create_table
 from pgingest.manifest import Decision, decide, failed_paths, loaded_entries, loaded_paths
 from pgingest.parse import open_reader
-from pgingest.pipeline.attempt import Unit
-from pgingest.pipeline.replace import ReplaceGroup, as_replace_units
+from pgingest.pipeline.unit import ReplaceGroup, Unit, as_replace_units
 from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
 
 __all__ = ["PreparedSource", "in_apply_order", "prepare_source", "sample_files"]

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,18 +18,22 @@ from pgingest.config import Config
 from pgingest.convert import ConvertContext
 from pgingest.database import DatabaseTarget, resolve_database
 from pgingest.discover import DiscoveredSource, discover_files
-from pgingest.errors import ConfigError, PgIngestError
-from pgingest.executor import LocalExecutor
-from pgingest.executor.dask import DaskExecutor
+from pgingest.errors import PgIngestError
+from pgingest.executor import Executor, JobRun, Workplace, executor_for
 from pgingest.load.catalog import server_timezone
 from pgingest.load.connect import connect, free_connections, open_pool, translate_db_error
 from pgingest.load.create import drop_if_unused
-from pgingest.pipeline.execute import run_jobs
-from pgingest.pipeline.jobs import Job, OrderedGroup, job_files, job_size
 from pgingest.pipeline.prepare import PreparedSource, prepare_source
-from pgingest.pipeline.remote import WorkerSpec
 from pgingest.pipeline.summary import RunOutcome, failures, summarize
-from pgingest.pipeline.unit import Unit, UnitContext, UnitResult
+from pgingest.pipeline.unit import (
+    Job,
+    OrderedGroup,
+    Unit,
+    UnitResult,
+    UnitRunner,
+    job_files,
+    job_size,
+)
 from pgingest.remote import remove_dead_folders
 from pgingest.report.logs import StageLogger
 from pgingest.report.metrics import Metrics, peak_memory_bytes
@@ -38,9 +42,9 @@ from pgingest.report.progress import ProgressState
 from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
-from pgingest.run_lock import mark_interrupted, run_lock_taker
 from pgingest.store.manifest import record_failed
 from pgingest.store.rejects import write_rejects
+from pgingest.store.run_lock import mark_interrupted, run_lock_taker
 from pgingest.store.runs import fail_unfinished_run, finish_run, insert_run
 from pgingest.store.schema import ensure_schema
 from pgingest.summary import RunReport
@@ -63,7 +67,7 @@ class RunOptions:
     metrics: Metrics | None = None
     retry_failed: bool = False  # load only the files whose last attempt failed
     sleep: Callable[[float], None] | None = None  # how retries wait (tests pass a fake)
-    executor: LocalExecutor | DaskExecutor | None = None  # default: as the config says
+    executor: Executor | None = None  # default: as the config says
 
 
 def _cpu_count() -> int:
@@ -79,6 +83,37 @@ def _config_path(config: Config) -> str | None:
     return str(config.file.resolve()) if config.file else None
 
 
+@dataclass(frozen=True)
+class _Observers:
+    """Who hears a run: its own tally (for the report's batches and timeline), its stage
+    log, then the caller's reporter."""
+
+    progress: ProgressState
+    timeline: Timeline
+    reporter: Reporter
+
+    @classmethod
+    def start(cls, metrics: Metrics, caller: Reporter | None) -> _Observers:
+        progress = ProgressState(clock=metrics.now)
+        timeline = Timeline(progress, clock=metrics.now)
+        reporter = CompositeReporter(progress, timeline, StageLogger(clock=metrics.now), caller)
+        return cls(progress, timeline, reporter)
+
+
+@dataclass(frozen=True)
+class _RunScope:
+    """What every step of one run shares."""
+
+    run_id: uuid.UUID
+    started_at: dt.datetime
+    config: Config
+    options: RunOptions
+    target: DatabaseTarget
+    metrics: Metrics
+    retrier: Retrier
+    observers: _Observers
+
+
 def run(config: Config, options: RunOptions | None = None) -> RunReport:
     """Load every file the config matches; returns the run report.
 
@@ -87,71 +122,22 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
     """
     options = options or RunOptions()
     metrics = options.metrics or Metrics()
-    # The run keeps its own tally for the report's batches and timeline, and
-    # logs its stages; the caller's reporter hears every event after them.
-    progress = ProgressState(clock=metrics.now)
-    timeline = Timeline(progress, clock=metrics.now)
-    reporter = CompositeReporter(
-        progress, timeline, StageLogger(clock=metrics.now), options.reporter
-    )
+    observers = _Observers.start(metrics, options.reporter)
     started_at = _now()
     run_id = uuid.uuid4()
-    settings = config.settings
-    connections = settings.connections or _cpu_count()
-
     retrier = Retrier(
-        settings.retry,
+        config.settings.retry,
         sleep=options.sleep or time.sleep,
         on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}"),
     )
-
     remove_dead_folders()  # temporary files of runs that were killed
-    discovered = _discover(config, reporter, metrics)
+    discovered = _discover(config, observers.reporter, metrics)
     target = resolve_database(config, options.database_url)
     logger.info("run %s: loading into %s", run_id, target)
-    connections = retrier.call(
-        lambda: _usable_connections(target.url, connections), what="connecting"
-    )
-    # Every connection of the pool holds the run's lock while it lasts (see run_lock.py).
-    pool = open_pool(target.url, connections, configure=run_lock_taker(run_id))
+    scope = _RunScope(run_id, started_at, config, options, target, metrics, retrier, observers)
+    pool = _open_pool(scope)
     try:
-        with pool.connection() as conn:
-            ensure_schema(conn)
-            mark_interrupted(conn)
-            timezone = server_timezone(conn)
-            insert_run(conn, run_id, started_at, _config_path(config))
-            prepared = _prepare(
-                conn, discovered, config, options=options, reporter=reporter, metrics=metrics
-            )
-        jobs = _jobs(prepared, reporter)
-        context = UnitContext(
-            pool=pool,
-            run_id=run_id,
-            batch_rows=settings.batch_size,
-            convert=ConvertContext(timezone=timezone),
-            metrics=metrics,
-            retrier=retrier,
-            max_rejects=settings.max_rejects,
-            reporter=reporter,
-            max_reject_ratio=settings.max_reject_ratio,
-        )
-        results = _run_units(
-            jobs, context, config=config, options=options, target=target, timezone=timezone
-        )
-        with pool.connection() as conn:
-            _drop_unused_tables(conn, prepared, results)
-        outcome = RunOutcome(
-            run_id, started_at, str(target), _config_path(config), discovered, prepared, results
-        )
-        report = summarize(
-            outcome,
-            metrics.snapshot(),
-            batches=progress.snapshot().batches,
-            peak_memory_bytes=peak_memory_bytes(),
-            timeline=timeline.points(),
-        )
-        retrier.call(lambda: _bookkeep(pool, outcome, report), what="recording the run")
-        reporter.run_finished(report)
+        return _load(scope, pool, discovered)
     except psycopg.Error as exc:
         _end_stopped_run(pool, run_id)
         raise translate_db_error(exc, url=target.url) from exc
@@ -160,26 +146,78 @@ def run(config: Config, options: RunOptions | None = None) -> RunReport:
         raise
     finally:
         pool.close()
+
+
+def _open_pool(scope: _RunScope) -> ConnectionPool:
+    """The run's pool: every connection holds the run's lock while it lasts (see run_lock.py)."""
+    wanted = scope.config.settings.connections or _cpu_count()
+    url = scope.target.url
+    connections = scope.retrier.call(lambda: _usable_connections(url, wanted), what="connecting")
+    return open_pool(url, connections, configure=run_lock_taker(scope.run_id))
+
+
+def _load(scope: _RunScope, pool: ConnectionPool, discovered: list[DiscoveredSource]) -> RunReport:
+    """Prepare the sources, run their jobs, and record the run."""
+    config, metrics, run_id = scope.config, scope.metrics, scope.run_id
+    reporter = scope.observers.reporter
+    with pool.connection() as conn:
+        ensure_schema(conn)
+        mark_interrupted(conn)
+        timezone = server_timezone(conn)
+        insert_run(conn, run_id, scope.started_at, _config_path(config))
+        prepared = _prepare(
+            conn, discovered, config, options=scope.options, reporter=reporter, metrics=metrics
+        )
+    jobs = _jobs(prepared, reporter)
+    results = run_jobs(jobs, _job_run(scope, pool, timezone), executor=scope.options.executor)
+    with pool.connection() as conn:
+        _drop_unused_tables(conn, prepared, results)
+    outcome = RunOutcome(
+        run_id,
+        scope.started_at,
+        str(scope.target),
+        _config_path(config),
+        discovered,
+        prepared,
+        results,
+    )
+    report = summarize(
+        outcome,
+        metrics.snapshot(),
+        batches=scope.observers.progress.snapshot().batches,
+        peak_memory_bytes=peak_memory_bytes(),
+        timeline=scope.observers.timeline.points(),
+    )
+    scope.retrier.call(lambda: _bookkeep(pool, outcome, report), what="recording the run")
+    reporter.run_finished(report)
     return report
 
 
-def _run_units(
-    jobs: list[Job],
-    context: UnitContext,
-    *,
-    config: Config,
-    options: RunOptions,
-    target: DatabaseTarget,
-    timezone: str,
+def _job_run(scope: _RunScope, pool: ConnectionPool, timezone: str) -> JobRun[Job, UnitResult]:
+    """The run's jobs as executors see them: how to run one, and the run's own workplace."""
+    settings = scope.config.settings
+    runner = UnitRunner(
+        run_id=scope.run_id,
+        batch_rows=settings.batch_size,
+        convert=ConvertContext(timezone=timezone),
+        max_rejects=settings.max_rejects,
+        max_reject_ratio=settings.max_reject_ratio,
+    )
+    here = Workplace(pool, scope.metrics, scope.retrier, scope.observers.reporter)
+    return JobRun(runner, here, scope.target, settings)
+
+
+def run_jobs(
+    jobs: Sequence[Job], run: JobRun[Job, UnitResult], *, executor: Executor | None = None
 ) -> list[UnitResult]:
-    """Every job on the run's executor (the caller's, else one made for this run)."""
-    executor = options.executor or _executor_for(config, config.settings.workers or _cpu_count())
+    """Every job on ``executor``, else on one made for this run as the settings say."""
+    workers = run.settings.workers or _cpu_count()
+    chosen = executor or executor_for(run.settings, workers=workers)
     try:
-        spec = _worker_spec(target, context.run_id, timezone, config, executor)
-        return run_jobs(jobs, context, executor=executor, spec=spec)
+        return chosen.run_jobs(jobs, run)
     finally:
-        if options.executor is None and isinstance(executor, DaskExecutor):
-            executor.close()
+        if executor is None:  # the caller's executor is the caller's to close
+            chosen.close()
 
 
 def _end_stopped_run(pool: ConnectionPool, run_id: uuid.UUID) -> None:
@@ -275,44 +313,6 @@ def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
         for file, _stage, error in p.failed:
             reporter.unit_failed(file, error)
     return jobs
-
-
-def _executor_for(config: Config, workers: int) -> LocalExecutor | DaskExecutor:
-    settings = config.settings
-    if settings.executor == "dask":
-        assert settings.scheduler is not None
-        return DaskExecutor.connect(settings.scheduler)
-    return LocalExecutor(workers)
-
-
-def _worker_spec(
-    target: DatabaseTarget,
-    run_id: uuid.UUID,
-    timezone: str,
-    config: Config,
-    executor: LocalExecutor | DaskExecutor,
-) -> WorkerSpec | None:
-    """What Dask workers need; None for the local executor."""
-    if isinstance(executor, LocalExecutor):
-        return None
-    if target.is_embedded:
-        raise ConfigError(
-            "Dask workers cannot reach the embedded PostgreSQL (it listens on a Unix socket "
-            "on this machine only)",
-            hint="set DATABASE_URL (or --database-url) to a PostgreSQL server the workers can "
-            "reach over TCP",
-        )
-    settings = config.settings
-    return WorkerSpec(
-        database_url=target.url,
-        run_id=run_id,
-        batch_rows=settings.batch_size,
-        timezone=timezone,
-        retry=settings.retry,
-        max_rejects=settings.max_rejects,
-        connections=settings.connections or 2,
-        max_reject_ratio=settings.max_reject_ratio,
-    )
 
 
 def _usable_connections(url: str, wanted: int) -> int:
