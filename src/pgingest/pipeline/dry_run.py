@@ -16,7 +16,7 @@ from pgingest.load.connect import connect, translate_db_error
 from pgingest.match import match_columns
 from pgingest.parse import open_reader
 from pgingest.pipeline.attempt import Unit
-from pgingest.pipeline.prepare import infer_with_config, prepare_source, sample_files
+from pgingest.pipeline.prepare import infer_with_config, preview_source, sample_files
 
 __all__ = ["FilePlan", "RunPlan", "SourcePlan", "plan_run"]
 
@@ -96,11 +96,10 @@ def _plan_source(
         columns = [(c.name, source.columns.get(c.name, c.sql_type)) for c in inferred]
     else:
         columns = []
-    prepared = prepare_source(
+    prepared = preview_source(
         conn,
         found,
         index,
-        allow_create=False,
         has_manifest=has_manifest,
         chunk_bytes=config.settings.chunk_bytes,
         max_rejects=config.settings.max_rejects,
