@@ -250,7 +250,9 @@ def options_command(
         inspect.Parameter(
             field.name,
             inspect.Parameter.KEYWORD_ONLY,
-            default=field.default,
+            default=inspect.Parameter.empty
+            if field.default is dataclasses.MISSING
+            else field.default,
             annotation=hints[field.name],
         )
         for field in dataclasses.fields(options_type)
