@@ -8,16 +8,21 @@ Library use mirrors the command line::
     report = pgingest.run(config)
     print(report.records_inserted, report.failed_files)
 
+The public API is ``pgingest.__all__`` and nothing else: use each name as
+``pgingest.<name>`` (``pgingest.run``, ``pgingest.ParseError``). Every submodule
+(``pgingest.config``, ``pgingest.pipeline``, ``pgingest.load``, ...) is internal
+and may change in any release, even the names a submodule lists in its own
+``__all__`` (that list is what it offers the rest of pgingest). A test keeps
+``__all__`` complete and the package free of other public names.
+
 The public names are imported on first use, so ``import pgingest`` stays light
 and the command line can tune the process before Arrow loads.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from pgingest.config import Config, load_config, parse_config
     from pgingest.errors import (
         ConfigError,
@@ -74,14 +79,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pgingest' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # What is reachable, loaded or not: the test compares it with __all__.
+    return sorted(set(globals()) | set(_EXPORTS))

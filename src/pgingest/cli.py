@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shlex
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,6 +35,7 @@ from pgingest.cli_shared import (
     guarded,
     invoked_as,
     load,
+    options_command,
     positive,
     stderr,
     stdout,
@@ -42,10 +43,12 @@ from pgingest.cli_shared import (
 
 if TYPE_CHECKING:
     from pgingest.config import Config
-    from pgingest.pipeline import RunOptions
+    from pgingest.report.metrics import Metrics
+    from pgingest.report.progress import ProgressState
+    from pgingest.report.reporter import Reporter
     from pgingest.report.run_report import RunReport
 
-__all__ = ["app", "main"]
+__all__ = ["RunCommandOptions", "app", "main"]
 
 # report/prometheus.py's default, kept here so --help needs no prometheus_client.
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
@@ -69,126 +72,55 @@ app.command("sql")(sql_command)
 app.command("psql")(psql_command)
 
 
-def _configure(
-    config: Path,
-    *,
-    workers: int | None,
-    connections: int | None,
-    batch_size: int | None,
-    max_rejects: int | None,
-    retry: tuple[int | None, int | None, float | None],
-    cluster: tuple[str | None, str | None] = (None, None),
-) -> Config:
-    if max_rejects is not None and max_rejects < 0:
-        fail_usage(f"--max-rejects must be 0 or more, got {max_rejects}")
-    file_attempts, db_attempts, deadline = retry
-    executor, scheduler = cluster
-    if executor not in (None, "local", "dask"):
-        fail_usage(f"--executor must be local or dask, got {executor!r}")
-    configured = load(config)
-    if (executor or configured.settings.executor) == "dask" and not (
-        scheduler or configured.settings.scheduler
-    ):
-        fail_usage("--executor dask needs --scheduler tcp://HOST:PORT (the Dask scheduler)")
-    return configured.with_settings(
-        workers=positive("--workers", workers),
-        connections=positive("--connections", connections),
-        batch_size=positive("--batch-size", batch_size),
-        max_rejects=max_rejects,
-        executor=executor,
-        scheduler=scheduler,
-    ).with_retry(
-        file_attempts=positive("--file-attempts", file_attempts),
-        db_attempts=positive("--db-attempts", db_attempts),
-        deadline=deadline,
-    )
+@dataclass(frozen=True)
+class RunCommandOptions:
+    """What ``pgingest run`` was asked, one field per argument and option, in --help order."""
 
-
-def _observe_and_run(
-    loaded: Config,
-    options: RunOptions,
-    *,
-    show_progress: bool,
-    metrics_at: tuple[str, int] | None,
-    quiet: bool,
-) -> RunReport:
-    """The run, watched: bars on a terminal, log lines elsewhere, Prometheus if asked."""
-    from pgingest.pipeline import run  # noqa: PLC0415 - imported when a command runs
-    from pgingest.report.logs import LogProgress  # noqa: PLC0415
-    from pgingest.report.metrics import Metrics  # noqa: PLC0415
-    from pgingest.report.progress import ProgressState  # noqa: PLC0415
-    from pgingest.report.prometheus import MetricsServer, RunCollector  # noqa: PLC0415
-    from pgingest.report.reporter import CompositeReporter, Reporter  # noqa: PLC0415
-    from pgingest.report.terminal import TerminalProgress  # noqa: PLC0415
-
-    state = ProgressState()
-    metrics = Metrics()
-    reporters: list[Reporter] = [state]
-    with ExitStack() as stack:
-        if metrics_at is not None:
-            server = stack.enter_context(
-                MetricsServer(
-                    RunCollector(state, metrics), address=metrics_at[0], port=metrics_at[1]
-                )
-            )
-            if not quiet:
-                stderr.print(f"serving metrics at {server.url}", markup=False)
-        if show_progress and stderr.is_terminal:
-            reporters.append(stack.enter_context(TerminalProgress(state, stderr)))
-        elif show_progress:
-            reporters.append(LogProgress(state))
-        return run(
-            loaded, replace(options, reporter=CompositeReporter(*reporters), metrics=metrics)
-        )
-
-
-@app.command("run")
-def run_command(
-    config: ConfigArgument = DEFAULT_CONFIG,
-    database_url: DatabaseOption = None,
-    workers: Annotated[int | None, typer.Option(help="Parse workers (default: CPU count).")] = None,
+    config: ConfigArgument = DEFAULT_CONFIG
+    database_url: DatabaseOption = None
+    workers: Annotated[int | None, typer.Option(help="Parse workers (default: CPU count).")] = None
     connections: Annotated[
         int | None, typer.Option(help="Database connections (default: CPU count).")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per COPY batch.")] = None,
+    ] = None
+    batch_size: Annotated[int | None, typer.Option(help="Rows per COPY batch.")] = None
     max_rejects: Annotated[
         int | None,
         typer.Option(help="Rejected records a file may have before it fails (0: none)."),
-    ] = None,
+    ] = None
     max_reject_ratio: Annotated[
         float | None,
         typer.Option(
             help="Share of a file's records that may be rejected before it fails (default 0.05).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Load only the files whose last attempt failed.")
-    ] = False,
+    ] = False
     file_attempts: Annotated[
         int | None, typer.Option(help="Tries for file work (open, read), first included.")
-    ] = None,
+    ] = None
     db_attempts: Annotated[
         int | None, typer.Option(help="Tries for database work (connect, COPY), first included.")
-    ] = None,
+    ] = None
     retry_deadline: Annotated[
         float | None, typer.Option(help="Give up retrying after this many seconds.")
-    ] = None,
+    ] = None
     executor: Annotated[
         str | None,
         typer.Option(
             help="Where units run: local (threads) or dask (a cluster).", show_default=False
         ),
-    ] = None,
+    ] = None
     scheduler: Annotated[
         str | None, typer.Option(help="The Dask scheduler, tcp://HOST:PORT (with --executor dask).")
-    ] = None,
+    ] = None
     report: Annotated[
         Path | None, typer.Option(help="Write the run report (JSON) to this file.")
-    ] = None,
+    ] = None
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors; no progress, no summary.")
-    ] = False,
+    ] = False
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -196,71 +128,149 @@ def run_command(
             help="Progress: bars on a terminal, a log line every 10 s elsewhere (default: on).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     metrics_port: Annotated[
         int | None,
         typer.Option(
             help="Serve live metrics for Prometheus on this port (0: any free port).",
             show_default=False,
         ),
-    ] = None,
+    ] = None
     metrics_address: Annotated[
         str, typer.Option(help="Address the metrics server listens on (0.0.0.0: every one).")
-    ] = DEFAULT_METRICS_ADDRESS,
-    verbose: VerboseOption = 0,
-    log_format: LogFormatOption = "text",
-) -> None:
+    ] = DEFAULT_METRICS_ADDRESS
+    verbose: VerboseOption = 0
+    log_format: LogFormatOption = "text"
+
+    @property
+    def shows_progress(self) -> bool:
+        """Progress is on unless turned off, or --quiet."""
+        return self.progress is not False and not self.quiet
+
+    @property
+    def metrics_at(self) -> tuple[str, int] | None:
+        """Where to serve Prometheus metrics, if asked."""
+        return None if self.metrics_port is None else (self.metrics_address, self.metrics_port)
+
+
+@app.command("run")
+@options_command(RunCommandOptions)
+def run_command(options: RunCommandOptions) -> None:
     """Load every file the config matches into PostgreSQL."""
 
     def action() -> int:
-        from pgingest.database import configured_url  # noqa: PLC0415 - see the docstring
-        from pgingest.pipeline import RunOptions  # noqa: PLC0415
-        from pgingest.report.render import render_summary  # noqa: PLC0415
-
-        if metrics_port is not None and not 0 <= metrics_port <= 65535:
-            fail_usage(f"--metrics-port must be a port number (0 to 65535), got {metrics_port}")
-        loaded = _configure(
-            config,
-            workers=workers,
-            connections=connections,
-            batch_size=batch_size,
-            max_rejects=max_rejects,
-            retry=(file_attempts, db_attempts, retry_deadline),
-            cluster=(executor, scheduler),
-        )
-        if max_reject_ratio is not None:
-            if not 0 <= max_reject_ratio <= 1:
-                fail_usage(f"--max-reject-ratio must be between 0 and 1, got {max_reject_ratio}")
-            loaded = loaded.with_settings(max_reject_ratio=max_reject_ratio)
-        result = _observe_and_run(
-            loaded,
-            RunOptions(database_url=database_url, retry_failed=retry_failed),
-            show_progress=(progress is not False) and not quiet,
-            metrics_at=None if metrics_port is None else (metrics_address, metrics_port),
-            quiet=quiet,
-        )
-        if report is not None:
-            result.write(report)
-        if not quiet:
-            render_summary(stdout, result)
-        else:
-            for failed in result.failed_files:
-                stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
-        if (
-            result.database
-            and result.records_loaded
-            and configured_url(loaded, database_url) is None
-            and not quiet
-        ):
-            stdout.print(
-                "Loaded into the embedded PostgreSQL; connect with: "
-                f"{invoked_as()} psql {shlex.quote(str(config))}",
-                markup=False,
-                soft_wrap=True,
-            )
+        _check_metrics_port(options.metrics_port)
+        loaded = _configure(options)
+        result = _observe_and_run(loaded, options)
+        _show_result(result, loaded, options)
         return EXIT_OK if result.is_success else EXIT_FAILED
 
-    guarded(action, verbose=verbose, quiet=quiet, log_format=log_format)
+    guarded(action, verbose=options.verbose, quiet=options.quiet, log_format=options.log_format)
+
+
+def _check_metrics_port(port: int | None) -> None:
+    if port is not None and not 0 <= port <= 65535:
+        fail_usage(f"--metrics-port must be a port number (0 to 65535), got {port}")
+
+
+def _configure(options: RunCommandOptions) -> Config:
+    """The config with the command line's settings over its own (usage errors: exit 2)."""
+    if options.max_rejects is not None and options.max_rejects < 0:
+        fail_usage(f"--max-rejects must be 0 or more, got {options.max_rejects}")
+    if options.executor not in (None, "local", "dask"):
+        fail_usage(f"--executor must be local or dask, got {options.executor!r}")
+    configured = load(options.config)
+    if (options.executor or configured.settings.executor) == "dask" and not (
+        options.scheduler or configured.settings.scheduler
+    ):
+        fail_usage("--executor dask needs --scheduler tcp://HOST:PORT (the Dask scheduler)")
+    configured = configured.with_settings(
+        workers=positive("--workers", options.workers),
+        connections=positive("--connections", options.connections),
+        batch_size=positive("--batch-size", options.batch_size),
+        max_rejects=options.max_rejects,
+        executor=options.executor,
+        scheduler=options.scheduler,
+    ).with_retry(
+        file_attempts=positive("--file-attempts", options.file_attempts),
+        db_attempts=positive("--db-attempts", options.db_attempts),
+        deadline=options.retry_deadline,
+    )
+    ratio = options.max_reject_ratio
+    if ratio is None:
+        return configured
+    if not 0 <= ratio <= 1:
+        fail_usage(f"--max-reject-ratio must be between 0 and 1, got {ratio}")
+    return configured.with_settings(max_reject_ratio=ratio)
+
+
+def _observe_and_run(loaded: Config, options: RunCommandOptions) -> RunReport:
+    """The run, watched: bars on a terminal, log lines elsewhere, Prometheus if asked."""
+    from pgingest.pipeline import RunOptions, run  # noqa: PLC0415 - imported when a command runs
+    from pgingest.report.metrics import Metrics  # noqa: PLC0415
+    from pgingest.report.progress import ProgressState  # noqa: PLC0415
+    from pgingest.report.reporter import CompositeReporter  # noqa: PLC0415
+
+    state = ProgressState()
+    metrics = Metrics()
+    with ExitStack() as stack:
+        reporters = _watchers(stack, state, metrics, options)
+        run_options = RunOptions(
+            database_url=options.database_url,
+            retry_failed=options.retry_failed,
+            reporter=CompositeReporter(state, *reporters),
+            metrics=metrics,
+        )
+        return run(loaded, run_options)
+
+
+def _watchers(
+    stack: ExitStack, state: ProgressState, metrics: Metrics, options: RunCommandOptions
+) -> list[Reporter]:
+    """Who watches the run besides ``state``: Prometheus, bars or log lines, as asked."""
+    from pgingest.report.logs import LogProgress  # noqa: PLC0415 - imported when a command runs
+    from pgingest.report.prometheus import MetricsServer, RunCollector  # noqa: PLC0415
+    from pgingest.report.terminal import TerminalProgress  # noqa: PLC0415
+
+    reporters: list[Reporter] = []
+    if options.metrics_at is not None:
+        address, port = options.metrics_at
+        collector = RunCollector(state, metrics)
+        server = stack.enter_context(MetricsServer(collector, address=address, port=port))
+        if not options.quiet:
+            stderr.print(f"serving metrics at {server.url}", markup=False)
+    if options.shows_progress and stderr.is_terminal:
+        reporters.append(stack.enter_context(TerminalProgress(state, stderr)))
+    elif options.shows_progress:
+        reporters.append(LogProgress(state))
+    return reporters
+
+
+def _show_result(result: RunReport, loaded: Config, options: RunCommandOptions) -> None:
+    """The report file, then the summary (or, with --quiet, only the failures)."""
+    from pgingest.report.render import render_summary  # noqa: PLC0415 - see the docstring
+
+    if options.report is not None:
+        result.write(options.report)
+    if options.quiet:
+        for failed in result.failed_files:
+            stderr.print(f"failed: {failed.error}", markup=False, soft_wrap=True)
+        return
+    render_summary(stdout, result)
+    if result.database and result.records_loaded and not _has_database_url(loaded, options):
+        stdout.print(
+            "Loaded into the embedded PostgreSQL; connect with: "
+            f"{invoked_as()} psql {shlex.quote(str(options.config))}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _has_database_url(loaded: Config, options: RunCommandOptions) -> bool:
+    """Whether the run used a database the user named (else the embedded one)."""
+    from pgingest.database import configured_url  # noqa: PLC0415 - see the docstring
+
+    return configured_url(loaded, options.database_url) is not None
 
 
 @app.command("plan")

@@ -7,7 +7,9 @@ only with ``-vv`` or ``PGINGEST_LOG=debug``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import inspect
 import json
 import logging
 import os
@@ -16,7 +18,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, get_type_hints
 
 import typer
 from rich.console import Console
@@ -33,6 +35,8 @@ from pgingest.log_setup import (
 from pgingest.redact import redact_text
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from pgingest.config import Config
 
 __all__ = [
@@ -49,6 +53,8 @@ __all__ = [
     "guarded",
     "invoked_as",
     "load",
+    "options_command",
+    "positive",
     "stderr",
     "stdout",
 ]
@@ -224,3 +230,44 @@ def positive(name: str, value: int | None) -> int | None:
     if value is not None and value < 1:
         fail_usage(f"{name} must be at least 1, got {value}")
     return value
+
+
+Options = TypeVar("Options", bound="DataclassInstance")
+
+
+def options_command(
+    options_type: type[Options],
+) -> Callable[[Callable[[Options], None]], Callable[..., None]]:
+    """Declare a command's options once, as the fields of a frozen dataclass.
+
+    typer reads a command's options from its parameters; the decorated command
+    takes one ``options_type`` instead, and the function typer sees has one
+    keyword parameter per field (same name, ``Annotated`` type and default, in
+    field order, so ``--help`` lists them as declared).
+    """
+    hints = get_type_hints(options_type, include_extras=True)
+    parameters = [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty
+            if field.default is dataclasses.MISSING
+            else field.default,
+            annotation=hints[field.name],
+        )
+        for field in dataclasses.fields(options_type)
+    ]
+
+    def decorate(command: Callable[[Options], None]) -> Callable[..., None]:
+        def from_parameters(**values: Any) -> None:
+            command(options_type(**values))
+
+        from_parameters.__name__ = command.__name__
+        from_parameters.__qualname__ = command.__qualname__
+        from_parameters.__doc__ = command.__doc__
+        from_parameters.__module__ = command.__module__
+        from_parameters.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        from_parameters.__annotations__ = {p.name: p.annotation for p in parameters}
+        return from_parameters
+
+    return decorate

@@ -25,7 +25,7 @@ from pgingest.parse import open_reader
 from pgingest.pipeline.prepare import (
     PreparedSource,
     infer_with_config,
-    prepare_source,
+    preview_source,
     sample_files,
 )
 from pgingest.pipeline.unit import Unit
@@ -59,11 +59,10 @@ def _plan_source(
 ) -> SourcePlan:
     source: Source = found.source
     table = read_table(conn, source.table_name)
-    prepared = prepare_source(
+    prepared = preview_source(
         conn,
         found,
         index,
-        allow_create=False,
         has_manifest=has_manifest,
         chunk_bytes=config.settings.chunk_bytes,
         max_rejects=config.settings.max_rejects,

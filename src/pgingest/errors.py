@@ -14,11 +14,12 @@ Foreign errors are translated once, at the boundary that meets them, with
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 __all__ = [
     "ConfigError",
     "ConnectError",
+    "ErrorContext",
     "LoadError",
     "ParseError",
     "PgIngestError",
@@ -26,8 +27,37 @@ __all__ = [
 ]
 
 
+class ErrorContext(TypedDict, total=False):
+    """Where an error happened; every error carries these as attributes (None: not known)."""
+
+    path: str | None  # the source file
+    line: int | None  # 1-based line in a text file, record number otherwise
+    column: str | None
+    table: str | None
+
+
+_CONTEXT_NAMES = ErrorContext.__optional_keys__
+
+
+def _checked(context: ErrorContext) -> ErrorContext:
+    """The context, or a TypeError naming a field no error has (mypy catches it first)."""
+    unknown = set(context) - _CONTEXT_NAMES
+    if unknown:
+        raise TypeError(
+            f"unknown error context {', '.join(sorted(unknown))} "
+            f"(errors carry {', '.join(sorted(_CONTEXT_NAMES))})"
+        )
+    return context
+
+
 class PgIngestError(Exception):
-    """Root of every error pgingest raises on purpose."""
+    """Root of every error pgingest raises on purpose.
+
+    The context is typed attributes that default to None: ``path``, ``line``,
+    ``column`` and ``table`` on every error, and what only a subclass knows on
+    it (``LoadError.sqlstate``, ``ConfigError.file``). A misspelt name is a mypy
+    error, and an AttributeError or TypeError at run time, never a silent None.
+    """
 
     is_transient: bool = False
 
@@ -37,38 +67,33 @@ class PgIngestError(Exception):
         *,
         hint: str | None = None,
         is_transient: bool | None = None,
-        **context: Any,
+        **context: Unpack[ErrorContext],
     ) -> None:
         super().__init__(message)
+        context = _checked(context)
         self.message = message
         self.hint = hint
-        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+        self.path: str | None = context.get("path")
+        self.line: int | None = context.get("line")
+        self.column: str | None = context.get("column")
+        self.table: str | None = context.get("table")
         if is_transient is not None:
             self.is_transient = is_transient
 
-    def __getattr__(self, name: str) -> Any:
-        # Context fields (path, line, table, sqlstate, ...) read as attributes;
-        # a field that was not given reads as None.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.__dict__.get("context", {}).get(name)
-
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, self.hint, self.is_transient, self.context))
+        # Rebuilt from its attributes, whatever the subclass's __init__ takes:
+        # errors cross process and Dask boundaries.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
     def where(self) -> str:
         """Where the error happened, as a user would look for it (file:line, table.column)."""
-        path = self.context.get("path")
-        line = self.context.get("line")
-        column = self.context.get("column")
-        table = self.context.get("table")
         parts: list[str] = []
-        if path is not None:
-            parts.append(f"{path}:{line}" if line is not None else str(path))
-        if column is not None:
-            parts.append(f"column {column!r}")
-        if table is not None and path is None:
-            parts.append(f"table {table}")
+        if self.path is not None:
+            parts.append(f"{self.path}:{self.line}" if self.line is not None else str(self.path))
+        if self.column is not None:
+            parts.append(f"column {self.column!r}")
+        if self.table is not None and self.path is None:
+            parts.append(f"table {self.table}")
         return ", ".join(parts)
 
     def describe(self) -> str:
@@ -84,33 +109,48 @@ class PgIngestError(Exception):
     def __str__(self) -> str:
         return self.describe()
 
-    def with_context(self, **context: Any) -> Self:
-        """Add context that the raiser did not know (a file path, a table); returns self."""
-        for key, value in context.items():
-            if value is not None and key not in self.context:
-                self.context[key] = value
+    def with_context(self, **context: Unpack[ErrorContext]) -> Self:
+        """Add context that the raiser did not know (a file path, a table); returns self.
+
+        What the raiser gave wins: only the fields still None are filled.
+        """
+        context = _checked(context)
+        self.path = self.path if self.path is not None else context.get("path")
+        self.line = self.line if self.line is not None else context.get("line")
+        self.column = self.column if self.column is not None else context.get("column")
+        self.table = self.table if self.table is not None else context.get("table")
         return self
 
 
-def _rebuild(
-    cls: type[PgIngestError],
-    message: str,
-    hint: str | None,
-    is_transient: bool,
-    context: dict[str, Any],
-) -> PgIngestError:
-    return cls(message, hint=hint, is_transient=is_transient, **context)
+def _rebuild(cls: type[PgIngestError], message: str, state: dict[str, Any]) -> PgIngestError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(PgIngestError):
-    """The config file or a command-line option is wrong; nothing was loaded."""
+    """The config file or a command-line option is wrong; nothing was loaded.
+
+    ``file`` is the config file; ``location`` the JSON path in it (``sources[1].paths``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        file: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.file = file
+        self.location = location
 
     def where(self) -> str:
-        file = self.context.get("file")
-        location = self.context.get("location")
-        if file and location:
-            return f"{file}: {location}"
-        return str(file or location or "")
+        if self.file and self.location:
+            return f"{self.file}: {self.location}"
+        return str(self.file or self.location or "")
 
 
 class SourceError(PgIngestError):
@@ -122,7 +162,19 @@ class ParseError(PgIngestError):
 
 
 class LoadError(PgIngestError):
-    """PostgreSQL refused the data or the operation."""
+    """PostgreSQL refused the data or the operation; ``sqlstate`` says why when it said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        hint: str | None = None,
+        is_transient: bool | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, hint=hint, is_transient=is_transient, **context)
+        self.sqlstate = sqlstate
 
 
 class ConnectError(LoadError):

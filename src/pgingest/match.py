@@ -114,12 +114,48 @@ def _native_type(file_format: str, target: TargetColumn, kind: Kind) -> pa.DataT
     return None
 
 
+_JSON_FORMATS = ("json", "ndjson")
+# How many column names an error lists before "and N more".
+_LISTED_NAMES = 10
+
+
 def match_columns(
     file_columns: list[str], table: Table, source: Source, file: SourceFile
 ) -> UnitPlan:
     """Pair each file column with its table column; errors name what does not match."""
     lineage = _lineage_column(table, source, file)
     columns = [c for c in table.columns if lineage is None or c.name != lineage.name]
+    _check_renames(file_columns, source, table, file)
+    _check_truncated_names([source.rename.get(n, n) for n in file_columns], file)
+    matches, extra = _pair_by_name(file_columns, columns, source)
+    if extra and not source.ignore_extra_columns:
+        raise _extra_columns_error(extra, file_columns, table, file)
+    if not matches:
+        # Even with ignore_extra_columns: a file sharing no column with the table
+        # would load rows of defaults and NULLs, one per record.
+        raise _no_shared_column_error(file_columns, table, file)
+    used = {m.target.name for m in matches}
+    lacking = [c for c in columns if c.name not in used]
+    if file.format in _JSON_FORMATS:
+        # A JSON record may leave a key out; columns without a default then read
+        # as NULL, which is their default anyway.
+        matches += [ColumnMatch(c.name, c) for c in lacking if not c.has_default]
+    else:
+        _check_required(lacking, table, file)
+    return UnitPlan(
+        file=file,
+        table=table,
+        matches=tuple(matches),
+        ignored=tuple(extra),
+        lineage=lineage,
+        lacking=tuple(c.name for c in lacking),
+    )
+
+
+def _pair_by_name(
+    file_columns: list[str], columns: list[TargetColumn], source: Source
+) -> tuple[list[ColumnMatch], list[str]]:
+    """Matches by name (exact, then case-folded when unambiguous), and the file columns left."""
     by_name = {c.name: c for c in columns}
     by_folded: dict[str, list[TargetColumn]] = {}
     for column in columns:
@@ -127,8 +163,6 @@ def match_columns(
     matches: list[ColumnMatch] = []
     extra: list[str] = []
     used: set[str] = set()
-    _check_renames(file_columns, source, table, file)
-    _check_truncated_names([source.rename.get(n, n) for n in file_columns], file)
     for name in file_columns:
         # A long header name meets the column PostgreSQL made from it (cut to 63 bytes).
         stored = truncate_identifier(source.rename.get(name, name))
@@ -141,54 +175,47 @@ def match_columns(
             continue
         used.add(target.name)
         matches.append(ColumnMatch(name, target))
-    if extra and not source.ignore_extra_columns:
-        listed = ", ".join(repr(name) for name in extra[:10])
-        more = f" and {len(extra) - 10} more" if len(extra) > 10 else ""
-        delimiter = _likely_delimiter(file_columns) if file.format in ("csv", "tsv") else None
-        if delimiter is not None:
-            raise SourceError(
-                f"the header reads as {len(file_columns)} column(s) {listed}{more}, which "
-                f"table {table.name} lacks; the file looks delimited by {delimiter!r}",
-                hint=f'set "csv": {{"delimiter": {delimiter!r}}} on the source'.replace("'", '"'),
-                path=file.path,
-                table=str(table.name),
-            )
-        raise SourceError(
-            f"file column{'s' if len(extra) > 1 else ''} {listed}{more} not in table {table.name}",
-            hint='add the column to the table, or set "ignore_extra_columns": true on the source',
+    return matches, extra
+
+
+def _extra_columns_error(
+    extra: list[str], file_columns: list[str], table: Table, file: SourceFile
+) -> SourceError:
+    """File columns the table lacks; a header that did not split suggests its delimiter."""
+    listed = ", ".join(repr(name) for name in extra[:_LISTED_NAMES])
+    more = f" and {len(extra) - _LISTED_NAMES} more" if len(extra) > _LISTED_NAMES else ""
+    delimiter = _likely_delimiter(file_columns) if file.format in ("csv", "tsv") else None
+    if delimiter is not None:
+        return SourceError(
+            f"the header reads as {len(file_columns)} column(s) {listed}{more}, which "
+            f"table {table.name} lacks; the file looks delimited by {delimiter!r}",
+            hint=f'set "csv": {{"delimiter": {delimiter!r}}} on the source'.replace("'", '"'),
             path=file.path,
             table=str(table.name),
         )
-    if not matches:
-        # Even with ignore_extra_columns: a file sharing no column with the table
-        # would load rows of defaults and NULLs, one per record.
-        raise SourceError(
-            f"no column of the file matches a column of table {table.name}"
-            + (
-                f" (file columns: {', '.join(repr(n) for n in file_columns[:10])})"
-                if file_columns
-                else ""
-            ),
-            hint="check the file's column names against the table's"
-            + (" (or set csv.column_names)" if file.format in ("csv", "tsv") else ""),
-            path=file.path,
-            table=str(table.name),
-        )
-    lacking = tuple(c.name for c in columns if c.name not in used)
-    if file.format in ("json", "ndjson"):
-        # A JSON record may leave a key out; columns without a default then read
-        # as NULL, which is their default anyway.
-        for column in columns:
-            if column.name not in used and not column.has_default:
-                matches.append(ColumnMatch(column.name, column))
-    missing = [
-        c.name
-        for c in columns
-        if c.name not in used
-        and c.not_null
-        and not c.has_default
-        and file.format not in ("json", "ndjson")
-    ]
+    return SourceError(
+        f"file column{'s' if len(extra) > 1 else ''} {listed}{more} not in table {table.name}",
+        hint='add the column to the table, or set "ignore_extra_columns": true on the source',
+        path=file.path,
+        table=str(table.name),
+    )
+
+
+def _no_shared_column_error(file_columns: list[str], table: Table, file: SourceFile) -> SourceError:
+    listed = ", ".join(repr(n) for n in file_columns[:_LISTED_NAMES])
+    return SourceError(
+        f"no column of the file matches a column of table {table.name}"
+        + (f" (file columns: {listed})" if file_columns else ""),
+        hint="check the file's column names against the table's"
+        + (" (or set csv.column_names)" if file.format in ("csv", "tsv") else ""),
+        path=file.path,
+        table=str(table.name),
+    )
+
+
+def _check_required(lacking: list[TargetColumn], table: Table, file: SourceFile) -> None:
+    """A NOT NULL column without a default that the file lacks cannot load a row."""
+    missing = [c.name for c in lacking if c.not_null and not c.has_default]
     if missing:
         raise SourceError(
             f"the file has no column {', '.join(repr(m) for m in missing)}, which table "
@@ -197,14 +224,6 @@ def match_columns(
             path=file.path,
             table=str(table.name),
         )
-    return UnitPlan(
-        file=file,
-        table=table,
-        matches=tuple(matches),
-        ignored=tuple(extra),
-        lineage=lineage,
-        lacking=lacking,
-    )
 
 
 def _check_renames(file_columns: list[str], source: Source, table: Table, file: SourceFile) -> None:

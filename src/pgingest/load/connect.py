@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 from psycopg import pq
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pgingest.errors import ConnectError, LoadError
+from pgingest.errors import ConnectError, ErrorContext, LoadError
 from pgingest.load.login import login_refusal_sqlstate
 from pgingest.redact import redact_text, redact_url
 
@@ -57,7 +57,9 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def translate_db_error(exc: BaseException, *, url: str | None = None, **context: Any) -> LoadError:
+def translate_db_error(
+    exc: BaseException, *, url: str | None = None, **context: Unpack[ErrorContext]
+) -> LoadError:
     """A psycopg error as a LoadError with its SQLSTATE, detail and hint; passwords removed."""
     if isinstance(exc, LoadError):
         return exc.with_context(**context)

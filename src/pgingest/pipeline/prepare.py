@@ -22,14 +22,31 @@ from pgingest.infer import (
 )
 from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import add_columns, create_table
-from pgingest.manifest import Decision, decide, failed_paths, loaded_entries, loaded_paths
+from pgingest.manifest import (
+    Decision,
+    LoadedEntry,
+    decide,
+    failed_paths,
+    loaded_entries,
+    loaded_paths,
+)
 from pgingest.parse import open_reader
 from pgingest.pipeline.unit import ReplaceGroup, Unit, as_replace_units
 from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
 
-__all__ = ["PreparedSource", "in_apply_order", "prepare_source", "sample_files"]
+__all__ = [
+    "PreparedSource",
+    "in_apply_order",
+    "infer_with_config",
+    "prepare_source",
+    "preview_source",
+    "sample_files",
+]
 
 logger = logging.getLogger(__name__)
+
+# A file that will not load: the file (None: not one file), the stage, and why.
+_Failure = tuple[SourceFile | None, str, PgIngestError]
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class PreparedSource:
     table: Table | None
     units: list[Unit] = field(default_factory=list)
     skipped: list[Decision] = field(default_factory=list)
-    failed: list[tuple[SourceFile | None, str, PgIngestError]] = field(default_factory=list)
+    failed: list[_Failure] = field(default_factory=list)
     created: bool = False
     group: ReplaceGroup | None = None  # mode replace: every file in one transaction
     warnings: tuple[str, ...] = ()  # for the run report (e.g. a column widened to text)
@@ -146,28 +163,128 @@ def _evolve(
     return evolved
 
 
-def _table(
+def prepare_source(
     conn: psycopg.Connection[Any],
     found: DiscoveredSource,
     index: int,
     *,
-    allow_create: bool,
-    warnings: list[str],
-) -> tuple[Table | None, bool]:
-    source = found.source
+    retry_failed: bool = False,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_rejects: int | None = None,
+) -> PreparedSource:
+    """For a run: the source's table (created or evolved as the source asks) and its units.
+
+    With ``retry_failed``, only files whose last attempt failed are considered.
+    """
+    if retry_failed:
+        found = _only_failed_files(conn, found)
+    warnings: list[str] = []
+    try:
+        table, created = _ensure_table(conn, found, index, warnings)
+    except ConfigError:
+        raise  # the whole run is misconfigured, not this source's files
+    except PgIngestError as exc:
+        return _unprepared(found, exc, warnings)
+    entries = loaded_entries(conn, str(found.source.table_name), [f.path for f in found.files])
+    prepared = PreparedSource(
+        found.source,
+        table,
+        failed=_discovery_failures(found),
+        created=created,
+        warnings=tuple(warnings),
+    )
+    return _decide_files(conn, prepared, found.files, entries, _Splitting(chunk_bytes, max_rejects))
+
+
+def preview_source(
+    conn: psycopg.Connection[Any],
+    found: DiscoveredSource,
+    index: int,
+    *,
+    has_manifest: bool,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_rejects: int | None = None,
+) -> PreparedSource:
+    """For ``pgingest plan``: what a run would do with the source's files; changes nothing.
+
+    A table the run would create is None here (its files are not units);
+    ``has_manifest`` is false before the first run made schema pgingest.
+    """
+    try:
+        table = _existing_table(conn, found.source, index)
+    except ConfigError:
+        raise
+    except PgIngestError as exc:
+        return _unprepared(found, exc, [])
+    paths = [f.path for f in found.files]
+    entries = loaded_entries(conn, str(found.source.table_name), paths) if has_manifest else {}
+    prepared = PreparedSource(found.source, table, failed=_discovery_failures(found))
+    return _decide_files(conn, prepared, found.files, entries, _Splitting(chunk_bytes, max_rejects))
+
+
+@dataclass(frozen=True)
+class _Splitting:
+    """When a large file loads as chunks (see split.can_split)."""
+
+    chunk_bytes: int
+    max_rejects: int | None
+
+
+def _only_failed_files(conn: psycopg.Connection[Any], found: DiscoveredSource) -> DiscoveredSource:
+    """The source with only the files whose last attempt failed (``--retry-failed``)."""
+    retry = failed_paths(conn, str(found.source.table_name), [f.path for f in found.files])
+    return replace(found, files=[f for f in found.files if f.path in retry])
+
+
+def _discovery_failures(found: DiscoveredSource) -> list[_Failure]:
+    return [(None, "discover", problem) for problem in found.problems]
+
+
+def _unprepared(
+    found: DiscoveredSource, error: PgIngestError, warnings: list[str]
+) -> PreparedSource:
+    """The source's table cannot be had: every file fails, each with its own reason if known."""
+    problems = error.problems if isinstance(error, _UnsampleableError) else {}
+    failed = _discovery_failures(found) + [
+        (file, "plan", problems.get(file.path, error)) for file in found.files
+    ]
+    return PreparedSource(found.source, None, failed=failed, warnings=tuple(warnings))
+
+
+def _missing_table(source: Source, index: int) -> LoadError:
+    return LoadError(
+        f"table {source.table_name} does not exist",
+        hint=f'create it, or set "create": true on source {source.name!r} (sources[{index}])',
+        table=str(source.table_name),
+    )
+
+
+def _existing_table(conn: psycopg.Connection[Any], source: Source, index: int) -> Table | None:
+    """The table as it is; None if the run would create it; LoadError if it would not."""
     table = read_table(conn, source.table_name)
-    if table is not None:
-        if source.evolve == "add_columns" and allow_create:
-            table = _evolve(conn, table, found, index, warnings)
-        return table, False
-    if not source.create:
-        raise LoadError(
-            f"table {source.table_name} does not exist",
-            hint=f'create it, or set "create": true on source {source.name!r} (sources[{index}])',
-            table=str(source.table_name),
-        )
-    if not allow_create:
-        return None, False
+    if table is None and not source.create:
+        raise _missing_table(source, index)
+    return table
+
+
+def _ensure_table(
+    conn: psycopg.Connection[Any], found: DiscoveredSource, index: int, warnings: list[str]
+) -> tuple[Table, bool]:
+    """The table, with the files' new columns added if the source evolves; and if it was created."""
+    source = found.source
+    table = _existing_table(conn, source, index)
+    if table is None:
+        return _create_from_samples(conn, found, index, warnings), True
+    if source.evolve == "add_columns":
+        table = _evolve(conn, table, found, index, warnings)
+    return table, False
+
+
+def _create_from_samples(
+    conn: psycopg.Connection[Any], found: DiscoveredSource, index: int, warnings: list[str]
+) -> Table:
+    """Create the source's table with the column types its first readable files show."""
+    source = found.source
     problems: dict[str, PgIngestError] = {}
     samples = sample_files(found.files, source, problems)
     if not samples:
@@ -187,88 +304,57 @@ def _table(
     logger.info("created table %s with %d columns", source.table_name, len(columns))
     created = read_table(conn, source.table_name)
     assert created is not None
-    return created, True
+    return created
 
 
-def prepare_source(
+def _decide_files(
     conn: psycopg.Connection[Any],
-    found: DiscoveredSource,
-    index: int,
-    *,
-    allow_create: bool = True,
-    has_manifest: bool = True,
-    retry_failed: bool = False,
-    chunk_bytes: int = CHUNK_BYTES,
-    max_rejects: int | None = None,
+    prepared: PreparedSource,
+    files: Sequence[SourceFile],
+    entries: dict[str, list[LoadedEntry]],
+    splitting: _Splitting,
 ) -> PreparedSource:
-    """The table (created if allowed and asked for) and a decision for each file.
-
-    With ``retry_failed``, only files whose last attempt failed are considered.
-    """
-    source = found.source
-    if retry_failed and has_manifest:
-        retry = failed_paths(conn, str(source.table_name), [f.path for f in found.files])
-        found = replace(found, files=[f for f in found.files if f.path in retry])
-    failed: list[tuple[SourceFile | None, str, PgIngestError]] = [
-        (None, "discover", problem) for problem in found.problems
-    ]
-    warnings: list[str] = []
-    try:
-        table, created = _table(conn, found, index, allow_create=allow_create, warnings=warnings)
-    except ConfigError:
-        raise  # the whole run is misconfigured, not this source's files
-    except _UnsampleableError as exc:  # each file fails with its own reason
-        failed.extend((file, "plan", exc.problems.get(file.path, exc)) for file in found.files)
-        return PreparedSource(source, None, failed=failed, warnings=tuple(warnings))
-    except PgIngestError as exc:
-        failed.extend((file, "plan", exc) for file in found.files)
-        return PreparedSource(source, None, failed=failed, warnings=tuple(warnings))
-    entries = (
-        loaded_entries(conn, str(source.table_name), [f.path for f in found.files])
-        if has_manifest
-        else {}
-    )
+    """Each file's decision against the manifest: a unit to load, skipped, or failed."""
+    source, table = prepared.source, prepared.table
     decisions, problems = decide(
-        in_apply_order(found.files, source), entries, always_hash=source.fingerprint == "content"
+        in_apply_order(files, source), entries, always_hash=source.fingerprint == "content"
     )
-    failed.extend((None, "fingerprint", problem) for problem in problems)
+    failed = prepared.failed + [(None, "fingerprint", problem) for problem in problems]
+    if source.mode == "replace" and table is not None:
+        return _prepare_replace(conn, replace(prepared, failed=failed), decisions)
     units: list[Unit] = []
     skipped: list[Decision] = []
-    if source.mode == "replace" and table is not None:
-        prepared = _prepare_replace(
-            conn, source=source, table=table, decisions=decisions, failed=failed, created=created
-        )
-        return replace(prepared, warnings=tuple(warnings))
     for decision in decisions:
         if decision.action == "skip" or (
             decision.action == "changed" and source.change_policy == "skip"
         ):
             skipped.append(decision)
-        elif decision.action == "changed" and source.change_policy == "reload":
-            if table is not None:
-                units.append(Unit(decision.file, source, table, decision))
-        elif decision.action == "changed":
-            previous = decision.previous
-            when = f" by run {previous.run_id}" if previous and previous.run_id else ""
-            failed.append(
-                (
-                    decision.file,
-                    "manifest",
-                    LoadError(
-                        f"the file changed since it was loaded{when}",
-                        hint=f'set "on_change" on source {source.name!r}: "skip" to leave it, '
-                        '"reload" to replace its rows',
-                        path=decision.file.path,
-                        table=str(source.table_name),
-                    ),
-                )
-            )
+        elif decision.action == "changed" and source.change_policy != "reload":
+            failed.append((decision.file, "manifest", _changed_error(decision, source)))
         elif table is not None:
-            units.extend(
-                Unit(d.file, source, table, d)
-                for d in _chunk_decisions(decision, source, chunk_bytes, max_rejects)
-            )
-    return PreparedSource(source, table, units, skipped, failed, created, warnings=tuple(warnings))
+            units.extend(_units_of(decision, source, table, splitting))
+    return replace(prepared, units=units, skipped=skipped, failed=failed)
+
+
+def _changed_error(decision: Decision, source: Source) -> LoadError:
+    previous = decision.previous
+    when = f" by run {previous.run_id}" if previous and previous.run_id else ""
+    return LoadError(
+        f"the file changed since it was loaded{when}",
+        hint=f'set "on_change" on source {source.name!r}: "skip" to leave it, '
+        '"reload" to replace its rows',
+        path=decision.file.path,
+        table=str(source.table_name),
+    )
+
+
+def _units_of(
+    decision: Decision, source: Source, table: Table, splitting: _Splitting
+) -> list[Unit]:
+    """A changed file reloads whole; a new one may load as chunks."""
+    if decision.action == "changed":
+        return [Unit(decision.file, source, table, decision)]
+    return [Unit(d.file, source, table, d) for d in _chunk_decisions(decision, source, splitting)]
 
 
 def in_apply_order(files: Sequence[SourceFile], source: Source) -> list[SourceFile]:
@@ -282,12 +368,14 @@ def in_apply_order(files: Sequence[SourceFile], source: Source) -> list[SourceFi
     return sorted(files, key=lambda f: (f.path, f.part))
 
 
-def _chunk_decisions(
-    decision: Decision, source: Source, chunk_bytes: int, max_rejects: int | None
-) -> list[Decision]:
+def _chunk_decisions(decision: Decision, source: Source, splitting: _Splitting) -> list[Decision]:
     """A large CSV file's decision as one per chunk (the chunks a crash left to load)."""
     file = decision.file
-    if not can_split(file, source, chunk_bytes, max_rejects) and not decision.loaded_parts:
+    chunk_bytes = splitting.chunk_bytes
+    if (
+        not can_split(file, source, chunk_bytes, splitting.max_rejects)
+        and not decision.loaded_parts
+    ):
         return [decision]
     try:
         header = open_reader(file, source).column_names()
@@ -301,24 +389,18 @@ def _chunk_decisions(
 
 
 def _prepare_replace(
-    conn: psycopg.Connection[Any],
-    *,
-    source: Source,
-    table: Table,
-    decisions: list[Decision],
-    failed: list[tuple[SourceFile | None, str, PgIngestError]],
-    created: bool,
+    conn: psycopg.Connection[Any], prepared: PreparedSource, decisions: list[Decision]
 ) -> PreparedSource:
     """A replace loads all files together, or — if none changed and none left — nothing."""
+    table, failed = prepared.table, prepared.failed
+    assert table is not None
     current = {d.file.path for d in decisions}
     unchanged = all(d.action == "skip" for d in decisions)
     if unchanged and loaded_paths(conn, str(table.name)) <= current and not failed:
-        return PreparedSource(
-            source, table, skipped=list(decisions), failed=failed, created=created
-        )
+        return replace(prepared, skipped=list(decisions))
     if failed:  # a replace needs every file: one that cannot be read keeps the old rows
         first = failed[0][2].describe()
-        held_back: list[tuple[SourceFile | None, str, PgIngestError]] = [
+        held_back: list[_Failure] = [
             (
                 d.file,
                 "plan",
@@ -331,7 +413,7 @@ def _prepare_replace(
             )
             for d in decisions
         ]
-        return PreparedSource(source, table, failed=failed + held_back, created=created)
-    units = as_replace_units([Unit(d.file, source, table, d) for d in decisions])
-    group = ReplaceGroup(source, table, units) if units else None
-    return PreparedSource(source, table, failed=failed, created=created, group=group)
+        return replace(prepared, failed=failed + held_back)
+    units = as_replace_units([Unit(d.file, prepared.source, table, d) for d in decisions])
+    group = ReplaceGroup(prepared.source, table, units) if units else None
+    return replace(prepared, group=group)
