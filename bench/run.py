@@ -3,6 +3,7 @@
     python bench/run.py --rows 2000000 --rounds 3 --out bench/out/run-2m
     python bench/run.py --rows 200000 --rounds 1           # a quick smoke run
     python bench/run.py --memory                          # pgingest peak RSS, 2M vs 10M
+    python bench/run.py --peers pgingest-csv,pgingest-small400,raw-copy-small400  # small files
 
 Loads run one at a time, interleaved: every round runs every peer once, each
 round starting one peer later, so drift on a noisy machine spreads over all.
@@ -92,7 +93,7 @@ def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
         arguments.data_dir or default_folder(BENCH_OUT, arguments.rows),
         DataSetSpec(rows=arguments.rows, parts=arguments.files),
     )
-    ensure_generated(data_set)
+    ensure_generated(data_set, layouts=tuple({peer.layout for peer in peers}))
     load_at_start = load_average()
     settings = LoadSettings(
         database_url=arguments.database_url,
@@ -103,8 +104,19 @@ def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
     records, reference = run_rounds(
         peers, rounds=arguments.rounds, data_set=data_set, settings=settings
     )
-    labels = {peer.key: peer.label.format(workers=arguments.workers) for peer in peers}
-    summaries = summarize(records, labels=labels, rows=arguments.rows, baseline=BASELINE_KEY)
+    labels = {
+        peer.key: peer.label.format(
+            workers=arguments.workers, files=f"{data_set.file_count(peer.layout):,}"
+        )
+        for peer in peers
+    }
+    summaries = summarize(
+        records,
+        labels=labels,
+        rows={peer.key: data_set.rows_of(peer.layout) for peer in peers},
+        files={peer.key: data_set.file_count(peer.layout) for peer in peers},
+        baseline=BASELINE_KEY,
+    )
     targets = evaluate_targets(summaries)
     meta = {
         **describe_environment(arguments.database_url),
