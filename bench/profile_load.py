@@ -11,7 +11,10 @@ sums them two ways and writes profile.md:
 
 * **inclusive**, by pgingest function (and the third-party call it was in):
   where a worker's wall time goes, e.g. the manifest's queries, the COPY;
-* **self**, by the leaf frame: what the CPU actually ran.
+* **self**, by the leaf frame: what the CPU actually ran;
+* **by pgingest caller**: each sample charged to the deepest pgingest frame on
+  its stack, so time spent waiting in psycopg or inside pyarrow lands on the
+  pgingest function that asked for it (the manifest query, the COPY, ...).
 
 Only the load workers' threads count (threads whose stacks pass through
 pgingest's unit loader), so the main thread's waiting on the workers does not
@@ -69,6 +72,7 @@ def summarize(stacks: list[tuple[list[str], int]]) -> dict[str, object]:
     """Inclusive samples by pgingest function, self samples by leaf, over worker threads."""
     inclusive: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
+    callers: collections.Counter[str] = collections.Counter()
     total = 0
     for frames, count in stacks:
         if not any(WORKER_MARK in frame for frame in frames):
@@ -76,11 +80,18 @@ def summarize(stacks: list[tuple[list[str], int]]) -> dict[str, object]:
         total += count
         seen = set()
         for frame in frames:
-            if ("pgingest/" in frame or "pgingest." in frame) and frame not in seen:
+            if _is_pgingest(frame) and frame not in seen:
                 inclusive[frame] += count
                 seen.add(frame)
         leaves[frames[-1]] += count
-    return {"total": total, "inclusive": inclusive, "self": leaves}
+        own = [frame for frame in frames if _is_pgingest(frame)]
+        leaf = frames[-1]
+        callers[f"{own[-1]} → {leaf}" if own and own[-1] != leaf else leaf] += count
+    return {"total": total, "inclusive": inclusive, "self": leaves, "by pgingest caller": callers}
+
+
+def _is_pgingest(frame: str) -> bool:
+    return "pgingest/" in frame or "pgingest." in frame
 
 
 def render(summary: dict[str, object], *, files: int, title: str) -> str:
@@ -88,7 +99,7 @@ def render(summary: dict[str, object], *, files: int, title: str) -> str:
     total = int(summary["total"])  # type: ignore[call-overload]
     per_file = 1000 / SAMPLE_RATE / max(files, 1)
     lines = [f"# {title}", "", f"worker samples: {total:,} ({total / SAMPLE_RATE:.1f} s)", ""]
-    for name in ("inclusive", "self"):
+    for name in ("inclusive", "self", "by pgingest caller"):
         counter: collections.Counter[str] = summary[name]  # type: ignore[assignment]
         lines += [f"## {name}", "", "| function | worker s | ms per file | share |"]
         lines += ["| --- | ---: | ---: | ---: |"]
@@ -109,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--summarize-only", action="store_true", help="summarize --out's stacks.txt again"
+    )
     arguments = parser.parse_args(argv)
+    if arguments.summarize_only:
+        return _write_summary(arguments, arguments.out.resolve())
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     data_set = DataSet(default_folder(BENCH_OUT, arguments.rows), DataSetSpec(rows=arguments.rows))
     ensure_generated(data_set, layouts=(arguments.layout,))
@@ -128,15 +144,18 @@ def main(argv: list[str] | None = None) -> int:
         "--report", str(out / "report.json"), "--no-progress",
     ]  # fmt: skip
     subprocess.run(command, check=True)
-    summary = summarize(read_stacks(raw))
+    return _write_summary(arguments, out)
+
+
+def _write_summary(arguments: argparse.Namespace, out: Path) -> int:
+    data_set = DataSet(default_folder(BENCH_OUT, arguments.rows), DataSetSpec(rows=arguments.rows))
+    summary = summarize(read_stacks(out / "stacks.txt"))
     files = data_set.file_count(arguments.layout)
-    markdown = render(
-        summary, files=files, title=f"pgingest run, {arguments.layout}, {files:,} files"
-    )
+    title = f"pgingest run, {arguments.layout}, {files:,} files"
+    markdown = render(summary, files=files, title=title)
     (out / "profile.md").write_text(markdown)
     print(markdown)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
