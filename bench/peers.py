@@ -194,6 +194,40 @@ PEERS_BY_KEY = {peer.key: peer for peer in PEERS}
 BASELINE_KEY = "pgingest-csv"  # ratios are to pgingest on the 8 CSV files
 
 
+def with_baseline(peers: list[Peer], source_dir: Path) -> list[Peer]:
+    """Each pgingest peer followed by its twin running another checkout's source.
+
+    The twin runs `python -m pgingest` with PYTHONPATH=<source_dir> (that
+    checkout's `src`, e.g. from `git archive`), in the same venv, so one
+    interleaved run measures a change before and after on the same machine state.
+    """
+    twins: list[Peer] = []
+    for peer in peers:
+        twins.append(peer)
+        if peer.key.startswith("pgingest"):
+            twins.append(
+                Peer(
+                    key=f"{peer.key}@base",
+                    label=f"{peer.label} [baseline]",
+                    build_command=_on_source(peer.build_command, source_dir),
+                    layout=peer.layout,
+                )
+            )
+    return twins
+
+
+def _on_source(
+    build: Callable[[LoadContext], list[str]], source_dir: Path
+) -> Callable[[LoadContext], list[str]]:
+    def run(context: LoadContext) -> list[str]:
+        command = build(context)
+        assert command[0] == PGINGEST
+        environment = f"PYTHONPATH={source_dir.resolve()}"
+        return ["env", environment, PYTHON, "-m", "pgingest", *command[1:]]
+
+    return run
+
+
 def missing_requirement(peer: Peer) -> str | None:
     """Why the peer cannot run here, or None."""
     if peer.requires and shutil.which(peer.requires) is None:

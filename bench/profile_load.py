@@ -157,5 +157,6 @@ def _write_summary(arguments: argparse.Namespace, out: Path) -> int:
     print(markdown)
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,7 @@ from environment import describe_environment, load_average
 from generate import BENCH_OUT, ensure_generated
 from loads import ChecksumReference, LoadSettings, load_once
 from memory import DEFAULT_MEMORY_ROWS, measure_memory
-from peers import BASELINE_KEY, PEERS, PEERS_BY_KEY, Peer, missing_requirement
+from peers import BASELINE_KEY, PEERS, PEERS_BY_KEY, Peer, missing_requirement, with_baseline
 from results import LoadRecord, evaluate_targets, render_markdown, results_document, summarize
 
 DEFAULT_ROUNDS = 3  # issue #3: at least three rounds
@@ -85,6 +85,8 @@ def _print_record(record: LoadRecord) -> None:
 def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
     """Generate (if needed), load with every peer, write results.md and results.json."""
     peers = select_peers(arguments.peers)
+    if arguments.baseline_src:
+        peers = with_baseline(peers, arguments.baseline_src)
     for peer in peers:
         reason = missing_requirement(peer)
         if reason:
@@ -147,6 +149,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="N")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="per load")
     parser.add_argument("--data-dir", type=Path, help="default bench/out/data/events-ROWS")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src/: each pgingest peer also runs on it, interleaved",
+    )
     parser.add_argument("--out", type=Path, help="default bench/out/run-DATE (memory-DATE)")
     parser.add_argument(
         "--memory",
