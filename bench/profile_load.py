@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--layout", default="small-400", help="csv, one, small-400, small-10")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--subset", help="a glob inside a small-file layout, e.g. 'events-000???.csv' (1,000 files)"
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
@@ -132,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     out = arguments.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     paths = [str(path) for path in data_set.paths(arguments.layout)]
+    if arguments.subset:
+        paths = [str(data_set.folder / arguments.layout / arguments.subset)]
     config = {"sources": [{"name": "events", "paths": paths, "table": QUALIFIED_TABLE}]}
     (out / "data_files.json").write_text(json.dumps(config, indent=2) + "\n")
     prepare_target(arguments.database_url)
@@ -151,6 +156,8 @@ def _write_summary(arguments: argparse.Namespace, out: Path) -> int:
     data_set = DataSet(default_folder(BENCH_OUT, arguments.rows), DataSetSpec(rows=arguments.rows))
     summary = summarize(read_stacks(out / "stacks.txt"))
     files = data_set.file_count(arguments.layout)
+    if arguments.subset:
+        files = len(list((data_set.folder / arguments.layout).glob(arguments.subset)))
     title = f"pgingest run, {arguments.layout}, {files:,} files"
     markdown = render(summary, files=files, title=title)
     (out / "profile.md").write_text(markdown)
