@@ -215,7 +215,8 @@ def _target_row(target: Target) -> str:
     met = {True: "yes", False: "**no**", None: "n/a"}[target.is_met]
     pattern = "{:,.0f}" if target.threshold >= 1000 else "{:.2f}"
     measured = _number(target.measured, pattern)
-    return f"| {target.name} | {measured} | {target.threshold:,g} | {met} |"
+    threshold = _number(target.threshold, pattern)
+    return f"| {target.name} | {measured} | {threshold} | {met} |"
 
 
 def _number(value: float | None, pattern: str) -> str:
