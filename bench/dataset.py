@@ -6,8 +6,14 @@ Layout of a data set folder:
     ndjson/events-00.ndjson … the same rows as NDJSON
     parquet/events-00.parquet the same rows as Parquet
     one/events.csv            the same rows as ONE CSV file
+    small-400/events-000000.csv …  the same rows split into files of 400 rows
+    small-10/events-000000.csv …   the first 200,000 rows in files of 10 rows
     dataset.json              rows, parts, seed, formats: written last, so a
                               folder without it is an interrupted generation
+
+The small-file layouts (issue 12) are split record-aware from the same rows
+(a quoted note with newlines never straddles two files), each with its own
+`complete.json`, written last, so they are made only when a peer asks for them.
 """
 
 from __future__ import annotations
@@ -25,6 +31,23 @@ GENERATOR_VERSION = 1
 FORMATS = ("csv", "ndjson", "parquet", "one")
 EXTENSIONS = {"csv": "csv", "ndjson": "ndjson", "parquet": "parquet"}
 MANIFEST_NAME = "dataset.json"
+SMALL_MANIFEST_NAME = "complete.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmallFiles:
+    """A small-file layout: the data set's first ``max_files × rows_per_file`` rows."""
+
+    rows_per_file: int
+    max_files: int | None  # None: every row of the data set
+
+
+# Issue 12: the 2M rows in 5,000 files of 400 rows, and 20,000 files of 10 rows.
+SMALL_LAYOUTS = {
+    "small-400": SmallFiles(rows_per_file=400, max_files=None),
+    "small-10": SmallFiles(rows_per_file=10, max_files=20_000),
+}
+SMALL_FILE_PATTERN = "events-*.csv"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,8 +83,49 @@ class DataSet:
         return self.folder / "one" / "events.csv"
 
     def paths(self, layout: str) -> list[Path]:
-        """Files of a layout: a part format, or "one" for the single CSV file."""
+        """Files of a layout: a part format, "one" for the single CSV file, or a
+        small-file layout's glob (thousands of paths would not fit a command line)."""
+        if layout in SMALL_LAYOUTS:
+            return [self.folder / layout / SMALL_FILE_PATTERN]
         return [self.one_csv_path] if layout == "one" else self.part_paths(layout)
+
+    def rows_of(self, layout: str) -> int:
+        """Rows the layout's files hold."""
+        small = SMALL_LAYOUTS.get(layout)
+        if small is None or small.max_files is None:
+            return self.spec.rows
+        return min(self.spec.rows, small.max_files * small.rows_per_file)
+
+    def file_count(self, layout: str) -> int:
+        """How many files the layout has."""
+        small = SMALL_LAYOUTS.get(layout)
+        if small is None:
+            return 1 if layout == "one" else self.spec.parts
+        return -(-self.rows_of(layout) // small.rows_per_file)
+
+    def small_file_path(self, layout: str, index: int) -> Path:
+        """The index-th file of a small-file layout."""
+        return self.folder / layout / f"events-{index:06d}.csv"
+
+    def is_small_complete(self, layout: str) -> bool:
+        """True when the small-file layout was written whole for this spec."""
+        marker = self.folder / layout / SMALL_MANIFEST_NAME
+        if not marker.exists():
+            return False
+        return bool(json.loads(marker.read_text()) == self._small_manifest(layout))
+
+    def mark_small_complete(self, layout: str) -> None:
+        """Mark the small-file layout complete for this spec."""
+        marker = self.folder / layout / SMALL_MANIFEST_NAME
+        marker.write_text(json.dumps(self._small_manifest(layout), indent=2) + "\n")
+
+    def _small_manifest(self, layout: str) -> dict[str, object]:
+        return {
+            **asdict(self.spec),
+            "formats": list(self.spec.formats),
+            "layout": layout,
+            **asdict(SMALL_LAYOUTS[layout]),
+        }
 
     def is_complete(self) -> bool:
         """True when the folder's manifest says it holds at least this spec's formats."""
@@ -84,10 +148,10 @@ class DataSet:
             return
         is_data_set = (self.folder / MANIFEST_NAME).exists()
         entries = {entry.name for entry in self.folder.iterdir()}
-        if not is_data_set and entries - set(FORMATS):
+        if not is_data_set and entries - set(FORMATS) - set(SMALL_LAYOUTS):
             raise SystemExit(f"{self.folder} holds other files than a data set; not touching it")
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
-        for layout in FORMATS:
+        for layout in (*FORMATS, *SMALL_LAYOUTS):
             shutil.rmtree(self.folder / layout, ignore_errors=True)
 
     def write_manifest(self) -> None:

@@ -8,6 +8,7 @@ Deterministic: the same --rows, --files and --seed write the same bytes.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from dataset import (
     DEFAULT_ROWS,
     DEFAULT_SEED,
     FORMATS,
+    SMALL_LAYOUTS,
     DataSet,
     DataSetSpec,
     default_folder,
@@ -80,10 +82,50 @@ def _write_part(data_set: DataSet, index: int, table: pa.Table) -> None:
         )
 
 
-def ensure_generated(data_set: DataSet) -> None:
-    """Generate the data set unless its folder already holds it."""
+def ensure_generated(data_set: DataSet, *, layouts: tuple[str, ...] = ()) -> None:
+    """Generate the data set unless its folder already holds it, and each small layout asked."""
     if not data_set.is_complete():
         generate(data_set)
+    for layout in layouts:
+        if layout in SMALL_LAYOUTS and not data_set.is_small_complete(layout):
+            generate_small_files(data_set, layout)
+
+
+def generate_small_files(data_set: DataSet, layout: str, *, log: bool = True) -> None:
+    """Split the data set's rows, in id order, into files of the layout's rows per file.
+
+    The rows come from the same synthesis as every other layout, so a load of
+    the small files must give the same checksum as a load of the 8 parts (over
+    the same number of rows). Splitting Arrow rows, not text lines, keeps every
+    record (newlines in quoted notes included) whole in one file.
+    """
+    small = SMALL_LAYOUTS[layout]
+    folder = data_set.folder / layout
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    wanted = data_set.rows_of(layout)
+    written = 0
+    index = 0
+    pending: list[pa.Table] = []
+    for part in part_specs(data_set.spec):
+        if written >= wanted:
+            break
+        pending.append(synthesize_part(part))
+        table = pa.concat_tables(pending).slice(0, wanted - written)
+        whole = table.num_rows - table.num_rows % small.rows_per_file
+        is_last = written + table.num_rows >= wanted
+        end = table.num_rows if is_last else whole
+        for start in range(0, end, small.rows_per_file):
+            piece = table.slice(start, min(small.rows_per_file, end - start))
+            write_csv(piece, data_set.small_file_path(layout, index))
+            index += 1
+        written += end
+        pending = [table.slice(end)] if end < table.num_rows else []
+    data_set.mark_small_complete(layout)
+    if log:
+        seconds = time.perf_counter() - started
+        print(f"{layout}: {written:,} rows in {index:,} files in {seconds:.1f} s", file=sys.stderr)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,6 +138,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--formats",
         default=",".join(FORMATS),
         help="comma list of csv, ndjson, parquet, one (the single CSV file)",
+    )
+    parser.add_argument(
+        "--small",
+        default="",
+        help="comma list of small-file layouts to write too: " + ", ".join(SMALL_LAYOUTS),
     )
     parser.add_argument(
         "--parquet-uuid-logical",
@@ -122,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         is_parquet_uuid_logical=arguments.parquet_uuid_logical,
     )
     folder = arguments.out or default_folder(BENCH_OUT, arguments.rows)
-    generate(DataSet(folder, spec))
+    small = tuple(name.strip() for name in arguments.small.split(",") if name.strip())
+    unknown_small = set(small) - set(SMALL_LAYOUTS)
+    if unknown_small:
+        print(f"unknown small-file layout(s): {', '.join(sorted(unknown_small))}", file=sys.stderr)
+        return 2
+    data_set = DataSet(folder, spec)
+    generate(data_set)
+    for layout in small:
+        generate_small_files(data_set, layout)
     return 0
 
 

@@ -7,6 +7,9 @@ repository: the wheel drops `postgres_scanner.duckdb_extension` under
 `extension_directory` there lets a plain `LOAD postgres` find it.
 
     python bench/load_duckdb.py --database-url URL --format parquet FILE...
+    python bench/load_duckdb.py --database-url URL --format csv 'folder/*.csv'
+
+A glob is handed to DuckDB as it is: its reader expands it.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--format", choices=("csv", "parquet"), required=True)
-    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("files", nargs="+", type=Path, help="files or globs")
     arguments = parser.parse_args(argv)
     connection = connect_with_postgres(arguments.database_url)
     target = f"{ATTACHED_NAME}.{TABLE_SCHEMA}.{TABLE_NAME}"

@@ -1,13 +1,14 @@
 """One timed, verified load: recreate the table, run the peer's command, check the table.
 
-Verification: the load must exit 0 and leave exactly the data set's row count,
-and its checksum must equal the reference, which the first load that passes
-the other two checks sets (its peer is recorded, so a wrong reference shows).
+Verification: the load must exit 0 and leave exactly the row count of the
+files it read, and its checksum must equal the reference for that row count,
+which the first load of that many rows that passes the other two checks sets
+(its peer is recorded, so a wrong reference shows).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from database import TableState, prepare_target, read_table_state
@@ -29,10 +30,16 @@ class LoadSettings:
 
 @dataclass
 class ChecksumReference:
-    """The checksum every load must match, and the load that set it."""
+    """The checksum every load of a given row count must match, and the load that set it."""
 
-    checksum: str | None = None
-    set_by: str | None = None
+    checksums: dict[int, tuple[str, str]] = field(default_factory=dict)  # rows → (sum, load)
+
+    @property
+    def set_by(self) -> str | None:
+        """Which load set each reference, for the results' header."""
+        if not self.checksums:
+            return None
+        return "; ".join(f"{rows:,} rows: {load}" for rows, (_, load) in self.checksums.items())
 
     def check(self, load: str, measure: ProcessMeasure, state: TableState, rows: int) -> str | None:
         """The reason the load is not verified, or None; the first good load sets the value."""
@@ -42,11 +49,12 @@ class ChecksumReference:
             return f"exit status {measure.exit_code}: {_last_line(measure.log_tail)}"
         if state.rows != rows:
             return f"{state.rows:,} rows instead of {rows:,}"
-        if self.checksum is None:
-            self.checksum, self.set_by = state.checksum, load
+        if rows not in self.checksums:
+            self.checksums[rows] = (state.checksum, load)
             return None
-        if state.checksum != self.checksum:
-            return f"checksum {state.checksum} differs from {self.set_by}'s {self.checksum}"
+        checksum, set_by = self.checksums[rows]
+        if state.checksum != checksum:
+            return f"checksum {state.checksum} differs from {set_by}'s {checksum}"
         return None
 
 
@@ -74,7 +82,7 @@ def load_once(
     )
     state = read_table_state(settings.database_url)
     load_name = f"{peer.key} (round {round_index + 1})"
-    problem = reference.check(load_name, measure, state, data_set.spec.rows)
+    problem = reference.check(load_name, measure, state, data_set.rows_of(peer.layout))
     return LoadRecord(
         round=round_index + 1,
         peer=peer.key,

@@ -45,9 +45,10 @@ class Peer:
     """One way of loading the data set."""
 
     key: str
-    label: str  # may name {workers}
+    label: str  # may name {workers} and {files} (the layout's file count)
     build_command: Callable[[LoadContext], list[str]]
     requires: str | None = None  # an executable that must be on PATH
+    layout: str = "csv"  # the files it reads: their rows are what the table must hold
 
 
 def pgingest_command(layout: str) -> Callable[[LoadContext], list[str]]:
@@ -85,9 +86,15 @@ def psql_copy_command(context: LoadContext) -> list[str]:
     return command
 
 
-def raw_copy_command(context: LoadContext) -> list[str]:
-    """load_raw_copy.py: the CSV bytes over N parallel COPY FROM STDIN connections."""
-    return _python_peer(context, "load_raw_copy.py", "csv", ["--workers", str(context.workers)])
+def raw_copy_command(layout: str) -> Callable[[LoadContext], list[str]]:
+    """load_raw_copy.py: the CSV bytes over N persistent COPY FROM STDIN connections."""
+
+    def build(context: LoadContext) -> list[str]:
+        return _python_peer(
+            context, "load_raw_copy.py", layout, ["--workers", str(context.workers)]
+        )
+
+    return build
 
 
 def adbc_command(context: LoadContext) -> list[str]:
@@ -96,10 +103,11 @@ def adbc_command(context: LoadContext) -> list[str]:
 
 
 def duckdb_command(layout: str) -> Callable[[LoadContext], list[str]]:
-    """load_duckdb.py: INSERT INTO the attached table SELECT * FROM read_<layout>(files)."""
+    """load_duckdb.py: INSERT INTO the attached table SELECT * FROM read_<format>(files)."""
 
     def build(context: LoadContext) -> list[str]:
-        return _python_peer(context, "load_duckdb.py", layout, ["--format", layout])
+        file_format = "parquet" if layout == "parquet" else "csv"
+        return _python_peer(context, "load_duckdb.py", layout, ["--format", file_format])
 
     return build
 
@@ -159,7 +167,7 @@ PEERS: tuple[Peer, ...] = (
     Peer(key="psql-copy", label="psql \\copy, file by file",
          build_command=psql_copy_command, requires="psql"),
     Peer(key="raw-copy", label="raw CSV COPY FROM STDIN, {workers} connections",
-         build_command=raw_copy_command),
+         build_command=raw_copy_command("csv")),
     Peer(key="pgloader", label="pgloader",
          build_command=pgloader_command, requires="pgloader"),
     Peer(key="adbc", label="ADBC adbc_ingest, {workers} workers",
@@ -168,9 +176,56 @@ PEERS: tuple[Peer, ...] = (
          build_command=duckdb_command("parquet")),
     Peer(key="duckdb-csv", label="DuckDB read_csv → postgres",
          build_command=duckdb_command("csv")),
+    # Issue 12: many small files, the same rows split record-aware.
+    Peer(key="pgingest-small400", label="pgingest, CSV ({files} files × 400 rows)",
+         build_command=pgingest_command("small-400"), layout="small-400"),
+    Peer(key="raw-copy-small400", label="raw COPY, {workers} connections, {files} × 400 rows",
+         build_command=raw_copy_command("small-400"), layout="small-400"),
+    Peer(key="duckdb-csv-small400", label="DuckDB read_csv(glob), {files} × 400 rows",
+         build_command=duckdb_command("small-400"), layout="small-400"),
+    Peer(key="pgingest-small10", label="pgingest, CSV ({files} files × 10 rows)",
+         build_command=pgingest_command("small-10"), layout="small-10"),
+    Peer(key="raw-copy-small10", label="raw COPY, {workers} connections, {files} × 10 rows",
+         build_command=raw_copy_command("small-10"), layout="small-10"),
+    Peer(key="duckdb-csv-small10", label="DuckDB read_csv(glob), {files} × 10 rows",
+         build_command=duckdb_command("small-10"), layout="small-10"),
 )  # fmt: skip
 PEERS_BY_KEY = {peer.key: peer for peer in PEERS}
 BASELINE_KEY = "pgingest-csv"  # ratios are to pgingest on the 8 CSV files
+
+
+def with_baseline(peers: list[Peer], source_dir: Path) -> list[Peer]:
+    """Each pgingest peer followed by its twin running another checkout's source.
+
+    The twin runs `python -m pgingest` with PYTHONPATH=<source_dir> (that
+    checkout's `src`, e.g. from `git archive`), in the same venv, so one
+    interleaved run measures a change before and after on the same machine state.
+    """
+    twins: list[Peer] = []
+    for peer in peers:
+        twins.append(peer)
+        if peer.key.startswith("pgingest"):
+            twins.append(
+                Peer(
+                    key=f"{peer.key}@base",
+                    label=f"{peer.label} [baseline]",
+                    build_command=_on_source(peer.build_command, source_dir),
+                    layout=peer.layout,
+                )
+            )
+    return twins
+
+
+def _on_source(
+    build: Callable[[LoadContext], list[str]], source_dir: Path
+) -> Callable[[LoadContext], list[str]]:
+    def run(context: LoadContext) -> list[str]:
+        command = build(context)
+        assert command[0] == PGINGEST
+        environment = f"PYTHONPATH={source_dir.resolve()}"
+        return ["env", environment, PYTHON, "-m", "pgingest", *command[1:]]
+
+    return run
 
 
 def missing_requirement(peer: Peer) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MIB = 1 << 20
+SMALL_FILES_PER_HOUR = 1_000_000  # issue 12: 20,000 files of 10 rows at a million files/hour
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,7 @@ class PeerSummary:
     wall_seconds: float | None
     rows_per_second: float | None
     speed_vs_baseline: float | None  # peer rows/s ÷ pgingest CSV (8 files) rows/s
+    files_per_hour: float | None
     peak_rss_mib: float | None
     cpu_seconds: float | None
     round_walls: list[float] = field(default_factory=list)  # verified loads, in round order
@@ -60,16 +62,29 @@ def summarize(
     records: list[LoadRecord],
     *,
     labels: dict[str, str],
-    rows: int,
+    rows: dict[str, int],
+    files: dict[str, int],
     baseline: str,
 ) -> list[PeerSummary]:
-    """One summary per peer, in the order of labels."""
+    """One summary per peer, in the order of labels; rows and files: what each peer read."""
     medians = {peer: _median_wall(records, peer) for peer in labels}
-    baseline_wall = medians.get(baseline)
+    baseline_speed = _speed(rows.get(baseline), medians.get(baseline))
     return [
-        _summary(peer, label, records, rows=rows, wall=medians[peer], baseline_wall=baseline_wall)
+        _summary(
+            peer,
+            label,
+            records,
+            rows=rows[peer],
+            files=files[peer],
+            wall=medians[peer],
+            baseline_speed=baseline_speed,
+        )
         for peer, label in labels.items()
     ]
+
+
+def _speed(rows: int | None, wall: float | None) -> float | None:
+    return rows / wall if rows and wall else None
 
 
 def _median_wall(records: list[LoadRecord], peer: str) -> float | None:
@@ -83,19 +98,22 @@ def _summary(
     records: list[LoadRecord],
     *,
     rows: int,
+    files: int,
     wall: float | None,
-    baseline_wall: float | None,
+    baseline_speed: float | None,
 ) -> PeerSummary:
     mine = [r for r in records if r.peer == peer]
     good = [r for r in mine if r.is_verified]
+    speed = _speed(rows, wall)
     return PeerSummary(
         peer=peer,
         label=label,
         loads=len(mine),
         verified=len(good),
         wall_seconds=wall,
-        rows_per_second=rows / wall if wall else None,
-        speed_vs_baseline=baseline_wall / wall if wall and baseline_wall else None,
+        rows_per_second=speed,
+        speed_vs_baseline=speed / baseline_speed if speed and baseline_speed else None,
+        files_per_hour=files * 3600 / wall if wall else None,
         peak_rss_mib=statistics.median(r.peak_rss_bytes for r in good) / MIB if good else None,
         cpu_seconds=statistics.median(r.cpu_seconds for r in good) if good else None,
         round_walls=[r.wall_seconds for r in sorted(good, key=lambda r: r.round)],
@@ -110,8 +128,8 @@ def evaluate_targets(summaries: list[PeerSummary]) -> list[Target]:
     def speed_ratio(name: str, faster: str, slower: str, threshold: float) -> Target | None:
         if faster not in by_peer or slower not in by_peer:
             return None
-        mine, theirs = by_peer[faster].wall_seconds, by_peer[slower].wall_seconds
-        measured = theirs / mine if mine and theirs else None
+        mine, theirs = by_peer[faster].rows_per_second, by_peer[slower].rows_per_second
+        measured = mine / theirs if mine and theirs else None
         met = None if measured is None else measured >= threshold
         return Target(name=name, measured=measured, threshold=threshold, is_met=met)
 
@@ -122,6 +140,19 @@ def evaluate_targets(summaries: list[PeerSummary]) -> list[Target]:
         speed_ratio(
             "pgingest CSV (1 file) ÷ raw parallel COPY", "pgingest-one-csv", "raw-copy", 0.9
         ),
+        # Issue 12: small files as fast as big ones, and ahead of DuckDB on the same glob.
+        speed_ratio(
+            "pgingest 400-row files ÷ pgingest 8 files (rows/s)",
+            "pgingest-small400",
+            "pgingest-csv",
+            0.8,
+        ),
+        speed_ratio(
+            "pgingest 400-row files ÷ DuckDB read_csv(glob)",
+            "pgingest-small400",
+            "duckdb-csv-small400",
+            2.0,
+        ),
     ]
     targets = [target for target in candidates if target is not None]
     if "pgingest-csv" in by_peer:
@@ -129,6 +160,17 @@ def evaluate_targets(summaries: list[PeerSummary]) -> list[Target]:
         met = None if peak is None else peak <= 300
         targets.append(
             Target(name="pgingest CSV peak RSS (MiB, ≤)", measured=peak, threshold=300, is_met=met)
+        )
+    if "pgingest-small10" in by_peer:
+        per_hour = by_peer["pgingest-small10"].files_per_hour
+        met = None if per_hour is None else per_hour >= SMALL_FILES_PER_HOUR
+        targets.append(
+            Target(
+                name="pgingest 10-row files per hour",
+                measured=per_hour,
+                threshold=SMALL_FILES_PER_HOUR,
+                is_met=met,
+            )
         )
     return targets
 
@@ -140,9 +182,9 @@ def render_markdown(
     lines = [f"{key}: {value}  " for key, value in meta.items()]
     lines += [
         "",
-        "| peer | wall s (median) | rows/s | speed vs pgingest CSV | peak RSS MiB "
+        "| peer | wall s (median) | rows/s | speed vs pgingest CSV | files/hour | peak RSS MiB "
         "| client CPU s | verified | wall s, each round |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     lines += [_summary_row(summary) for summary in summaries]
     if targets:
@@ -160,6 +202,7 @@ def _summary_row(summary: PeerSummary) -> str:
         _number(summary.wall_seconds, "{:.2f}"),
         _number(summary.rows_per_second, "{:,.0f}"),
         _number(summary.speed_vs_baseline, "{:.2f}×"),
+        _number(summary.files_per_hour, "{:,.0f}"),
         _number(summary.peak_rss_mib, "{:,.0f}"),
         _number(summary.cpu_seconds, "{:.1f}"),
         f"{summary.verified}/{summary.loads}",
@@ -170,8 +213,10 @@ def _summary_row(summary: PeerSummary) -> str:
 
 def _target_row(target: Target) -> str:
     met = {True: "yes", False: "**no**", None: "n/a"}[target.is_met]
-    measured = _number(target.measured, "{:.2f}")
-    return f"| {target.name} | {measured} | {target.threshold:g} | {met} |"
+    pattern = "{:,.0f}" if target.threshold >= 1000 else "{:.2f}"
+    measured = _number(target.measured, pattern)
+    threshold = _number(target.threshold, pattern)
+    return f"| {target.name} | {measured} | {threshold} | {met} |"
 
 
 def _number(value: float | None, pattern: str) -> str:

@@ -3,6 +3,7 @@
     python bench/run.py --rows 2000000 --rounds 3 --out bench/out/run-2m
     python bench/run.py --rows 200000 --rounds 1           # a quick smoke run
     python bench/run.py --memory                          # pgingest peak RSS, 2M vs 10M
+    python bench/run.py --peers pgingest-csv,pgingest-small400,raw-copy-small400  # small files
 
 Loads run one at a time, interleaved: every round runs every peer once, each
 round starting one peer later, so drift on a noisy machine spreads over all.
@@ -24,7 +25,7 @@ from environment import describe_environment, load_average
 from generate import BENCH_OUT, ensure_generated
 from loads import ChecksumReference, LoadSettings, load_once
 from memory import DEFAULT_MEMORY_ROWS, measure_memory
-from peers import BASELINE_KEY, PEERS, PEERS_BY_KEY, Peer, missing_requirement
+from peers import BASELINE_KEY, PEERS, PEERS_BY_KEY, Peer, missing_requirement, with_baseline
 from results import LoadRecord, evaluate_targets, render_markdown, results_document, summarize
 
 DEFAULT_ROUNDS = 3  # issue #3: at least three rounds
@@ -84,6 +85,8 @@ def _print_record(record: LoadRecord) -> None:
 def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
     """Generate (if needed), load with every peer, write results.md and results.json."""
     peers = select_peers(arguments.peers)
+    if arguments.baseline_src:
+        peers = with_baseline(peers, arguments.baseline_src)
     for peer in peers:
         reason = missing_requirement(peer)
         if reason:
@@ -92,7 +95,7 @@ def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
         arguments.data_dir or default_folder(BENCH_OUT, arguments.rows),
         DataSetSpec(rows=arguments.rows, parts=arguments.files),
     )
-    ensure_generated(data_set)
+    ensure_generated(data_set, layouts=tuple({peer.layout for peer in peers}))
     load_at_start = load_average()
     settings = LoadSettings(
         database_url=arguments.database_url,
@@ -103,8 +106,19 @@ def benchmark(arguments: argparse.Namespace, out_dir: Path) -> int:
     records, reference = run_rounds(
         peers, rounds=arguments.rounds, data_set=data_set, settings=settings
     )
-    labels = {peer.key: peer.label.format(workers=arguments.workers) for peer in peers}
-    summaries = summarize(records, labels=labels, rows=arguments.rows, baseline=BASELINE_KEY)
+    labels = {
+        peer.key: peer.label.format(
+            workers=arguments.workers, files=f"{data_set.file_count(peer.layout):,}"
+        )
+        for peer in peers
+    }
+    summaries = summarize(
+        records,
+        labels=labels,
+        rows={peer.key: data_set.rows_of(peer.layout) for peer in peers},
+        files={peer.key: data_set.file_count(peer.layout) for peer in peers},
+        baseline=BASELINE_KEY,
+    )
     targets = evaluate_targets(summaries)
     meta = {
         **describe_environment(arguments.database_url),
@@ -135,6 +149,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="N")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="per load")
     parser.add_argument("--data-dir", type=Path, help="default bench/out/data/events-ROWS")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src/: each pgingest peer also runs on it, interleaved",
+    )
     parser.add_argument("--out", type=Path, help="default bench/out/run-DATE (memory-DATE)")
     parser.add_argument(
         "--memory",

@@ -101,3 +101,48 @@ def test_a_declared_encoding_is_used_as_it_is(
     report = load(_source("e.csv", encoding="latin-1"))
     assert report.encodings == {}
     assert db.execute("SELECT v FROM u").fetchall() == [("\x80",)]
+
+
+def _file(path: Path) -> Any:
+    from pgingest.discover import SourceFile
+
+    stat = path.stat()
+    return SourceFile(str(path), "s", "csv", None, stat.st_size, stat.st_mtime_ns)
+
+
+def _counting_scan(path: Path) -> tuple[int, int]:
+    """The full counting scan's figures (invalid bytes, multi-byte characters)."""
+    from pgingest.parse import encoding
+
+    scan = encoding._Utf8Scan()
+    scan.add(path.read_bytes())
+    scan.finish()
+    return scan.invalid, scan.multibyte
+
+
+def test_the_quick_utf8_check_agrees_with_the_counting_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgingest.parse import encoding
+
+    monkeypatch.setattr(encoding, "SCAN_BLOCK_BYTES", 7)  # characters straddle blocks
+    cases = {
+        "ascii": b"id,name\n1,plain\n",
+        "multibyte": "id,name\n1,Привет — 東京 😀\n".encode(),
+        # U+FFFD written as a valid character: the counting scan counts it as invalid
+        "replacement": "id,name\n1,\ufffd\ufffd\n".encode(),
+        "replacement and more": "id,name\n1,\ufffd Привет мир\n".encode(),
+        "cut at the end": "id,name\n1,Привет".encode()[:-1],
+        "latin-1": "id,name\n1,Café\n".encode("latin-1"),
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(data)
+        found = encoding._detect(_file(path))
+        invalid, multibyte = _counting_scan(path)
+        if invalid == 0:
+            assert found.how == "utf-8", name
+        elif multibyte > invalid:
+            assert found.how == "mostly utf-8", name
+        else:
+            assert found.how == "detected", name

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from pgingest.load.timing import NO_TIMING, StageTimer
 from pgingest.naming import TableName
-from pgingest.types import TargetColumn, encoder_builder_for
+from pgingest.types import TargetColumn, encoder_builders
 
 __all__ = ["CopyWriter", "copy_row_of_error", "copy_statement", "new_encoder"]
 
@@ -38,11 +38,16 @@ def copy_statement(table: TableName, columns: Sequence[str]) -> sql.Composed:
 def new_encoder(
     schema: pa.Schema, columns: Sequence[TargetColumn]
 ) -> pgpq.ArrowToPostgresBinaryEncoder:
-    """A pgpq encoder writing each field in its column's binary format."""
-    builders = {
-        field.name: encoder_builder_for(field, column.type)
-        for field, column in zip(schema, columns, strict=True)
-    }
+    """A pgpq encoder writing each field in its column's binary format.
+
+    One encoder serves one COPY statement (it cannot be restarted after
+    ``finish()``), but its plan is built once per (schema, column types).
+    """
+    if len(schema) != len(columns):
+        raise ValueError(f"{len(schema)} fields for {len(columns)} columns")
+    builders = encoder_builders(schema, [column.type for column in columns])
+    if builders is None:
+        return pgpq.ArrowToPostgresBinaryEncoder(schema)
     return pgpq.ArrowToPostgresBinaryEncoder.new_with_encoders(schema, builders)
 
 

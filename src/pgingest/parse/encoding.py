@@ -17,6 +17,7 @@ import codecs
 import logging
 import threading
 from dataclasses import dataclass, replace
+from typing import IO
 
 from charset_normalizer import from_bytes
 
@@ -158,10 +159,12 @@ def _detect(file: SourceFile) -> TextEncoding:
             for bom, name in _BOMS:
                 if block.startswith(bom):
                     return TextEncoding(name, "byte-order mark")
+            if _is_clean_utf8(block, raw):
+                return TextEncoding("utf-8", "utf-8")
+        with open_binary(file) as raw:  # some byte is not UTF-8: count them from the start
             scan = _Utf8Scan()
-            while block:
+            while block := raw.read(SCAN_BLOCK_BYTES):
                 scan.add(block)
-                block = raw.read(SCAN_BLOCK_BYTES)
             scan.finish()
     except OSError as exc:
         raise source_error(exc, file) from exc
@@ -170,6 +173,30 @@ def _detect(file: SourceFile) -> TextEncoding:
     if scan.multibyte > scan.invalid:
         return TextEncoding("utf-8", "mostly utf-8")
     return TextEncoding(_best_guess(bytes(scan.sample), file), "detected")
+
+
+def _is_clean_utf8(first: bytes, raw: IO[bytes]) -> bool:
+    """Whether the rest of the file, from ``first`` on, is valid UTF-8 without U+FFFD.
+
+    The common case, decided by the strict C decoder at memory speed (issue 12:
+    the counting scan below cost ~12 % of a 2M-row CSV load's client CPU). Its
+    answer is exactly the counting scan's "no invalid byte": the scan counts
+    replacement characters, so a file holding U+FFFD itself takes the scan too.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    block = first
+    try:
+        while block:
+            is_skippable = block.isascii() and not decoder.getstate()[0]
+            if not is_skippable and _REPLACEMENT in decoder.decode(block):
+                return False
+            block = raw.read(SCAN_BLOCK_BYTES)
+        return _REPLACEMENT not in decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+
+
+_REPLACEMENT = "\ufffd"
 
 
 class _Utf8Scan:
