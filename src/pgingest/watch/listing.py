@@ -1,0 +1,121 @@
+"""What a source's patterns match now, with each file's signature; and the folders to watch.
+
+A lighter look than discover.py's: no zip archive is opened and no remote object
+fetched, only names, sizes and modification times, since this runs every
+interval. The files it finds are then loaded by the ordinary pipeline, which
+discovers them again by their exact paths (see service.py).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+from pgingest.config import Config, Source
+from pgingest.remote import is_remote, list_remote
+from pgingest.watch.settle import FileSignature
+
+__all__ = ["ListedFile", "exact_pattern", "list_source", "watched_folders"]
+
+# Folders pgingest itself writes (discover.IGNORED_FOLDERS) never hold source files.
+IGNORED_FOLDERS = {".pgingest"}
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file a source's patterns match, as it is now."""
+
+    path: str
+    signature: FileSignature
+    age_seconds: float  # since its last modification, by the wall clock
+
+    @property
+    def is_remote(self) -> bool:
+        """An object in a store (s3://, gs://) or on a web server."""
+        return is_remote(self.path)
+
+
+def _local_matches(pattern: str) -> list[str]:
+    if not glob.has_magic(pattern):
+        return [pattern] if os.path.lexists(pattern) else []
+    return [
+        m
+        for m in glob.glob(pattern, recursive=True)
+        if not IGNORED_FOLDERS.intersection(m.split(os.sep))
+    ]
+
+
+def _listed_local(path: str, now_ns: int) -> ListedFile | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # gone since the listing, or unreadable: the next listing sees
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return ListedFile(
+        os.path.abspath(path),
+        FileSignature(info.st_size, info.st_mtime_ns),
+        (now_ns - info.st_mtime_ns) / 1e9,
+    )
+
+
+def list_source(config: Config, source: Source) -> list[ListedFile]:
+    """The files ``source`` matches now (raises SourceError when a remote listing fails)."""
+    now_ns = time.time_ns()
+    found: dict[str, ListedFile] = {}
+    for raw in source.paths:
+        pattern = config.resolve_pattern(raw)
+        if is_remote(pattern):
+            for entry in list_remote(
+                pattern, storage_options=source.storage_options, retry=config.settings.retry.file
+            ):
+                found[entry.url] = ListedFile(
+                    entry.url,
+                    FileSignature(entry.size, entry.modified_ns),
+                    (now_ns - entry.modified_ns) / 1e9,
+                )
+            continue
+        for match in _local_matches(pattern):
+            listed = _listed_local(match, now_ns)
+            if listed is not None:
+                found[listed.path] = listed
+    return [found[path] for path in sorted(found)]
+
+
+def exact_pattern(path: str) -> str:
+    """A pattern matching exactly ``path`` (a local name with * ? [ in it is escaped)."""
+    return path if is_remote(path) else glob.escape(path)
+
+
+def watched_folders(config: Config) -> list[str]:
+    """The existing folders whose events can reveal a local source's new files.
+
+    For each local pattern, the folder before its first wildcard (or its nearest
+    existing parent, for a folder not made yet), watched with everything below it.
+    """
+    folders: set[str] = set()
+    for source in config.sources:
+        for raw in source.paths:
+            pattern = config.resolve_pattern(raw)
+            if is_remote(pattern):
+                continue
+            parts = pattern.split(os.sep)
+            first_wild = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts) - 1)
+            fixed = parts[:first_wild]
+            folder = os.sep.join(fixed) or os.sep
+            while not os.path.isdir(folder):
+                parent = os.path.dirname(folder)
+                if parent == folder:
+                    break
+                folder = parent
+            folders.add(folder)
+    # A folder inside another watched one adds nothing (watches are recursive).
+    ordered = sorted(folders)
+    return [
+        f
+        for f in ordered
+        if not any(f != other and f.startswith(other.rstrip(os.sep) + os.sep) for other in ordered)
+    ]
