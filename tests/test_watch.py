@@ -46,8 +46,12 @@ def wait_for(
 
 
 def count(url: str, query: str = "SELECT count(*) FROM events") -> int:
+    """A count; 0 while the pgingest schema is not made yet (no run has started)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(query).fetchone()
+        try:
+            row = conn.execute(query).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
     assert row is not None
     return int(row[0])
 
@@ -164,6 +168,7 @@ def test_a_slowly_written_file_is_never_loaded_in_part(
 ) -> None:
     settle = float(SETTLE)
     target = landing / "incoming" / "slow.csv"
+    wait_for(lambda: "watching" in watching.output(), what="the watch to start")
     seen_counts: set[int] = set()
     with target.open("w", encoding="utf-8") as handle:
         handle.write("id,name\n")
@@ -205,14 +210,16 @@ def test_sigkill_mid_stream_then_restart_loses_and_duplicates_nothing(
             drop_by_rename(
                 landing / "incoming", f"s-{index:03}.csv", csv_rows(index * rows_each, rows_each)
             )
-            time.sleep(0.01)
+            time.sleep(0.025)
         done.set()
 
     first = WatchProcess(landing / "data_files.json", database_url)
+    wait_for(lambda: "watching" in first.output(), what="the watch to start")
     producer = threading.Thread(target=produce)
     producer.start()
     try:
         wait_for(lambda: count(database_url) > 0, what="the first rows")
+        assert not done.is_set(), "every file landed before the first rows"
         first.kill()  # SIGKILL while files keep landing (and a batch may be in flight)
     finally:
         producer.join()
@@ -265,8 +272,10 @@ def test_sigterm_during_a_large_load_exits_0_and_keeps_the_table_whole(
     try:
         wait_for(lambda: count(database_url) == big, what="the big file after the restart")
         assert loaded_manifest(database_url) == [(str(landing / "incoming" / "big.csv"), 1)]
+        wait_for(lambda: "watching" in again.output(), what="the second watch to be up")
     finally:
-        assert again.stop() == 0
+        code = again.stop()
+    assert code == 0, again.output()
 
 
 def test_a_failed_file_is_recorded_once_and_the_watch_goes_on(
@@ -373,6 +382,7 @@ class _Gate:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
+            source.close()  # each socket is the source of exactly one pipe
 
     def down(self) -> None:
         self._is_up = False

@@ -211,14 +211,7 @@ def watch_command(
             reporter=CompositeReporter(state, FileLogger()),
         )
         _Stopper(service).install()
-        logging.getLogger(WATCH_LOGGER).info(
-            "watching %d source(s) of %s into %s (every %ss, settle %ss)",
-            len(loaded.sources),
-            config,
-            target,
-            interval,
-            settle,
-        )
+        logging.getLogger(WATCH_LOGGER).info("loading into %s", target)
         try:
             if metrics_port is not None:
                 server = WatchServer(

@@ -120,7 +120,7 @@ class WatchServer:
             target=self._server.serve_forever, name="pgingest-metrics", daemon=True
         )
         self._thread.start()
-        logger.info("serving metrics at %s and health at %s", self.url, HEALTH_PATH)
+        logger.debug("metrics at %s, health at %s", self.url, HEALTH_PATH)
         return self
 
     def __exit__(

@@ -170,10 +170,16 @@ class WatchService:
 
     def serve(self) -> None:
         """Run until stopped: the files pending now first, then each batch as it lands."""
-        watcher = FolderWatcher(
-            watched_folders(self._config) if self._options.use_events else [], self._deliver
-        )
+        folders = watched_folders(self._config) if self._options.use_events else []
+        watcher = FolderWatcher(folders, self._deliver)
         watcher.start()
+        logger.info(
+            "watching %d source(s): listing every %ss, settle %ss, events from %s",
+            len(self._config.sources),
+            self._options.interval,
+            self._options.settle,
+            ", ".join(folders) or "no local folder",
+        )
         try:
             while not self._stopping.is_set():
                 self._tick()
