@@ -148,12 +148,10 @@ def main() -> int:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("CREATE TABLE events (id integer, name text)")
                 log = (root / "watch.log").open("wb")
-                watch = subprocess.Popen(
-                    [sys.executable, "-m", "pgingest", "watch", str(root / "data_files.json")]
-                    + ["--database-url", url, "--workers", str(args.workers)]
-                    + ["--connections", str(args.workers), "--quiet"],
-                    stderr=log,
-                )
+                command = [sys.executable, "-m", "pgingest", "watch", str(root / "data_files.json")]
+                command += ["--database-url", url, "--workers", str(args.workers)]
+                command += ["--connections", str(args.workers), "--quiet"]
+                watch = subprocess.Popen(command, stderr=log)
                 try:
                     # Warm up: the first batch pays for imports and the pgingest schema.
                     landing.publish(landing.stage())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pgingest.watch.settle import RENAME_QUIET_SECONDS, FileSignature, SettleTracker
 
 SETTLE = 1.0
@@ -50,7 +52,7 @@ def test_a_file_unchanged_since_before_the_watch_started_is_taken_at_once() -> N
     tracker.observe("/d/old.csv", FileSignature(10, 1), now=100.0, age_seconds=3600)
     tracker.observe("/d/new.csv", FileSignature(10, 1), now=100.0, age_seconds=0.2)
     assert tracker.ready(now=100.0) == ["/d/old.csv"]
-    assert tracker.next_ready_in(now=100.0) == 0.0
+    assert tracker.next_ready_in(now=100.0) == pytest.approx(0.8)  # the new one; not the old
     assert tracker.ready(now=101.0) == ["/d/new.csv", "/d/old.csv"]
 
 

@@ -18,7 +18,7 @@ from pgingest.config import Config, Source
 from pgingest.remote import is_remote, list_remote
 from pgingest.watch.settle import FileSignature
 
-__all__ = ["ListedFile", "exact_pattern", "list_source", "watched_folders"]
+__all__ = ["ListedFile", "exact_pattern", "is_ignored", "list_source", "watched_folders"]
 
 # Folders pgingest itself writes (discover.IGNORED_FOLDERS) never hold source files.
 IGNORED_FOLDERS = {".pgingest"}
@@ -38,14 +38,15 @@ class ListedFile:
         return is_remote(self.path)
 
 
+def is_ignored(path: str) -> bool:
+    """Whether ``path`` lies in a folder pgingest itself writes (the embedded database)."""
+    return bool(IGNORED_FOLDERS.intersection(path.split(os.sep)))
+
+
 def _local_matches(pattern: str) -> list[str]:
     if not glob.has_magic(pattern):
         return [pattern] if os.path.lexists(pattern) else []
-    return [
-        m
-        for m in glob.glob(pattern, recursive=True)
-        if not IGNORED_FOLDERS.intersection(m.split(os.sep))
-    ]
+    return [m for m in glob.glob(pattern, recursive=True) if not is_ignored(m)]
 
 
 def _listed_local(path: str, now_ns: int) -> ListedFile | None:
@@ -93,8 +94,10 @@ def exact_pattern(path: str) -> str:
 def watched_folders(config: Config) -> list[str]:
     """The existing folders whose events can reveal a local source's new files.
 
-    For each local pattern, the folder before its first wildcard (or its nearest
-    existing parent, for a folder not made yet), watched with everything below it.
+    For each local pattern, the folder before its first wildcard, watched with
+    everything below it. A folder that does not exist (yet) is not watched: its
+    files are found by the listing every interval (watching its nearest existing
+    parent could mean following a whole disk).
     """
     folders: set[str] = set()
     for source in config.sources:
@@ -104,14 +107,9 @@ def watched_folders(config: Config) -> list[str]:
                 continue
             parts = pattern.split(os.sep)
             first_wild = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts) - 1)
-            fixed = parts[:first_wild]
-            folder = os.sep.join(fixed) or os.sep
-            while not os.path.isdir(folder):
-                parent = os.path.dirname(folder)
-                if parent == folder:
-                    break
-                folder = parent
-            folders.add(folder)
+            folder = os.sep.join(parts[:first_wild]) or os.sep
+            if os.path.isdir(folder):
+                folders.add(folder)
     # A folder inside another watched one adds nothing (watches are recursive).
     ordered = sorted(folders)
     return [

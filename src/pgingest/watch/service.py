@@ -36,7 +36,13 @@ from pgingest.report.metrics import Metrics
 from pgingest.report.reporter import CompositeReporter, NullReporter, Reporter
 from pgingest.report.run_report import RunReport
 from pgingest.watch.events import FileEvent, FolderWatcher
-from pgingest.watch.listing import ListedFile, exact_pattern, list_source, watched_folders
+from pgingest.watch.listing import (
+    ListedFile,
+    exact_pattern,
+    is_ignored,
+    list_source,
+    watched_folders,
+)
 from pgingest.watch.settle import FileSignature, SettleTracker
 
 __all__ = ["FileLogger", "WatchOptions", "WatchService", "WatchState"]
@@ -143,6 +149,7 @@ class WatchService:
         self._reporter = reporter
         self._tracker = SettleTracker(options.settle)
         self._source_of: dict[str, str] = {}  # path → source name
+        self._listing_errors: dict[str, str] = {}  # source name → its listing's last error
         self._events: list[FileEvent] = []
         self._events_lock = threading.Lock()
         self._wake = threading.Event()
@@ -164,6 +171,10 @@ class WatchService:
         self._wake.set()
 
     def _deliver(self, events: list[FileEvent]) -> None:
+        # The embedded database writes below the config's folder all the time: not news.
+        events = [event for event in events if not is_ignored(event.path)]
+        if not events:
+            return
         with self._events_lock:
             self._events.extend(events)
         self._wake.set()
@@ -216,14 +227,28 @@ class WatchService:
             try:
                 listed = list_source(self._config, source)
             except PgIngestError as exc:
-                logger.warning("source %s: listing failed: %s", source.name, exc.describe())
+                self._listing_failed(source.name, exc.describe())
                 continue
-            mine = [p for p, name in self._source_of.items() if name == source.name]
-            self._tracker.forget_missing((f.path for f in listed), among=mine)
+            if self._listing_errors.pop(source.name, None) is not None:
+                logger.warning("source %s: listing works again", source.name)
+            present = {f.path for f in listed}
+            gone = [p for p, name in self._source_of.items() if name == source.name]
+            gone = [p for p in gone if p not in present]
+            self._tracker.forget_missing(present, among=gone)
+            for path in gone:
+                del self._source_of[path]
             for file in listed:
                 if self._source_of.setdefault(file.path, source.name) != source.name:
                     continue  # matched by an earlier source too: that source loads it
                 self._observe(file, now)
+
+    def _listing_failed(self, source: str, error: str) -> None:
+        """Logged once per distinct error, not every interval while it lasts."""
+        if self._listing_errors.get(source) != error:
+            logger.warning(
+                "source %s: listing failed (tried again every interval): %s", source, error
+            )
+        self._listing_errors[source] = error
 
     def _observe(self, file: ListedFile, now: float) -> None:
         # An object store publishes an object whole (a PUT or a completed multipart upload):
@@ -246,12 +271,17 @@ class WatchService:
     def _load(self, ready: list[str]) -> None:
         chosen: dict[str, list[str]] = {}
         taken: dict[str, FileSignature] = {}
+        unsettled = self._replace_sources_settling(set(ready))
         for path in ready:
+            if self._source_of[path] in unsettled:
+                continue
             signature = self._tracker.signature_of(path)
             if signature is None:
                 continue
             taken[path] = signature
             chosen.setdefault(self._source_of[path], []).append(path)
+        if not taken:
+            return
         batch = _batch_config(self._config, chosen)
         logger.info("loading %d new file(s)", len(taken), extra={"figures": {"files": len(taken)}})
         database_failures = _DatabaseFailures()
@@ -274,6 +304,16 @@ class WatchService:
             self._failed_batch(
                 ConnectError(f"{len(retry)} file(s) lost their database connection"), retry
             )
+
+    def _replace_sources_settling(self, ready: set[str]) -> set[str]:
+        """Sources in replace mode with a file still settling: a replace reads every file of
+        its source, so it waits until none is being written."""
+        replacing = {s.name for s in self._config.sources if s.mode == "replace"}
+        return {
+            name
+            for path, name in self._source_of.items()
+            if name in replacing and path not in ready and self._tracker.is_pending(path)
+        }
 
     def _loaded_batch(self, report: RunReport, taken: dict[str, FileSignature]) -> None:
         for path, signature in taken.items():

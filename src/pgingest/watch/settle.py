@@ -117,17 +117,27 @@ class SettleTracker:
         return sum(1 for seen in self._files.values() if seen.taken != seen.signature)
 
     def next_ready_in(self, *, now: float) -> float | None:
-        """Seconds until the next pending file could be complete; None when none waits."""
+        """Seconds until the next file still settling could be complete; None when none is.
+
+        Files complete already do not count: they are loaded now, or (while the
+        database is away) at the next try, not in a busy loop.
+        """
         waits = [
-            max(
-                (RENAME_QUIET_SECONDS if seen.is_renamed else self.settle_seconds)
-                - (now - seen.stable_since),
-                0.0,
-            )
+            wait
             for seen in self._files.values()
             if seen.taken != seen.signature
+            and (
+                wait := (RENAME_QUIET_SECONDS if seen.is_renamed else self.settle_seconds)
+                - (now - seen.stable_since)
+            )
+            > 0
         ]
         return min(waits, default=None)
+
+    def is_pending(self, path: str) -> bool:
+        """Whether ``path`` is tracked and not taken in its present state."""
+        seen = self._files.get(path)
+        return seen is not None and seen.taken != seen.signature
 
     def signature_of(self, path: str) -> FileSignature | None:
         """The signature last seen for ``path``."""
