@@ -480,3 +480,72 @@ def test_the_watch_connections_killed_by_the_server_are_retried(
     wait_for(lambda: count(database_url) == 100, what="every file once the killing stops")
     assert watching.process.poll() is None
     assert {times for _path, times in loaded_manifest(database_url)} == {1}
+
+
+def test_a_changed_file_follows_on_change(
+    tmp_path: Path, db: psycopg.Connection[Any], database_url: str
+) -> None:
+    db.execute("CREATE TABLE prices (id integer PRIMARY KEY, price integer)")
+    (tmp_path / "incoming").mkdir()
+    config = write_config(
+        tmp_path,
+        {
+            "sources": [
+                {
+                    "name": "prices",
+                    "paths": ["incoming/*.csv"],
+                    "table": "prices",
+                    "mode": "upsert",
+                    "key": ["id"],
+                    "on_change": "reload",
+                }
+            ]
+        },
+    )
+    total = "SELECT coalesce(sum(price), 0) FROM prices"
+    watch = WatchProcess(config, database_url)
+    try:
+        drop_by_rename(tmp_path / "incoming", "p.csv", "id,price\n1,10\n2,20\n")
+        wait_for(lambda: count(database_url, total) == 30, what="the first version")
+        drop_by_rename(tmp_path / "incoming", "p.csv", "id,price\n1,11\n2,22\n")
+        wait_for(lambda: count(database_url, total) == 33, what="the changed file reloaded")
+        assert count(database_url, "SELECT count(*) FROM prices") == 2
+    finally:
+        code = watch.stop()
+    assert code == 0
+
+
+def test_a_replace_source_waits_until_every_file_is_complete(
+    tmp_path: Path, db: psycopg.Connection[Any], database_url: str
+) -> None:
+    db.execute("CREATE TABLE events (id integer, name text)")
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    config = write_config(
+        tmp_path,
+        {
+            "sources": [
+                {"name": "e", "paths": ["incoming/*.csv"], "table": "events", "mode": "replace"}
+            ]
+        },
+    )
+    watch = WatchProcess(config, database_url)
+    try:
+        drop_by_rename(incoming, "a.csv", csv_rows(0, 5))
+        wait_for(lambda: count(database_url) == 5, what="the first file")
+        seen: set[int] = set()
+        with (incoming / "b.csv").open("w", encoding="utf-8") as handle:
+            handle.write("id,name\n")
+            handle.flush()
+            for chunk in range(6):
+                handle.write("".join(f"{100 + chunk * 10 + i},n\n" for i in range(10)))
+                handle.flush()
+                if chunk == 1:  # a complete file lands while b.csv is still being written
+                    drop_by_rename(incoming, "c.csv", csv_rows(500, 3))
+                seen.add(count(database_url))
+                time.sleep(float(SETTLE) / 3)
+        wait_for(lambda: count(database_url) == 5 + 60 + 3, what="all three files")
+        assert seen == {5}, f"the table changed while b.csv was being written: {seen}"
+    finally:
+        code = watch.stop()
+    assert code == 0

@@ -8,6 +8,7 @@ discovers them again by their exact paths (see service.py).
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import stat
@@ -18,7 +19,15 @@ from pgingest.config import Config, Source
 from pgingest.remote import is_remote, list_remote
 from pgingest.watch.settle import FileSignature
 
-__all__ = ["ListedFile", "exact_pattern", "is_ignored", "list_source", "watched_folders"]
+__all__ = [
+    "ListedFile",
+    "exact_pattern",
+    "is_ignored",
+    "list_source",
+    "listed_file",
+    "matches_pattern",
+    "watched_folders",
+]
 
 # Folders pgingest itself writes (discover.IGNORED_FOLDERS) never hold source files.
 IGNORED_FOLDERS = {".pgingest"}
@@ -47,6 +56,11 @@ def _local_matches(pattern: str) -> list[str]:
     if not glob.has_magic(pattern):
         return [pattern] if os.path.lexists(pattern) else []
     return [m for m in glob.glob(pattern, recursive=True) if not is_ignored(m)]
+
+
+def listed_file(path: str) -> ListedFile | None:
+    """A local file as it is now; None when it is gone or not a regular file."""
+    return _listed_local(path, time.time_ns())
 
 
 def _listed_local(path: str, now_ns: int) -> ListedFile | None:
@@ -117,3 +131,39 @@ def watched_folders(config: Config) -> list[str]:
         for f in ordered
         if not any(f != other and f.startswith(other.rstrip(os.sep) + os.sep) for other in ordered)
     ]
+
+
+def _match_parts(pattern: list[str], path: list[str]) -> bool:
+    """glob.glob's rules over path components: wildcards never match a leading dot, and
+    ``**`` matches any number of folders (hidden ones excepted)."""
+    if not pattern:
+        return not path
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        for skip in range(len(path) + 1):
+            if _match_parts(rest, path[skip:]):
+                return True
+            if skip < len(path) and path[skip].startswith("."):
+                return False
+        return False
+    if not path:
+        return False
+    name = path[0]
+    if glob.has_magic(head):
+        if name.startswith(".") and not head.startswith("."):
+            return False
+        if not fnmatch.fnmatchcase(name, head):
+            return False
+    elif name != head:
+        return False
+    return _match_parts(rest, path[1:])
+
+
+def matches_pattern(pattern: str, path: str) -> bool:
+    """Whether glob.glob(pattern, recursive=True) would list the local ``path``.
+
+    Lets an event's path be checked against a source without listing its folder.
+    """
+    if is_ignored(path):
+        return False
+    return _match_parts(os.path.abspath(pattern).split(os.sep), os.path.abspath(path).split(os.sep))

@@ -20,7 +20,6 @@ be reached is retried with a growing pause, logged each time; the files wait.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,8 @@ from pgingest.watch.listing import (
     exact_pattern,
     is_ignored,
     list_source,
+    listed_file,
+    matches_pattern,
     watched_folders,
 )
 from pgingest.watch.settle import FileSignature, SettleTracker
@@ -157,6 +158,7 @@ class WatchService:
         self._in_flight = threading.Event()
         self._backoff_until = 0.0
         self._backoff = 0.0
+        self._next_listing = 0.0  # the clock time of the next listing (the first: now)
         self.state = WatchState()
         self.metrics = options.run_options.metrics or Metrics()
 
@@ -200,7 +202,7 @@ class WatchService:
 
     def _wait(self) -> None:
         now = self._options.clock()
-        timeout = self._options.interval
+        timeout = max(self._next_listing - now, 0.0)
         settling = self._tracker.next_ready_in(now=now)
         if settling is not None:
             timeout = min(timeout, settling + 0.01)
@@ -214,13 +216,45 @@ class WatchService:
         with self._events_lock:
             events, self._events = self._events, []
         now = self._options.clock()
-        self._list(now)
+        if now >= self._next_listing:
+            self._list(now)
+            self._next_listing = now + self._options.interval
         self._apply_events(events, now)
-        ready = self._tracker.ready(now=now)
+        ready = self._confirmed(self._tracker.ready(now=now), now)
         with self.state.lock:
             self.state.pending = self._tracker.pending()
         if ready and now >= self._backoff_until and not self._stopping.is_set():
             self._load(ready)
+
+    def _confirmed(self, ready: list[str], now: float) -> list[str]:
+        """The ready local files whose size and mtime are still those the tracker settled on
+        (a look at each, in case an event was lost); a changed one starts settling again."""
+        confirmed = []
+        for path in ready:
+            if is_remote(path):
+                confirmed.append(path)
+                continue
+            listed = listed_file(path)
+            if listed is None:
+                self._forget(path)
+            elif listed.signature != self._tracker.signature_of(path):
+                self._tracker.observe(path, listed.signature, now=now)
+            else:
+                confirmed.append(path)
+        return confirmed
+
+    def _forget(self, path: str) -> None:
+        self._tracker.forget(path)
+        self._source_of.pop(path, None)
+
+    def _source_matching(self, path: str) -> str | None:
+        """The first source (in config order, as the listing decides) whose patterns match."""
+        for source in self._config.sources:
+            for raw in source.paths:
+                pattern = self._config.resolve_pattern(raw)
+                if not is_remote(pattern) and matches_pattern(pattern, path):
+                    return source.name
+        return None
 
     def _list(self, now: float) -> None:
         for source in self._config.sources:
@@ -258,15 +292,27 @@ class WatchService:
         self._tracker.observe(file.path, file.signature, now=now, age_seconds=age)
 
     def _apply_events(self, events: list[FileEvent], now: float) -> None:
-        # Additions first: a path both added and modified in one batch was written in place.
-        for event in sorted(events, key=lambda e: e.kind != "added"):
-            if event.kind == "added" and event.path in self._source_of:
-                self._tracker.note_added(event.path, _signature(event.path), now=now)
-            elif event.kind == "modified":
+        """Each event in the order it happened; a path no listing has seen yet is matched
+        against the sources, so a new file is known without listing its folder."""
+        for event in events:
+            if event.kind == "deleted":
+                self._forget(event.path)
+                continue
+            if event.path not in self._source_of:
+                source = self._source_matching(event.path)
+                listed = listed_file(event.path) if source is not None else None
+                if source is None or listed is None:
+                    continue
+                self._source_of[event.path] = source
+                self._tracker.observe(event.path, listed.signature, now=now)
+            if event.kind == "added":
+                listed = listed_file(event.path)
+                if listed is None:
+                    self._forget(event.path)
+                else:
+                    self._tracker.note_added(event.path, listed.signature, now=now)
+            else:
                 self._tracker.note_modified(event.path, now=now)
-            elif event.kind == "deleted":
-                self._tracker.forget(event.path)
-                self._source_of.pop(event.path, None)
 
     def _load(self, ready: list[str]) -> None:
         chosen: dict[str, list[str]] = {}
@@ -370,13 +416,3 @@ def _is_database_trouble(error: PgIngestError) -> bool:
     if isinstance(error, ConfigError | SourceError):
         return False
     return error.is_transient or isinstance(error, ConnectError)
-
-
-def _signature(path: str) -> FileSignature | None:
-    if is_remote(path):
-        return None
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return FileSignature(info.st_size, info.st_mtime_ns)
