@@ -72,7 +72,8 @@ def _with_health(metrics: Application, state: WatchState) -> Application:
             return metrics(environ, start_response)
         figures = state.snapshot()
         healthy = bool(figures["database_ok"])
-        body = json.dumps({"status": "ok" if healthy else "database unreachable", **figures})
+        status = "ok" if healthy else (figures["last_error"] or "unhealthy")
+        body = json.dumps({"status": status, **figures})
         start_response(
             "200 OK" if healthy else "503 Service Unavailable",
             [("Content-Type", "application/json")],

@@ -342,6 +342,12 @@ class WatchService:
         except PgIngestError as exc:
             self._failed_batch(exc, taken)
             return
+        except Exception as exc:  # a service outlives its bugs: logged, then tried later
+            logger.debug("the batch failed", exc_info=exc)
+            self._wait_and_retry(
+                taken, f"internal error: {type(exc).__name__}: {exc} (please report it)"
+            )
+            return
         finally:
             self._in_flight.clear()
         retry = {path: taken.pop(path) for path in database_failures.paths if path in taken}
@@ -382,21 +388,25 @@ class WatchService:
             self.state.database_ok = True
             self.state.pending = self._tracker.pending()
 
+    def _wait_and_retry(self, taken: dict[str, FileSignature], reason: str) -> None:
+        """The files wait; the next try comes after a pause that doubles up to max_backoff."""
+        interval = max(self._options.interval, 0.1)
+        self._backoff = min(max(self._backoff * 2, interval), self._options.max_backoff)
+        self._backoff_until = self._options.clock() + self._backoff
+        logger.warning(
+            "%s; %d file(s) wait, trying again in %.1fs",
+            reason,
+            len(taken),
+            self._backoff,
+            extra={"figures": {"files": len(taken), "backoff_seconds": self._backoff}},
+        )
+        with self.state.lock:
+            self.state.database_ok = False
+            self.state.last_error = reason
+
     def _failed_batch(self, error: PgIngestError, taken: dict[str, FileSignature]) -> None:
         if _is_database_trouble(error):
-            interval = max(self._options.interval, 0.1)
-            self._backoff = min(max(self._backoff * 2, interval), self._options.max_backoff)
-            self._backoff_until = self._options.clock() + self._backoff
-            logger.warning(
-                "the database cannot be reached (%s); %d file(s) wait, trying again in %.1fs",
-                error.describe(),
-                len(taken),
-                self._backoff,
-                extra={"figures": {"files": len(taken), "backoff_seconds": self._backoff}},
-            )
-            with self.state.lock:
-                self.state.database_ok = False
-                self.state.last_error = error.describe()
+            self._wait_and_retry(taken, f"the database cannot be reached ({error.describe()})")
             return
         # Not the database: trying the same files again would fail the same way.
         for path, signature in taken.items():
