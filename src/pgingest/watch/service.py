@@ -304,7 +304,9 @@ class WatchService:
                 if source is None or listed is None:
                     continue
                 self._source_of[event.path] = source
-                self._tracker.observe(event.path, listed.signature, now=now)
+                self._tracker.observe(
+                    event.path, listed.signature, now=now, age_seconds=listed.age_seconds
+                )
             if event.kind == "added":
                 listed = listed_file(event.path)
                 if listed is None:
