@@ -1,9 +1,9 @@
 """The ``pgingest watch`` command: the watch service with logging, metrics and signals.
 
 SIGTERM and SIGINT end the watch: the batch in flight finishes if it can within
-STOP_GRACE_SECONDS, else it is interrupted (its units roll back; the manifest
-never records what did not land), and the process exits 0 within
-HARD_EXIT_SECONDS whatever a worker thread is doing.
+STOP_GRACE_SECONDS (a second signal cuts that short), else it is interrupted (its
+units roll back; the manifest never records what did not land), and the process
+exits 0 within HARD_EXIT_SECONDS whatever a worker thread is doing.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class _Stopper:
             self._interrupt = False
             raise KeyboardInterrupt  # the grace is over: roll the batch in flight back
         if self._signalled:
+            if self._service.is_loading:  # asked twice: roll back now rather than wait
+                raise KeyboardInterrupt
             return
         self._signalled = True
         logging.getLogger(WATCH_LOGGER).warning(
