@@ -40,6 +40,7 @@ from pgingest.cli_shared import (
     stderr,
     stdout,
 )
+from pgingest.cli_watch import watch_command
 
 if TYPE_CHECKING:
     from pgingest.config import Config
@@ -70,6 +71,7 @@ app.command("report")(report_command)
 app.command("rejects")(rejects_command)
 app.command("sql")(sql_command)
 app.command("psql")(psql_command)
+app.command("watch")(watch_command)
 
 
 @dataclass(frozen=True)
