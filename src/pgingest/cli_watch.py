@@ -183,7 +183,7 @@ def watch_command(
         from pgingest.report.prometheus import RunCollector  # noqa: PLC0415
         from pgingest.report.reporter import CompositeReporter  # noqa: PLC0415
         from pgingest.watch import FileLogger, WatchOptions, WatchService  # noqa: PLC0415
-        from pgingest.watch.health import WatchServer  # noqa: PLC0415
+        from pgingest.watch.health import watch_server  # noqa: PLC0415
 
         if interval <= 0 or settle < 0:
             fail_usage(
@@ -216,7 +216,7 @@ def watch_command(
         logging.getLogger(WATCH_LOGGER).info("loading into %s", target)
         try:
             if metrics_port is not None:
-                server = WatchServer(
+                server = watch_server(
                     RunCollector(state, metrics),
                     service.state,
                     port=metrics_port,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import errno
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Self
-from wsgiref.simple_server import WSGIServer
+from typing import Any, Protocol, Self
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.metrics_core import Metric
 
 from pgingest.errors import ConfigError
@@ -25,11 +26,25 @@ from pgingest.report.metrics import Metrics, MetricsSnapshot, peak_memory_bytes
 from pgingest.report.progress import ProgressSnapshot, ProgressState
 from pgingest.summary import RETRY_KINDS, STAGES
 
-__all__ = ["DEFAULT_METRICS_ADDRESS", "MetricsServer", "RunCollector"]
+__all__ = ["DEFAULT_METRICS_ADDRESS", "Application", "MetricsServer", "RunCollector"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_METRICS_ADDRESS = "127.0.0.1"
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+Application = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class Collector(Protocol):
+    """What a registry collects from: figures read afresh at each scrape."""
+
+    def collect(self) -> Iterator[Metric]: ...
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args  # a scrape every few seconds is not worth a log line
 
 
 def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
@@ -121,9 +136,15 @@ class MetricsServer:
         *,
         port: int,
         address: str = DEFAULT_METRICS_ADDRESS,
+        also: Sequence[Collector] = (),
+        routes: Callable[[Application], Application] | None = None,
     ) -> None:
+        """``also``: more collectors on the same page; ``routes`` wraps the metrics
+        application to answer other paths (the watch's /healthz)."""
         self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(collector)
+        for each in (collector, *also):
+            self._registry.register(each)
+        self._routes = routes
         self._wanted = (address, port)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -143,14 +164,23 @@ class MetricsServer:
 
     def __enter__(self) -> Self:
         address, port = self._wanted
+        app: Application = make_wsgi_app(self._registry)
+        if self._routes is not None:
+            app = self._routes(app)
         try:
-            self._server, self._thread = start_http_server(port, address, self._registry)
+            self._server = make_server(
+                address, port, app, ThreadingWSGIServer, handler_class=_QuietHandler
+            )
         except OSError as exc:
             reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise ConfigError(
                 f"cannot serve metrics on {address}:{port}: {reason}",
                 hint="choose another --metrics-port (0 picks a free one) or --metrics-address",
             ) from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="pgingest-metrics", daemon=True
+        )
+        self._thread.start()
         logger.info("serving metrics at %s", self.url)
         return self
 
