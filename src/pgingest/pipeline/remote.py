@@ -8,6 +8,9 @@ the figures it measured, which the client adds to the run's.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from pgingest.config import DEFAULT_MAX_REJECT_RATIO, RetrySettings
 from pgingest.convert import ConvertContext
+from pgingest.errors import SourceError
 from pgingest.load.connect import open_pool
 from pgingest.pipeline.attempt import UnitContext
 from pgingest.pipeline.jobs import Job, run_job
@@ -75,4 +79,31 @@ def run_on_worker(spec: WorkerSpec, job: Job) -> WorkerOutcome:
         max_rejects=spec.max_rejects,
         max_reject_ratio=spec.max_reject_ratio,
     )
-    return WorkerOutcome(run_job(job, context), metrics.snapshot())
+    results = [_on_this_worker(result) for result in run_job(job, context)]
+    return WorkerOutcome(results, metrics.snapshot())
+
+
+def _on_this_worker(result: UnitResult) -> UnitResult:
+    """A local file the client found but this worker cannot see: say which host, and why."""
+    path = result.unit.file.path
+    if not isinstance(result.error, SourceError) or result.unit.file.origin is not None:
+        return result
+    if os.path.exists(path):
+        return result
+    error = SourceError(
+        f"not found on Dask worker host {socket.gethostname()} ({_worker_address()}), "
+        "though the client found it",
+        hint="every worker must see a local file at the same path: put the files on a "
+        "folder every host mounts, or in an object store (s3://, gs://)",
+        path=path,
+    )
+    return dataclasses.replace(result, error=error)
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker  # noqa: PLC0415 - present on a Dask worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "not a Dask worker"
