@@ -173,7 +173,7 @@ def test_dask_across_hosts_loads_the_same_tables_as_the_local_executor(
         assert fingerprint[:2] == (rows, rows)
         assert fingerprint == _fingerprint(hosts, by_local, table)
     assert _report(folder / "dask.json")["files"]["succeeded"] == 7
-    # The rows came from the worker hosts' own connections, not from the client's.
+    # Both worker hosts connected to the database themselves (the server logs each address).
     loaders = _connections_from(hosts, by_dask.rsplit("/", 1)[1])
     assert {ADDRESSES["worker-a"], ADDRESSES["worker-b"]} <= loaders
 
@@ -184,6 +184,8 @@ def test_a_worker_host_cut_off_mid_run_loses_and_duplicates_nothing(
     expected = _csv_files(folder / "data", files=10, rows=30_000)
     config = _config(folder, [_source("events", str(folder / "data" / "*.csv"))])
     url = new_database()
+    scheduler_log = hosts.folder / "logs" / "scheduler.log"
+    logged_before = len(scheduler_log.read_text())
     started = time.monotonic()
     run = hosts.pgingest_background(
         _run_args(config, url, folder / "r.json", hosts.scheduler_address)
@@ -197,8 +199,12 @@ def test_a_worker_host_cut_off_mid_run_loses_and_duplicates_nothing(
         output, _ = run.communicate(timeout=150)
     finally:
         run.kill()
+    (folder / "pgingest.out").write_text(output or "")
     assert run.returncode == 0, output
     assert _fingerprint(hosts, url, "events")[:2] == (expected, expected)
+    # The scheduler gave worker-a up (no heartbeat) and ran its tasks on worker-b.
+    removed = f"Remove worker addr: tcp://{ADDRESSES['worker-a']}:"
+    assert removed in scheduler_log.read_text()[logged_before:]
     report = _report(folder / "r.json")
     assert report["files"]["succeeded"] == 10
     assert report["failed_files"] == []
@@ -230,6 +236,7 @@ def test_the_database_link_flapping_is_retried_exactly_once(
         output, _ = run.communicate(timeout=150)
     finally:
         run.kill()
+    (folder / "pgingest.out").write_text(output or "")
     assert run.returncode == 0, output
     assert _fingerprint(hosts, url, "events")[:2] == (expected, expected)
     report = _report(folder / "r.json")
@@ -278,8 +285,12 @@ def test_a_path_only_the_client_has_fails_each_file_naming_the_worker_host(
 def test_the_embedded_database_is_refused_with_a_reason(hosts: Topology, folder: Path) -> None:
     _csv_files(folder / "data", files=1, rows=10)
     config = _config(folder, [_source("events", str(folder / "data" / "*.csv"))])
-    result = hosts.pgingest(["run", str(config), "--executor", "dask", "--scheduler",
-                             hosts.scheduler_address])  # fmt: skip
+    try:
+        result = hosts.pgingest(
+            ["run", str(config), "--executor", "dask", "--scheduler", hosts.scheduler_address]
+        )
+    finally:
+        hosts.pgingest(["db-stop", str(config)])
     assert result.returncode == 2, result.stdout + result.stderr
     output = " ".join((result.stdout + result.stderr).split())
     assert "Dask workers cannot reach the embedded PostgreSQL" in output
