@@ -123,7 +123,7 @@ def _report(path: Path) -> dict[str, Any]:
 
 def _wait_for_copy(hosts: Topology, url: str, *, from_address: str | None, timeout: float) -> None:
     """Returns once a COPY runs in the database (from ``from_address``, when given)."""
-    where = "query LIKE 'COPY %%' AND state = 'active' AND datname = current_database()"
+    where = "query LIKE 'COPY %' AND state = 'active' AND datname = current_database()"
     if from_address is not None:
         where += f" AND client_addr = '{from_address}'"
     deadline = time.monotonic() + timeout
