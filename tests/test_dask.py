@@ -30,7 +30,7 @@ def cluster() -> Iterator[Any]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # None still serves /metrics on 8787, warning if it is taken
         worker_dashboard_address=None,
     ) as local:
         yield local

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,8 +179,18 @@ def run_on_worker(spec: WorkerSpec, runner: JobRunner[J, U], job: J) -> WorkerOu
         metrics=metrics,
         retrier=Retrier(spec.retry, on_retry=lambda kind, _exc: metrics.add(f"retries.{kind}")),
         reporter=NullReporter(),  # the client tells the run's reporter when results arrive
+        host=_worker_host(),
     )
     return WorkerOutcome(runner(job, place), metrics.snapshot())
+
+
+def _worker_host() -> str:
+    """This worker, as an error message names it: host name and Dask address."""
+    try:
+        address = str(_distributed().get_worker().address)
+    except ValueError:  # not inside a worker task (a test calling run_on_worker directly)
+        address = "not a Dask worker"
+    return f"Dask worker host {socket.gethostname()} ({address})"
 
 
 def _tell(reporter: Reporter, result: FinishedUnit) -> None:

@@ -55,6 +55,7 @@ class Workplace:
     metrics: Metrics
     retrier: Retrier
     reporter: Reporter
+    host: str | None = None  # the host, when not the client's (a Dask worker)
 
 
 class JobRunner(Protocol[Job_contra, Result_co]):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pgingest.convert import ConvertContext
 from pgingest.executor.protocol import Workplace
+from pgingest.pipeline.unit.elsewhere import seen_from
 from pgingest.pipeline.unit.load import load_unit
 from pgingest.pipeline.unit.model import Unit, UnitContext
 from pgingest.pipeline.unit.replace import ReplaceGroup, load_replace
@@ -65,7 +66,10 @@ class UnitRunner:
 
     def __call__(self, job: Job, place: Workplace) -> list[UnitResult]:
         """Run ``job`` with the workplace's connections, figures, retries and reporter."""
-        return run_job(job, self.context(place))
+        results = run_job(job, self.context(place))
+        if place.host is None:
+            return results
+        return [seen_from(place.host, result) for result in results]
 
     def context(self, place: Workplace) -> UnitContext:
         """What the job's units share, in this workplace."""
