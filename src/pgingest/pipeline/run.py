@@ -512,6 +512,7 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
     ]
     warnings += [lacking_warning(r.unit, r.lacking) for r in results if r.lacking and r.is_success]
     warnings += [warning for p in prepared for warning in p.warnings]
+    warnings += dict.fromkeys(note for r in results if r.is_success for note in r.notes)
     succeeded = [r for r in results if r.is_success]
     return RunReport(
         run_id=str(outcome.run_id),

@@ -72,6 +72,9 @@ class UnitResult:
     skipped: bool = False  # another run loaded the file first
     lacking: tuple[str, ...] = ()  # table columns the file does not have (given defaults)
     encoding: str | None = None  # the text encoding, where detected (not declared, not UTF-8)
+    notes: tuple[
+        str, ...
+    ] = ()  # how the reader read the file (a sniffed delimiter), for the report
 
     @property
     def rejected(self) -> int:
@@ -162,7 +165,8 @@ def load_unit(unit: Unit, ctx: UnitContext) -> UnitResult:
         )
         return _failed(unit, ctx, internal, stage=stage, started=started)
     result = landed(unit, attempt, ctx, started=started, finished=time.perf_counter())
-    return dataclasses.replace(result, encoding=detected_encoding(reader))
+    notes = tuple(getattr(reader, "notes", ()))
+    return dataclasses.replace(result, encoding=detected_encoding(reader), notes=notes)
 
 
 def detected_encoding(reader: SourceReader) -> str | None:
@@ -211,7 +215,7 @@ def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit)
     """The error of a file that had more rejects than max_rejects (or max_reject_ratio)."""
     located = locate_rejects(exc.rejects, reader)
     if isinstance(exc, RejectRatioError):
-        return _ratio_error(exc, located, unit)
+        return _ratio_error(exc, located, unit, getattr(reader, "delimiter", ","))
     return LoadError(
         f"{len(located)} record{'s' if len(located) != 1 else ''} rejected, more than "
         f"max_rejects ({exc.limit}); "
@@ -222,9 +226,9 @@ def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit)
     )
 
 
-def _ratio_error(exc: RejectRatioError, located: list[Reject], unit: Unit) -> LoadError:
-    source = unit.source
-    delimiter = "\t" if unit.file.format == "tsv" else source.csv.delimiter
+def _ratio_error(
+    exc: RejectRatioError, located: list[Reject], unit: Unit, delimiter: str
+) -> LoadError:
     share = len(located) / exc.parsed if exc.parsed else 1.0
     return LoadError(
         f"{len(located):,} of {exc.parsed:,} records rejected ({share:.0%}), more than "
