@@ -16,8 +16,9 @@ when the header splits into two or more fields and at least
 
 The quote is ``"`` unless the sample has no ``"`` and splitting on ``'`` as the
 quote fits strictly more records (``'a, b'`` holding the delimiter). An
-explicit ``csv.delimiter`` or ``csv.quote`` is used as written; a ``.tsv``
-file keeps TAB. Every chunk of a split file reads the file's first bytes, so
+explicit ``csv.delimiter`` is used as written and nothing is sniffed (an
+"auto" quote is then ``"``); an explicit ``csv.quote`` is used as written; a
+``.tsv`` file keeps TAB. Every chunk of a split file reads the file's first bytes, so
 all of them get the same answer.
 """
 
@@ -161,25 +162,23 @@ def _quote_candidates(text: str, quote: str | None) -> list[str | None]:
 def sniff_dialect(
     sample: bytes,
     *,
-    delimiter: str = AUTO,
     quote: str | None = AUTO,
     is_complete: bool = False,
     path: str | None = None,
 ) -> Dialect:
     """The dialect of a file from its first bytes (after skipped lines); see the module doc.
 
+    The delimiter is sniffed, and the quote too when it is ``"auto"``.
     ``is_complete``: the sample is the whole file (its last record is whole).
     Raises ParseError when two delimiters fit the sample equally well.
     """
-    if AUTO not in (delimiter, quote):
-        return Dialect(delimiter, quote)
     text = sample.decode("utf-8", "replace").removeprefix("\ufeff")
-    delimiters = CANDIDATE_DELIMITERS if delimiter == AUTO else (delimiter,)
+    delimiters = CANDIDATE_DELIMITERS
     quotes = _quote_candidates(text, quote)
     fits = [_best_quote(text, d, quotes, is_complete) for d in delimiters]
     good = sorted((f for f in fits if f.fits), key=lambda f: (-f.consistent, -f.width))
     if not good:
-        chosen = delimiter if delimiter != AUTO else DEFAULT_DELIMITER
+        chosen = DEFAULT_DELIMITER
         first = fits[delimiters.index(chosen)]
         evidence = (
             f"no delimiter splits the header and the records alike; {chosen!r} as COPY reads CSV"
@@ -225,15 +224,11 @@ def sniff_file_dialect(
     delimiter, quote = options.delimiter, options.quote
     if is_tsv and delimiter == AUTO:
         delimiter = "\t"
-    if is_tsv and quote == AUTO:
-        quote = DEFAULT_QUOTE  # TSV: COPY's text format unless quoting is asked for
-    if AUTO not in (delimiter, quote):
-        return Dialect(delimiter, quote)
+    if delimiter != AUTO:  # as written (or TSV's TAB): nothing is sniffed, the quote neither
+        return Dialect(delimiter, DEFAULT_QUOTE if quote == AUTO else quote)
     whole = replace(file, chunk=None)
     with open_text(whole) as stream:
         sample, is_complete = _sample(stream, options.skip_rows)
-    dialect = sniff_dialect(
-        sample, delimiter=delimiter, quote=quote, is_complete=is_complete, path=file.path
-    )
+    dialect = sniff_dialect(sample, quote=quote, is_complete=is_complete, path=file.path)
     logger.debug("%s: %s (sniffed: %s)", file.path, dialect.describe(), dialect.evidence)
     return dialect
