@@ -186,6 +186,10 @@ def test_terminal_view_sums_up_files_past_the_limit() -> None:
         state.unit_started(_file(f"f{index}.csv", 1))
     text = _render(state)
     assert "and 4 more files loading" in text
+    state.unit_finished(_file("f0.csv", 1), rows=1)
+    state.unit_finished(_file("f1.csv", 1), rows=1)
+    state.unit_finished(_file("f2.csv", 1), rows=1)
+    assert "and 1 more file loading" in _render(state)
 
 
 def test_log_progress_logs_every_interval_and_failures_at_once(

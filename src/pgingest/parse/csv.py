@@ -143,8 +143,12 @@ class CsvReader:
             open_text=lambda whole: open_utf8_binary(whole, self.encoding),
         )
         if dialect.is_sniffed and (self.file.chunk is None or self.file.chunk.start == 0):
-            logger.info(
-                "%s: %s (sniffed: %s)", self.file.path, dialect.describe(), dialect.evidence
+            logger.log(
+                logging.DEBUG if dialect.is_default else logging.INFO,
+                "%s: %s (sniffed: %s)",
+                self.file.path,
+                dialect.describe(),
+                dialect.evidence,
             )
         return dialect
 

@@ -500,7 +500,8 @@ def _report(outcome: _Outcome, metrics: Metrics) -> RunReport:
         for d in discovered
         for pattern in d.unmatched_patterns
     ] + [
-        f"{r.unit.file.path}: {r.skipped_by_trigger} rows not inserted: a BEFORE trigger on "
+        f"{r.unit.file.path}: {r.skipped_by_trigger} row{'s' if r.skipped_by_trigger != 1 else ''} "
+        f"not inserted: a BEFORE trigger on "
         f"{r.unit.table.name} turned them away"
         for r in results
         if r.is_success and r.skipped_by_trigger

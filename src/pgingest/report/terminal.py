@@ -37,7 +37,7 @@ def _overall_line(snapshot: ProgressSnapshot) -> Table:
     bar = ProgressBar(total=1.0, completed=snapshot.fraction, width=OVERALL_BAR_WIDTH)
     figures = (
         f"{snapshot.fraction:4.0%}  {format_bytes(snapshot.bytes_done)} of "
-        f"{format_bytes(snapshot.bytes_total)}  {snapshot.rows:,} rows  "
+        f"{format_bytes(snapshot.bytes_total)}  {counted(snapshot.rows, 'row')}  "
         f"{format_rate(snapshot.rows_per_second, 'rows')}  "
         f"{format_rate(snapshot.bytes_per_second, 'bytes')}  "
         f"ETA {format_seconds(snapshot.eta_seconds)}"
@@ -66,7 +66,7 @@ def _name(progress: FileProgress) -> str:
 def _rows(progress: FileProgress) -> str:
     """``1,200 of ~2,400 rows`` (the file's rows estimated), or ``1,200 rows``."""
     if progress.expected_rows is None:
-        return f"{progress.rows:,} rows"
+        return counted(progress.rows, "row")
     return f"{progress.rows:,} of ~{max(progress.expected_rows, progress.rows):,} rows"
 
 
