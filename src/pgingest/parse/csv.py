@@ -11,6 +11,9 @@ Text in another encoding (declared, or told by a UTF-16/32 byte-order mark)
 reaches pyarrow transcoded to UTF-8 (stream.py). A file with one column keeps
 its blank lines, as COPY does: NULL in CSV, the empty string in text.
 
+The delimiter and quote are the config's, TAB for TSV, or sniffed from the
+file's first records when they are "auto" (the default; parse/sniff.py).
+
 A record longer than pyarrow's block fails its read; the careful mode then
 reads again with blocks four times larger, up to MAX_BLOCK_BYTES.
 """
