@@ -35,7 +35,7 @@ import pytest
 
 from pgingest.errors import ParseError
 from pgingest.parse.header_row import find_header
-from pgingest.parse.sniff import SNIFF_BYTES, Dialect, sniff_dialect
+from pgingest.parse.sniff import Dialect, read_sample, sniff_dialect
 from tests.conftest import CORPORA
 
 pytestmark = pytest.mark.slow
@@ -128,8 +128,8 @@ def _csv_rows(path: Path) -> set[int] | None:
     """
     text = _decoded(_open_bytes(path))
     try:
-        data = text.encode("utf-8")
-        dialect = sniff_dialect(data[:SNIFF_BYTES], is_complete=len(data) <= SNIFF_BYTES)
+        sample, is_complete = read_sample(io.BytesIO(text.encode("utf-8")))
+        dialect = sniff_dialect(sample, is_complete=is_complete)
     except ParseError:
         dialect = Dialect(",", '"')  # the file fails, clearly; any count will do
     quote = dialect.quote or '"'

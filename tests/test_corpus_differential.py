@@ -28,7 +28,7 @@ import pytest
 from psycopg import sql
 
 from pgingest.errors import ParseError
-from pgingest.parse.sniff import SNIFF_BYTES, Dialect, sniff_dialect
+from pgingest.parse.sniff import Dialect, read_sample, sniff_dialect
 from pgingest.report.run_report import RunReport
 from tests.conftest import CORPORA
 from tests.test_corpora import _open_bytes, corpus_files
@@ -86,7 +86,8 @@ def _header(data: bytes, is_tsv: bool, dialect: Dialect) -> list[str] | None:
 def _sniffed(data: bytes) -> Dialect | None:
     """The dialect pgingest's "auto" reads the file with; None when it fails the file."""
     try:
-        return sniff_dialect(data[:SNIFF_BYTES], is_complete=len(data) <= SNIFF_BYTES)
+        sample, is_complete = read_sample(io.BytesIO(data))
+        return sniff_dialect(sample, is_complete=is_complete)
     except ParseError:
         return None  # two delimiters fit alike: the file fails clearly (test_sniff.py)
 

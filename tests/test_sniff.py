@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from pgingest.cli import app
 from pgingest.errors import ParseError
-from pgingest.parse.sniff import SNIFF_BYTES, sniff_dialect
+from pgingest.parse.sniff import SNIFF_BYTES, read_sample, sniff_dialect
 from tests.conftest import CORPORA, write_config
 
 runner = CliRunner()
@@ -230,3 +231,14 @@ def test_a_sample_cut_inside_a_record_is_judged_on_whole_records() -> None:
     body = b"id;text\n" + b'1;"a long, long value"\n' * 5000
     dialect = sniff_dialect(body[:SNIFF_BYTES], is_complete=False)
     assert (dialect.delimiter, dialect.quote) == (";", '"')
+
+
+def test_the_sample_grows_until_it_holds_records_after_a_wide_header() -> None:
+    header = b";".join(b"column_%04d" % i for i in range(2000)) + b"\n"
+    record = b";".join(b"%d" % i for i in range(2000)) + b"\n"
+    sample, is_complete = read_sample(io.BytesIO(header + record * 100))
+    assert sample.count(b"\n") >= 20
+    assert not is_complete
+    assert sniff_dialect(sample, is_complete=is_complete).delimiter == ";"
+    small, is_complete = read_sample(io.BytesIO(b"skipped\na,b\n1,2\n"), skip_lines=1)
+    assert (small, is_complete) == (b"a,b\n1,2\n", True)
