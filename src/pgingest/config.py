@@ -136,7 +136,8 @@ class CsvOptions(_Model):
         """How fields are written: TSV is COPY's text format unless quote or escape is given."""
         if self.style is not None:
             return self.style
-        if is_tsv and not {"quote", "escape"} & self.model_fields_set:
+        given = self.model_fields_set - ({"quote"} if self.quote == AUTO else set())
+        if is_tsv and not {"quote", "escape"} & given:
             return "text"
         return "csv"
 
