@@ -105,9 +105,13 @@ def test_wrong_delimiter_says_which_one(
     table: psycopg.Connection[Any], load: Callable[..., RunReport], tmp_path: Path
 ) -> None:
     (tmp_path / "semi.csv").write_text("id;name\n1;a\n")
-    error = _error(_one(load, "semi.csv"))
+    # An explicit delimiter is used as written: the error names the one that fits.
+    error = _error(_one(load, "semi.csv", csv={"delimiter": ","}))
     assert "looks delimited by ';'" in error
     assert '"delimiter": ";"' in error
+    # The default ("auto") sniffs it.
+    assert _one(load, "semi.csv").failed_files == []
+    assert _count(table) == 1
 
 
 def test_ragged_rows_are_rejected_with_their_lines(

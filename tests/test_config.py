@@ -23,7 +23,8 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert config.settings.retry.db.attempts == 5
     source = config.sources[0]
     assert source.mode == "append"
-    assert source.csv.delimiter == ","
+    assert source.csv.delimiter == "auto"  # sniffed from the file (parse/sniff.py)
+    assert source.csv.quote == "auto"
     assert source.csv.null == [""]
     assert source.table_name == TableName("public", "events")
     assert config.resolve_pattern("data/*.csv") == str(tmp_path.resolve() / "data/*.csv")

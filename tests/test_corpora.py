@@ -33,6 +33,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from pgingest.errors import ParseError
+from pgingest.parse.header_row import find_header
+from pgingest.parse.sniff import Dialect, read_sample, sniff_dialect
 from tests.conftest import CORPORA
 
 pytestmark = pytest.mark.slow
@@ -118,17 +121,29 @@ def _decoded(data: bytes) -> str:
     return data.decode("utf-8", "replace").removeprefix("\ufeff")
 
 
-def _csv_rows(path: Path, delimiter: str) -> set[int] | None:
-    """Python's csv module's count, and COPY's (a quote in mid-field starts a quoted part)."""
+def _csv_rows(path: Path) -> set[int] | None:
+    """Python's csv module's count, and COPY's (a quote in mid-field starts a quoted part).
+
+    Both with the delimiter and quote pgingest sniffs (csv.delimiter "auto").
+    """
     text = _decoded(_open_bytes(path))
     try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if r]
+        sample, is_complete = read_sample(io.BytesIO(text.encode("utf-8")))
+        dialect = sniff_dialect(sample, is_complete=is_complete)
+    except ParseError:
+        dialect = Dialect(",", '"')  # the file fails, clearly; any count will do
+    quote = dialect.quote or '"'
+    try:
+        reader = csv.reader(
+            io.StringIO(text, newline=""), delimiter=dialect.delimiter, quotechar=quote
+        )
+        rows = [r for r in reader if r]
     except csv.Error:
         return None
-    return {max(len(rows) - 1, 0), *_copy_csv_rows(text)}
+    return {max(len(rows) - 1, 0), *_copy_csv_rows(text, dialect.delimiter, quote)}
 
 
-def _copy_csv_rows(text: str) -> set[int]:
+def _copy_csv_rows(text: str, delimiter: str = ",", quote: str = '"') -> set[int]:
     """Records as COPY (FORMAT csv) ends them: at a line break where the quotes so far pair up.
 
     A one-column file's blank lines are records (NULL); a quote left open at the
@@ -137,11 +152,11 @@ def _copy_csv_rows(text: str) -> set[int]:
     lines = re.split(r"\r\n|\n|\r", text)
     if lines and lines[-1] == "":
         lines.pop()
-    is_one_column = bool(lines) and "," not in lines[0]
+    is_one_column = bool(lines) and delimiter not in lines[0]
     records, quotes, pending = 0, 0, ""
     for line in lines:
         pending += line
-        quotes += line.count('"')
+        quotes += line.count(quote)
         if quotes % 2 == 0:
             records += 1 if (pending or is_one_column) else 0
             pending, quotes = "", 0
@@ -184,7 +199,9 @@ def _sheet_rows(path: Path) -> int | None:
     except (CalamineError, ValueError, OSError):
         return None
     filled = [r for r in rows if any(c not in (None, "") for c in r)]
-    return max(len(filled) - 1, 0)
+    # Title rows above the header are not records (parse/header_row.py finds the header).
+    titles = len(find_header(iter(enumerate(rows, start=1))).skipped)
+    return max(len(filled) - 1 - titles, 0)
 
 
 def expected_rows(path: Path, rdatasets: dict[str, set[int]]) -> set[int] | None:
@@ -208,7 +225,7 @@ def _counted_rows(path: Path) -> set[int] | None:
     for suffix in COMPRESSION_SUFFIXES:
         name = name.removesuffix(suffix)
     if name.endswith(".csv"):
-        return _csv_rows(path, ",")
+        return _csv_rows(path)
     if name.endswith(".tsv"):
         return _text_format_rows(path)
     if name.endswith((".json", ".ndjson", ".jsonl")):

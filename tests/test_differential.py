@@ -64,6 +64,21 @@ CASES = {
         {"delimiter": ";"},
         "FORMAT csv, HEADER, DELIMITER ';'",
     ),
+    "semicolon_sniffed": (
+        (HEADER + "\n" + "\n".join(TRICKY_ROWS)).replace(",", ";"),
+        {},
+        "FORMAT csv, HEADER, DELIMITER ';'",
+    ),
+    "pipe_sniffed": (
+        (HEADER + "\n" + "\n".join(TRICKY_ROWS)).replace(",", "|"),
+        {},
+        "FORMAT csv, HEADER, DELIMITER '|'",
+    ),
+    "single_quote_sniffed": (
+        HEADER + "\n1,'a, b',1,t,,,'it''s',,\n2,'c',2,f,,,'',,\n",
+        {},
+        "FORMAT csv, HEADER, QUOTE ''''",
+    ),
     "null_string": (
         HEADER + '\n1,NULL,1,t,NULL,NULL,"NULL",NULL,NULL\n2,,2,f,NULL,NULL,,,NULL\n',
         {"null": ["NULL"]},

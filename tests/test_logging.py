@@ -70,7 +70,7 @@ def test_verbose_json_run_logs_each_stage_start_and_end(
         finished = next(line for line in lines if line["message"].startswith(f"{stage}: finished"))
         assert finished["stage"] == stage
         assert "figures" in finished
-    assert any(m.startswith("load: started: 1 files") for m in messages)
+    assert any(m.startswith("load: started: 1 file,") for m in messages)
     assert any(m.endswith("events.csv: loaded 2 rows in " + m.split(" in ")[-1]) for m in messages)
     done = next(line for line in lines if line["message"].startswith("load: finished"))
     assert done["figures"]["records"]["inserted"] == 2

@@ -15,7 +15,7 @@ from pgingest.discover import Chunk, SourceFile
 from pgingest.errors import LoadError
 from pgingest.report.logs import PROGRESS_LOGGER, LogProgress, StageLogger
 from pgingest.report.position import ReadPositionProbe, bytes_to_read, read_offset
-from pgingest.report.progress import ProgressState
+from pgingest.report.progress import ProgressState, estimate_rows
 from pgingest.report.reporter import CompositeReporter, NullReporter
 from pgingest.report.terminal import progress_view
 from pgingest.report.timeline import MAX_POINTS, Timeline
@@ -186,6 +186,10 @@ def test_terminal_view_sums_up_files_past_the_limit() -> None:
         state.unit_started(_file(f"f{index}.csv", 1))
     text = _render(state)
     assert "and 4 more files loading" in text
+    state.unit_finished(_file("f0.csv", 1), rows=1)
+    state.unit_finished(_file("f1.csv", 1), rows=1)
+    state.unit_finished(_file("f2.csv", 1), rows=1)
+    assert "and 1 more file loading" in _render(state)
 
 
 def test_log_progress_logs_every_interval_and_failures_at_once(
@@ -317,3 +321,48 @@ def test_each_chunk_of_a_file_is_measured_by_its_own_reader(tmp_path: Path) -> N
         two.read(7_000)
         assert probe.fraction(first, rows=0) == pytest.approx(0.2)
         assert probe.fraction(second, rows=0) == pytest.approx(0.7)
+
+
+def test_a_file_bar_follows_its_rows_when_the_reader_runs_ahead(tmp_path: Path) -> None:
+    # The first file of a source: no finished file gives bytes per row yet, so the
+    # rows it holds are estimated from the line breaks of its first bytes.
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"id,name\n" + b"".join(b"%05d,name %05d\n" % (i, i) for i in range(20_000)))
+    file = SourceFile(str(path), "events", "csv", None, path.stat().st_size, 0)  # type: ignore[arg-type]
+    clock, probe = FakeClock(), FakeProbe()
+    state = ProgressState(clock=clock, probe=probe)
+    state.run_started(files=1, total_bytes=file.size)
+    state.unit_started(file)
+    state.rows_loaded(file, rows=10_000, fraction=0.0)
+    probe.fractions[file.path] = 0.98  # pyarrow has read nearly all of it
+    (progress,) = state.snapshot().active
+    assert progress.expected_rows is not None
+    assert abs(progress.expected_rows - 20_000) < 200  # estimated within 1 %
+    assert progress.fraction == pytest.approx(0.5, abs=0.01)
+    assert "10,000 of ~" in _render(state)
+    state.rows_loaded(file, rows=9_000, fraction=0.0)
+    assert state.snapshot().active[0].fraction == pytest.approx(0.95, abs=0.01)
+
+
+def test_row_estimates_count_a_chunk_and_leave_other_files_alone(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"h\n" + b"0123456789\n" * 40_000)  # 11 bytes a record
+    size = path.stat().st_size
+    second = SourceFile(
+        str(path), "s", "csv", None, size, 0, Chunk(2 + 11 * 20_000, size, 20_002, ("h",))
+    )
+    assert estimate_rows(second) == 20_000  # no header in a later chunk
+    compressed = SourceFile(str(path), "s", "csv", "gzip", size, 0)  # type: ignore[arg-type]
+    assert estimate_rows(compressed) is None
+    assert estimate_rows(_file("missing.csv", 100)) is None
+    assert estimate_rows(_file("data.parquet", 100, "parquet")) is None
+    clock, probe = FakeClock(), FakeProbe()
+    state = ProgressState(clock=clock, probe=probe, row_estimate=lambda file: None)
+    state.run_started(files=1, total_bytes=size)
+    state.unit_started(second)
+    state.rows_loaded(second, rows=5, fraction=0.0)
+    probe.fractions[second.path] = 0.4
+    (progress,) = state.snapshot().active
+    assert progress.expected_rows is None
+    assert progress.fraction == pytest.approx(0.4)  # bytes alone, as before
+    assert "5 rows" in _render(state)

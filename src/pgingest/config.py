@@ -29,6 +29,7 @@ from pgingest.errors import ConfigError
 from pgingest.naming import TableName, parse_table_name
 
 __all__ = [
+    "AUTO",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_CONFIG_NAME",
     "Compression",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_NAME = "data_files.json"
+# csv.delimiter and csv.quote: told from the file itself (parse/sniff.py).
+AUTO = "auto"
 
 # 5000 rows keeps a batch of a wide table near a few MB: large enough that the
 # per-batch round trip is noise next to COPY, small enough that a failed batch
@@ -76,9 +79,17 @@ class _Model(BaseModel):
 class CsvOptions(_Model):
     """How to read delimited text; the defaults are those of PostgreSQL's COPY (FORMAT csv)."""
 
-    delimiter: str = Field(",", description="One character between fields; TSV defaults to tab.")
+    delimiter: str = Field(
+        AUTO,
+        description='One character between fields; "auto" (the default): sniffed from the '
+        "first records among , ; TAB and | (TSV: TAB).",
+    )
     header: bool = Field(True, description="The first line (after skip_rows) names the columns.")
-    quote: str | None = Field('"', description="Quote character; null turns quoting off.")
+    quote: str | None = Field(
+        AUTO,
+        description='Quote character; null turns quoting off; "auto" (the default): \'"\', or '
+        "' when the file quotes with it.",
+    )
     escape: str | None = Field(
         None, description="Escape character inside quotes; null means a doubled quote, as COPY."
     )
@@ -101,7 +112,14 @@ class CsvOptions(_Model):
         None, description="Column names in file order; needed when header is false."
     )
 
-    @field_validator("delimiter", "quote", "escape")
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _single_character_or_auto(cls, value: str | None) -> str | None:
+        if value is not None and value != AUTO and len(value) != 1:
+            raise ValueError(f'must be exactly one character or "auto", got {value!r}')
+        return value
+
+    @field_validator("escape")
     @classmethod
     def _single_character(cls, value: str | None) -> str | None:
         if value is not None and len(value) != 1:
@@ -118,7 +136,8 @@ class CsvOptions(_Model):
         """How fields are written: TSV is COPY's text format unless quote or escape is given."""
         if self.style is not None:
             return self.style
-        if is_tsv and not {"quote", "escape"} & self.model_fields_set:
+        given = self.model_fields_set - ({"quote"} if self.quote == AUTO else set())
+        if is_tsv and not {"quote", "escape"} & given:
             return "text"
         return "csv"
 
@@ -614,7 +633,12 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 # pydantic names the branch of a union or a typed wrapper in error locations;
 # users never wrote those keys, so they are dropped from the JSON path.
-_UNION_TAGS = {"decimal", "str", "function-after[_single_character(), str]"}
+_UNION_TAGS = {
+    "decimal",
+    "str",
+    "function-after[_single_character(), str]",
+    "function-after[_single_character_or_auto(), str]",
+}
 
 
 def parse_config(

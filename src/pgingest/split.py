@@ -23,6 +23,8 @@ import pyarrow.csv as pcsv
 
 from pgingest.config import Source
 from pgingest.discover import Chunk, SourceFile, part_range
+from pgingest.errors import ParseError
+from pgingest.parse.sniff import Dialect, sniff_file_dialect
 
 __all__ = [
     "CHUNK_BYTES",
@@ -47,9 +49,7 @@ SCAN_BLOCK_BYTES = 4 << 20
 _NEWLINE = ord("\n")
 
 
-def _starts_cleanly(
-    path: str, offset: int, header: list[str], source: Source, delimiter: str
-) -> bool:
+def _starts_cleanly(path: str, offset: int, header: list[str], dialect: Dialect) -> bool:
     """Whether the records right after ``offset`` parse into the file's columns.
 
     Quote parity is exact for files that follow RFC 4180; a stray quote in the
@@ -59,11 +59,10 @@ def _starts_cleanly(
     with open(path, "rb") as handle:
         handle.seek(offset)
         sample = handle.read(CHECK_BYTES)
-    complete = _whole_records(sample, ord(source.csv.quote or '"'))
+    complete = _whole_records(sample, ord(dialect.quote or '"'))
     if not complete:
         return False
     ragged: list[object] = []
-    options = source.csv
 
     def on_ragged(row: object) -> str:
         ragged.append(row)
@@ -74,8 +73,8 @@ def _starts_cleanly(
             pa.BufferReader(complete),
             read_options=pcsv.ReadOptions(column_names=header, use_threads=False),
             parse_options=pcsv.ParseOptions(
-                delimiter=delimiter,
-                quote_char=options.quote or False,
+                delimiter=dialect.delimiter,
+                quote_char=dialect.quote or False,
                 newlines_in_values=True,
                 invalid_row_handler=on_ragged,
             ),
@@ -86,10 +85,14 @@ def _starts_cleanly(
     return not ragged
 
 
-def _delimiter(file: SourceFile, source: Source) -> str:
-    if file.format == "tsv" and "delimiter" not in source.csv.model_fields_set:
-        return "\t"
-    return source.csv.delimiter
+def _dialect(file: SourceFile, source: Source) -> Dialect | None:
+    """The file's delimiter and quote (sniffed as its reader sniffs them); None: unknown."""
+    try:
+        return sniff_file_dialect(
+            file, source.csv, is_tsv=file.format == "tsv", open_text=lambda f: open(f.path, "rb")
+        )
+    except (ParseError, OSError):
+        return None  # the load reports why
 
 
 def _whole_records(sample: bytes, quote_byte: int) -> bytes:
@@ -248,17 +251,16 @@ def split_file(
     """The file as chunks (or as itself when it is small or cannot be split)."""
     if not can_split(file, source, chunk_bytes):
         return [file]
-    assert source.csv.quote is not None
+    dialect = _dialect(file, source)
+    if dialect is None or dialect.quote is None:
+        return [file]
     try:
         boundaries = chunk_boundaries(
-            file.path, size=file.size, quote=source.csv.quote, chunk_bytes=chunk_bytes
+            file.path, size=file.size, quote=dialect.quote, chunk_bytes=chunk_bytes
         )
     except OSError:
         return [file]  # the load will report why the file cannot be read
-    delimiter = _delimiter(file, source)
-    if not all(
-        _starts_cleanly(file.path, offset, header, source, delimiter) for offset, _ in boundaries
-    ):
+    if not all(_starts_cleanly(file.path, offset, header, dialect) for offset, _ in boundaries):
         logger.warning("%s: not split, its quoting is irregular; it loads as one unit", file.path)
         return [file]
     if not boundaries:

@@ -11,6 +11,9 @@ Text in another encoding (declared, or told by a UTF-16/32 byte-order mark)
 reaches pyarrow transcoded to UTF-8 (stream.py). A file with one column keeps
 its blank lines, as COPY does: NULL in CSV, the empty string in text.
 
+The delimiter and quote are the config's, TAB for TSV, or sniffed from the
+file's first records when they are "auto" (the default; parse/sniff.py).
+
 A record longer than pyarrow's block fails its read; the careful mode then
 reads again with blocks four times larger, up to MAX_BLOCK_BYTES.
 """
@@ -50,6 +53,7 @@ from pgingest.parse.csv_parts import (
 )
 from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.header_names import distinct_names
+from pgingest.parse.sniff import Dialect, sniff_file_dialect
 from pgingest.parse.stream import (
     local_path,
     open_utf8_binary,
@@ -104,6 +108,8 @@ class CsvReader:
         self._distinct_header = distinct_header
         self._header_warning: str | None = None  # logged once, when the file is read
         self._line_offset = 0
+        self._is_tsv = is_tsv
+        self._configured = options  # as the config says: the dialect is sniffed by these
         chunk = file.chunk
         if chunk is not None and chunk.start > 0:
             # A later chunk starts at a record, past the header: name its columns.
@@ -112,10 +118,6 @@ class CsvReader:
             )
             self._line_offset = chunk.first_line - 1
         self.options = options
-        delimiter = options.delimiter
-        if is_tsv and "delimiter" not in options.model_fields_set:
-            delimiter = "\t"
-        self.delimiter = delimiter
         self.style = options.style_for(is_tsv=is_tsv)
         # The source's encoding wins; csv.encoding counts only when written in the config.
         if encoding is None and "encoding" in options.model_fields_set:
@@ -133,6 +135,46 @@ class CsvReader:
     def encoding(self) -> str:
         """The codec of the file's text."""
         return self.text_encoding.codec
+
+    @cached_property
+    def dialect(self) -> Dialect:
+        """Delimiter and quote: as configured, TAB for TSV, or sniffed (parse/sniff.py)."""
+        dialect = sniff_file_dialect(
+            self.file,
+            self._configured,
+            is_tsv=self._is_tsv,
+            open_text=lambda whole: open_utf8_binary(whole, self.encoding),
+        )
+        if dialect.is_sniffed and (self.file.chunk is None or self.file.chunk.start == 0):
+            logger.log(
+                logging.DEBUG if dialect.is_default else logging.INFO,
+                "%s: %s (sniffed: %s)",
+                self.file.path,
+                dialect.describe(),
+                dialect.evidence,
+            )
+        return dialect
+
+    @property
+    def delimiter(self) -> str:
+        """The character between fields."""
+        return self.dialect.delimiter
+
+    @property
+    def quote(self) -> str | None:
+        """The quote character (None: no quoting)."""
+        return self.dialect.quote
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the run report should say about how the file was read."""
+        dialect = self.dialect
+        if not dialect.is_sniffed or dialect.is_default:
+            return ()
+        return (
+            f"{self.file.path}: read with {dialect.describe()} (sniffed: {dialect.evidence}); "
+            'set "csv": {"delimiter": ...} on the source to choose another',
+        )
 
     # --- options -----------------------------------------------------------------------
 
@@ -170,7 +212,7 @@ class CsvReader:
         return not head.startswith((b"\n", b"\r"))
 
     def _parse_options(self, handler: Any = None) -> pcsv.ParseOptions:
-        quote = None if self.is_text_style else self.options.quote
+        quote = None if self.is_text_style else self.quote
         escape = None if self.is_text_style else self.options.escape
         return pcsv.ParseOptions(
             delimiter=self.delimiter,
@@ -266,6 +308,7 @@ class CsvReader:
     def column_names(self, *, complete: bool = False) -> list[str]:
         """The header's names (or the configured column_names), checked for duplicates."""
         if self._names is None:
+            self.dialect  # noqa: B018 - a sample that fits two delimiters fails here, once
             if self.options.column_names:
                 names = list(self.options.column_names)
             elif os.path.getsize(local_path(self.file)) == 0:
@@ -422,7 +465,7 @@ class CsvReader:
 
     @property
     def _checks_quotes(self) -> bool:
-        quote, delimiter = self.options.quote, self.delimiter
+        quote, delimiter = self.quote, self.delimiter
         return (
             self.style == "csv"
             and quote is not None
@@ -442,7 +485,7 @@ class CsvReader:
         """
         if not self._checks_quotes or self._is_copy_only is False:
             return bool(self._is_copy_only)
-        quote = self.options.quote or '"'
+        quote = self.quote or '"'
         texts = [*(record.text for record in skipped), *self.column_names()]
         if not any(quote in text for text in texts) and not any(
             pc.any(pc.match_substring(column, quote)).as_py()
@@ -463,7 +506,7 @@ class CsvReader:
     def _copy_rules_rows(self) -> Iterator[TextRow]:
         rules = CsvRules(
             delimiter=self.delimiter,
-            quote=self.options.quote or '"',
+            quote=self.quote or '"',
             nulls=frozenset(self._null_values),
             columns=len(self.column_names()),
             keeps_blank_lines=self._keeps_blank_lines,
@@ -574,7 +617,7 @@ class CsvReader:
         # The csv module refuses fields over 128 KiB by default (a process-wide limit);
         # pyarrow read values up to MAX_BLOCK_BYTES, so their lines must be found too.
         csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
-        quote = None if self.is_text_style else self.options.quote
+        quote = None if self.is_text_style else self.quote
         escape = None if self.is_text_style else self.options.escape
         with open_utf8_binary(self.file, self.encoding) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")

@@ -5,12 +5,15 @@ reach pgingest's conversion as their text (a whole number without ``.0``, a
 date as ISO 8601), so they load into any column type that reads them, and
 ``create: true`` infers bigint, double precision, boolean, date or timestamp.
 Empty cells are NULL; rows with no value at all are skipped, as blank lines
-in CSV. A record's line is its row number in the sheet.
+in CSV. A record's line is its row number in the sheet. Title rows above the
+table are skipped (``excel.skip_rows``, or the header row found as
+header_row.py says).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -23,11 +26,14 @@ from pgingest.discover import SourceFile
 from pgingest.errors import ParseError, SourceError
 from pgingest.infer import SampleColumn
 from pgingest.parse import Location, ReadPlan, SourceBatch
+from pgingest.parse.header_row import find_header
 from pgingest.parse.sheet_limits import check_spreadsheet
 from pgingest.parse.stream import open_seekable, printable, source_error
 from pgingest.parse.text_rows import TextRow, check_names, text_batches
 
 __all__ = ["ExcelReader"]
+
+logger = logging.getLogger(__name__)
 
 # Whole numbers up to 2**53 are exact in a double (Excel stores every number as one).
 _EXACT_INTEGER = 2**53
@@ -73,6 +79,7 @@ class ExcelReader:
         self.options = options
         self._names: list[str] | None = None
         self._is_checked = False  # its size, against settings.limits (sheet_limits.py)
+        self._header_note: str | None = None  # title rows skipped above the header
 
     def _error(self, exc: BaseException) -> ParseError:
         text = (
@@ -132,22 +139,33 @@ class ExcelReader:
             )
         return workbook.get_sheet_by_name(wanted)
 
-    def _records(self) -> Iterator[tuple[list[str], TextRow | None]]:
-        """The header names, then each record (None first, for the header alone)."""
+    def _after_header(self) -> tuple[tuple[int, list[Any]] | None, Iterator[tuple[int, list[Any]]]]:
+        """The header row (None without one) and the rows after it (see header_row.py)."""
         rows = iter(self._rows())
-        skipped = 0
         for _ in range(self.options.skip_rows):
             if next(rows, None) is None:
                 break
-            skipped += 1
+        if not self.options.header:
+            return None, rows
+        found = find_header(rows)
+        if found.header is None:
+            raise ParseError("the sheet is empty: it has no header row", path=self.file.path)
+        if found.skipped and self._header_note is None:
+            self._header_note = found.note(self.options.skip_rows)
+            logger.warning("%s: %s", self.file.path, self._header_note)
+        return found.header, found.rest
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the run report should say about how the sheet was read (title rows skipped)."""
+        return () if self._header_note is None else (f"{self.file.path}: {self._header_note}",)
+
+    def _records(self) -> Iterator[tuple[list[str], TextRow | None]]:
+        """The header names, then each record (None first, for the header alone)."""
+        header, rows = self._after_header()
         names = list(self.options.column_names or [])
-        header_line = skipped + 1
-        if self.options.header:
-            # The header is the first row with a value (after skip_rows): a sheet
-            # often starts lower down.
-            header = next((r for r in rows if any(cell_text(c) is not None for c in r[1])), None)
-            if header is None:
-                raise ParseError("the sheet is empty: it has no header row", path=self.file.path)
+        header_line = self.options.skip_rows + 1
+        if header is not None:
             header_line, cells = header
             found = [cell_text(c) or "" for c in cells]
             while found and found[-1] == "":
@@ -199,11 +217,7 @@ class ExcelReader:
         ]
 
     def _sample_rows(self, limit: int) -> Iterator[list[Any]]:
-        rows = iter(self._rows())
-        for _ in range(self.options.skip_rows):
-            next(rows, None)
-        if self.options.header:
-            next((r for r in rows if any(cell_text(c) is not None for c in r[1])), None)
+        _header, rows = self._after_header()
         taken = 0
         for _line, cells in rows:
             if taken >= limit:

@@ -301,7 +301,12 @@ def _create_from_samples(
         source_index=index,
         primary_key=key,
     )
-    logger.info("created table %s with %d columns", source.table_name, len(columns))
+    logger.info(
+        "created table %s with %d column%s",
+        source.table_name,
+        len(columns),
+        "" if len(columns) == 1 else "s",
+    )
     created = read_table(conn, source.table_name)
     assert created is not None
     return created

@@ -181,8 +181,8 @@ def _warnings(outcome: RunOutcome) -> list[str]:
         for pattern in d.unmatched_patterns
     ]
     warnings += [
-        f"{r.unit.file.path}: {r.skipped_by_trigger} rows not inserted: a BEFORE trigger on "
-        f"{r.unit.table.name} turned them away"
+        f"{r.unit.file.path}: {r.skipped_by_trigger} row{'s' if r.skipped_by_trigger != 1 else ''}"
+        f" not inserted: a BEFORE trigger on {r.unit.table.name} turned them away"
         for r in succeeded
         if r.skipped_by_trigger
     ]
@@ -193,4 +193,5 @@ def _warnings(outcome: RunOutcome) -> list[str]:
     ]
     warnings += [lacking_warning(r.unit, r.lacking) for r in succeeded if r.lacking]
     warnings += [warning for p in outcome.prepared for warning in p.warnings]
+    warnings += dict.fromkeys(note for r in succeeded for note in r.notes)
     return warnings

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+import statistics
+from collections.abc import Mapping, Sequence
 from html import escape
 
-__all__ = ["bar_chart", "line_chart", "nice_ceiling"]
+__all__ = ["bar_chart", "line_chart", "nice_ceiling", "rate_points"]
+
+# A sample taken sooner than this share of the run's usual interval after the
+# one before is merged into that interval. The timeline's last sample is taken
+# when the run ends, often milliseconds after the one before, and the commit
+# of the last file lands its bytes at once: a rate over those milliseconds
+# drew a spike many times the real throughput at the end of every chart.
+MIN_INTERVAL_SHARE = 0.5
 
 BAR_HEIGHT = 18
 BAR_GAP = 8
@@ -133,3 +142,38 @@ def line_chart(
         parts.append(f'<polyline class="line" fill="none" points="{coordinates}"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def rate_points(samples: Sequence[Mapping[str, float]], key: str) -> list[tuple[float, float]]:
+    """Per-second rates of ``key`` (rows or bytes) between samples, at each sample.
+
+    Samples are ``{"seconds": ..., key: ...}``, in time order. An interval
+    shorter than MIN_INTERVAL_SHARE of the median one is merged into the one
+    before it, so each rate spans about the usual interval.
+    """
+    spans = [
+        float(after["seconds"]) - float(before["seconds"])
+        for before, after in itertools.pairwise(samples)
+        if float(after["seconds"]) > float(before["seconds"])
+    ]
+    if not spans:
+        return []
+    shortest = MIN_INTERVAL_SHARE * statistics.median(spans)
+    kept = [samples[0]]
+    for sample in samples[1:]:
+        span = float(sample["seconds"]) - float(kept[-1]["seconds"])
+        if span <= 0:
+            continue
+        if span < shortest and len(kept) > 1:
+            kept[-1] = sample  # the interval before now ends here
+        else:
+            kept.append(sample)
+    points = [
+        (
+            float(after["seconds"]),
+            max(float(after[key]) - float(before[key]), 0.0)
+            / (float(after["seconds"]) - float(before["seconds"])),
+        )
+        for before, after in itertools.pairwise(kept)
+    ]
+    return [(float(kept[0]["seconds"]), points[0][1]), *points]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
-from pgingest.report.formatting import format_bytes, format_rate, format_seconds
+from pgingest.report.formatting import counted, format_bytes, format_rate, format_seconds
 from pgingest.report.position import bytes_to_read
 from pgingest.report.progress import ProgressSnapshot, ProgressState
 from pgingest.report.reporter import NullReporter
@@ -67,8 +67,8 @@ class StageLogger(NullReporter):
         """``load: started: 12 files, 4.5 MB``."""
         self._run_started = self._clock()
         logger.info(
-            "load: started: %d files, %s",
-            files,
+            "load: started: %s, %s",
+            counted(files, "file"),
             format_bytes(total_bytes),
             extra={"stage": "load", "figures": {"files": files, "bytes": total_bytes}},
         )
@@ -97,9 +97,9 @@ class StageLogger(NullReporter):
         seconds = self._clock() - started if started is not None else 0.0
         rate = rows / seconds if seconds > 0 else 0.0
         logger.info(
-            "%s: loaded %s rows in %s (%s)",
+            "%s: loaded %s in %s (%s)",
             file.label,
-            f"{rows:,}",
+            counted(rows, "row"),
             format_seconds(seconds),
             format_rate(rate, "rows"),
             extra={
@@ -117,10 +117,10 @@ class StageLogger(NullReporter):
         """``load: finished in 2.1s: ...`` with the run's figures, then the stages' times."""
         figures = report.to_dict()
         logger.info(
-            "load: finished in %s: %d files loaded, %d failed, %d skipped; "
+            "load: finished in %s: %s loaded, %d failed, %d skipped; "
             "%s records parsed, %s inserted, %s updated, %s duplicates, %s rejected; %s read (%s)",
             format_seconds(report.seconds),
-            report.files_succeeded,
+            counted(report.files_succeeded, "file"),
             report.files_failed,
             report.files_skipped,
             f"{report.records_parsed:,}",
@@ -154,12 +154,12 @@ def describe_progress(snapshot: ProgressSnapshot) -> str:
     text = (
         f"{snapshot.fraction:.0%} ({format_bytes(snapshot.bytes_done)} of "
         f"{format_bytes(snapshot.bytes_total)}), {snapshot.files_succeeded} of "
-        f"{snapshot.files_total} files loaded"
+        f"{counted(snapshot.files_total, 'file')} loaded"
     )
     if snapshot.files_failed:
         text += f", {snapshot.files_failed} failed"
     return text + (
-        f", {snapshot.rows:,} rows, {format_rate(snapshot.rows_per_second, 'rows')}, "
+        f", {counted(snapshot.rows, 'row')}, {format_rate(snapshot.rows_per_second, 'rows')}, "
         f"{format_rate(snapshot.bytes_per_second, 'bytes')}, "
         f"ETA {format_seconds(snapshot.eta_seconds)}"
     )

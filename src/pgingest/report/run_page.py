@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
-import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from pgingest.report.charts import bar_chart, line_chart
+from pgingest.report.charts import bar_chart, line_chart, rate_points
 from pgingest.report.formatting import format_bytes, format_seconds
 from pgingest.store.rejects import StoredReject
 from pgingest.summary import RunReport
@@ -59,16 +58,8 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 
 
 def throughput_points(timeline: Sequence[dict[str, float]], key: str) -> list[tuple[float, float]]:
-    """Per-second rates of ``key`` (rows or bytes) between timeline samples, at each sample."""
-    points: list[tuple[float, float]] = []
-    for before, after in itertools.pairwise(timeline):
-        span = float(after["seconds"]) - float(before["seconds"])
-        if span > 0:
-            rate = max(float(after[key]) - float(before[key]), 0.0) / span
-            points.append((float(after["seconds"]), rate))
-    if points:
-        points.insert(0, (float(timeline[0]["seconds"]), points[0][1]))
-    return points
+    """Per-second rates of ``key`` (rows or bytes) between timeline samples (charts.py)."""
+    return rate_points(timeline, key)
 
 
 def _cards(report: RunReport) -> str:

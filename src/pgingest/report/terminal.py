@@ -37,7 +37,7 @@ def _overall_line(snapshot: ProgressSnapshot) -> Table:
     bar = ProgressBar(total=1.0, completed=snapshot.fraction, width=OVERALL_BAR_WIDTH)
     figures = (
         f"{snapshot.fraction:4.0%}  {format_bytes(snapshot.bytes_done)} of "
-        f"{format_bytes(snapshot.bytes_total)}  {snapshot.rows:,} rows  "
+        f"{format_bytes(snapshot.bytes_total)}  {counted(snapshot.rows, 'row')}  "
         f"{format_rate(snapshot.rows_per_second, 'rows')}  "
         f"{format_rate(snapshot.bytes_per_second, 'bytes')}  "
         f"ETA {format_seconds(snapshot.eta_seconds)}"
@@ -63,6 +63,13 @@ def _name(progress: FileProgress) -> str:
     return f"{progress.file.name} @{chunk.start / 2**20:,.0f} MB"
 
 
+def _rows(progress: FileProgress) -> str:
+    """``1,200 of ~2,400 rows`` (the file's rows estimated), or ``1,200 rows``."""
+    if progress.expected_rows is None:
+        return counted(progress.rows, "row")
+    return f"{progress.rows:,} of ~{max(progress.expected_rows, progress.rows):,} rows"
+
+
 def _file_row(progress: FileProgress) -> tuple[RenderableType, ...]:
     fraction = progress.fraction
     bar = ProgressBar(
@@ -75,7 +82,7 @@ def _file_row(progress: FileProgress) -> tuple[RenderableType, ...]:
     return (
         Text("  " + _name(progress), overflow="ellipsis", no_wrap=True),
         bar,
-        Text(f"{percent}  {progress.rows:,} rows  {format_seconds(progress.seconds)}{note}"),
+        Text(f"{percent}  {_rows(progress)}  {format_seconds(progress.seconds)}{note}"),
     )
 
 
@@ -93,7 +100,8 @@ def progress_view(snapshot: ProgressSnapshot) -> RenderableType:
             files.add_row(*_file_row(progress))
         hidden = len(snapshot.active) - MAX_FILE_LINES
         if hidden > 0:
-            files.add_row(Text(f"  and {hidden} more files loading", style="dim"), "", "")
+            more = f"  and {hidden} more {'file' if hidden == 1 else 'files'} loading"
+            files.add_row(Text(more, style="dim"), "", "")
         parts.append(files)
     return Group(*parts)
 

@@ -61,6 +61,7 @@ class Landed:
     unit: Unit
     tally: Tally
     encoding: str | None
+    notes: tuple[str, ...] = ()  # how the reader read the file (a sniffed delimiter)
 
 
 class FileFailedError(Exception):
@@ -100,7 +101,7 @@ def load_file(
         raise FileFailedError(unit, _failure(exc, unit, reader, stage)) from exc
     except Exception as exc:
         raise FileFailedError(unit, _failure(exc, unit, reader, stage)) from exc
-    return Landed(unit, tally, detected_encoding(reader))
+    return Landed(unit, tally, detected_encoding(reader), tuple(getattr(reader, "notes", ())))
 
 
 def load_attempts(
@@ -205,7 +206,14 @@ def _landed(landed: Landed, ctx: UnitContext, *, started: float, finished: float
     ctx.reporter.unit_finished(unit.file, rows=tally.rows)
     if tally.lacking:
         logger.warning("%s", lacking_warning(unit, tally.lacking))
-    return UnitResult(unit, tally, started=started, finished=finished, encoding=landed.encoding)
+    return UnitResult(
+        unit,
+        tally,
+        started=started,
+        finished=finished,
+        encoding=landed.encoding,
+        notes=landed.notes,
+    )
 
 
 def _skipped(unit: Unit, ctx: UnitContext, started: float) -> UnitResult:

@@ -42,6 +42,9 @@ class UnitResult:
     finished: float = 0.0
     skipped: bool = False  # another run loaded the file first
     encoding: str | None = None  # the text encoding, where detected (not declared, not UTF-8)
+    notes: tuple[
+        str, ...
+    ] = ()  # how the reader read the file (a sniffed delimiter), for the report
 
     @property
     def file(self) -> SourceFile:
@@ -150,7 +153,7 @@ def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit)
     """The failure of a file that had more rejects than max_rejects (or max_reject_ratio)."""
     located = locate_rejects(exc.rejects, reader)
     if isinstance(exc, RejectRatioError):
-        error = _ratio_error(exc, located, unit)
+        error = _ratio_error(exc, located, unit, getattr(reader, "delimiter", ","))
     else:
         error = LoadError(
             f"{len(located)} record{'s' if len(located) != 1 else ''} rejected, more than "
@@ -163,9 +166,9 @@ def too_many_rejects(exc: TooManyRejectsError, reader: SourceReader, unit: Unit)
     return UnitFailure("validate", error, tuple(located))
 
 
-def _ratio_error(exc: RejectRatioError, located: list[Reject], unit: Unit) -> LoadError:
-    source = unit.source
-    delimiter = "\t" if unit.file.format == "tsv" else source.csv.delimiter
+def _ratio_error(
+    exc: RejectRatioError, located: list[Reject], unit: Unit, delimiter: str
+) -> LoadError:
     share = len(located) / exc.parsed if exc.parsed else 1.0
     return LoadError(
         f"{len(located):,} of {exc.parsed:,} records rejected ({share:.0%}), more than "
