@@ -475,14 +475,7 @@ def test_a_file_that_shrank_fails(tmp_path: Path) -> None:
     "encoding",
     [
         "auto",
-        pytest.param(
-            "utf-8",
-            marks=pytest.mark.xfail(
-                reason="a ragged row that is not UTF-8 makes pyarrow print 'Exception ignored' "
-                "with a traceback from the CSV reader's invalid-row handler (parse/csv.py)",
-                strict=True,
-            ),
-        ),
+        "utf-8",
     ],
 )
 def test_random_bytes_as_csv_fail_without_a_traceback(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,35 @@ __all__ = [
     "as_binary",
     "skip_row",
 ]
+
+
+logger = logging.getLogger(__name__)
+
+
+def _quiet_undecodable_rows(previous: Callable[[Any], object]) -> Callable[[Any], None]:
+    """An unraisable-exception hook that keeps pyarrow's failure to decode a ragged row quiet.
+
+    pyarrow decodes a ragged row's text as UTF-8 before it calls the invalid-row
+    handler; on bytes that are not UTF-8 the call fails inside pyarrow, which
+    prints "Exception ignored" with a traceback and then fails the read with
+    "CSV parse error" — which pgingest reports as the file's error. Only that case,
+    for pgingest's own row handlers, is kept quiet (logged at debug); every other
+    unraisable exception goes to the hook that was there before.
+    """
+
+    def hook(unraisable: Any) -> None:
+        module = str(getattr(unraisable.object, "__module__", ""))
+        if isinstance(unraisable.exc_value, UnicodeDecodeError) and module.startswith(
+            "pgingest.parse"
+        ):
+            logger.debug("a ragged row is not UTF-8: %s", unraisable.exc_value)
+            return
+        previous(unraisable)
+
+    return hook
+
+
+sys.unraisablehook = _quiet_undecodable_rows(sys.unraisablehook)
 
 
 class FinalNewline(io.RawIOBase):
