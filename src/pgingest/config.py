@@ -476,7 +476,9 @@ class Source(_Model):
                 "drops them: set only one of them"
             )
         if name == self.file_column:
-            raise ValueError(f'"rescued_column" and "file_column" are both {name!r}: use two columns')
+            raise ValueError(
+                f'"rescued_column" and "file_column" are both {name!r}: use two columns'
+            )
         if name in (self.key or []) or name in self.rename.values():
             raise ValueError(
                 f"rescued_column {name!r} is also a key or a rename target: pgingest fills it "
@@ -484,7 +486,9 @@ class Source(_Model):
             )
         declared = self.columns.get(name)
         if declared is not None and declared.strip().lower() != "jsonb":
-            raise ValueError(f'rescued_column {name!r} is declared {declared!r} in "columns"; it must be jsonb')
+            raise ValueError(
+                f'rescued_column {name!r} is declared {declared!r} in "columns"; it must be jsonb'
+            )
         return self
 
     @property
