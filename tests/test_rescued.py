@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from pgingest.cli import app
@@ -313,3 +315,25 @@ def test_rescued_values_are_not_rejects_for_max_rejects_and_upsert_keeps_them(
     records = json.loads(report.read_text())["records"]
     assert (records["inserted"], records["updated"], records["rescued"]) == (2, 1, 3)
     assert records["parsed"] == records["inserted"] + records["updated"] + records["rejected"]
+
+
+def test_parquet_extra_columns_keep_their_text_nested_ones_their_json(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE t (id int, born date, _rescued jsonb)")
+    path = tmp_path / "a.parquet"
+    table = pa.table(
+        {
+            "id": pa.array([1, 2]),
+            "extra": pa.array([5, None]),
+            "tags": pa.array([[1, 2], None]),
+            "born": pa.array(["2024-01-01", "bad"]),
+        }
+    )
+    pq.write_table(table, path)
+    result = _run(tmp_path, database_url, {"paths": ["a.parquet"], "rescued_column": "_rescued"})
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT id, born::text, _rescued FROM t ORDER BY id").fetchall() == [
+        (1, "2024-01-01", {"extra": "5", "tags": "[1, 2]", "_file_path": str(path)}),
+        (2, None, {"born": "bad", "_file_path": str(path)}),
+    ]

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pgingest.convert import BadValue, ConvertContext, convert_column
+from pgingest.convert.arrow import dump_json
 from pgingest.match import UnitPlan
 
 __all__ = ["FILE_PATH_KEY", "rescued_column"]
@@ -49,7 +50,8 @@ def rescued_column(
 
 
 def _as_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A read column as text: careful reads hand over bytes (undecodable bytes replaced)."""
+    """A read column as text: careful reads hand over bytes (undecodable bytes replaced);
+    typed columns (Parquet) as their text, nested ones as JSON."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
@@ -59,4 +61,8 @@ def _as_text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         )
     if pa.types.is_string(array.type):
         return array
+    if pa.types.is_nested(array.type):  # Parquet lists, structs and maps: their JSON text
+        return pa.array(
+            [None if v is None else dump_json(v) for v in array.to_pylist()], pa.string()
+        )
     return array.cast(pa.string())
