@@ -337,3 +337,16 @@ def test_parquet_extra_columns_keep_their_text_nested_ones_their_json(
         (1, "2024-01-01", {"extra": "5", "tags": "[1, 2]", "_file_path": str(path)}),
         (2, None, {"born": "bad", "_file_path": str(path)}),
     ]
+
+
+def test_extra_texts_with_quotes_backslashes_and_control_characters_are_exact(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE t (id int, _rescued jsonb)")
+    path = tmp_path / "a.ndjson"
+    texts = ['say "hi"', "back\\slash", "line\nbreak\ttab", "bell\x07", "café ☕", ""]
+    path.write_text("".join(json.dumps({"id": i, "note": t}) + "\n" for i, t in enumerate(texts)))
+    result = _run(tmp_path, database_url, {"paths": ["a.ndjson"], "rescued_column": "_rescued"})
+    assert result.exit_code == 0, result.output
+    rows = db.execute("SELECT _rescued ->> 'note' FROM t ORDER BY id").fetchall()
+    assert [r[0] for r in rows] == texts
