@@ -62,6 +62,7 @@ def test_run_loads_and_prints_a_summary(
         "updated": 0,
         "duplicates": 0,
         "warned": 0,
+        "rescued": 0,
         "skipped_by_trigger": 0,
     }
     assert data["tables"] == {"public.events": 2}

@@ -392,6 +392,13 @@ class Source(_Model):
         description="A text column that pgingest fills with each row's file path "
         "(lineage); lets on_change: reload replace a file's earlier rows.",
     )
+    rescued_column: str | None = Field(
+        None,
+        min_length=1,
+        description="A jsonb column that keeps, per row, the file fields the table lacks and "
+        'the values that fail conversion ({"field": "raw text"}), so the row still loads '
+        "with NULL in the failed column. It must exist as jsonb, or create: true adds it.",
+    )
     csv: CsvOptions = Field(default_factory=CsvOptions)
     excel: ExcelOptions = Field(default_factory=ExcelOptions)
     fixed_width: FixedWidthOptions | None = Field(
@@ -474,6 +481,32 @@ class Source(_Model):
             raise ValueError(
                 'on_change "reload" in append mode needs "file_column": a column where '
                 "pgingest records each row's file, so the file's earlier rows can be replaced"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rescued_column_is_its_own(self) -> Source:
+        name = self.rescued_column
+        if name is None:
+            return self
+        if self.ignore_extra_columns:
+            raise ValueError(
+                '"rescued_column" keeps the fields the table lacks and "ignore_extra_columns" '
+                "drops them: set only one of them"
+            )
+        if name == self.file_column:
+            raise ValueError(
+                f'"rescued_column" and "file_column" are both {name!r}: use two columns'
+            )
+        if name in (self.key or []) or name in self.rename.values():
+            raise ValueError(
+                f"rescued_column {name!r} is also a key or a rename target: pgingest fills it "
+                "itself, so it must be a column of its own"
+            )
+        declared = self.columns.get(name)
+        if declared is not None and declared.strip().lower() != "jsonb":
+            raise ValueError(
+                f'rescued_column {name!r} is declared {declared!r} in "columns"; it must be jsonb'
             )
         return self
 

@@ -3,7 +3,8 @@
 Columns match by name: exactly first, then ignoring case when that is
 unambiguous (a CSV header ``Event_ID`` meets column ``event_id``). A table
 column the file lacks gets its default; a file column the table lacks is an
-error naming it, unless the source says ``ignore_extra_columns``. A source's
+error naming it, unless the source says ``ignore_extra_columns`` (dropped) or
+names a ``rescued_column`` (read as text and kept there, per row). A source's
 ``rename`` maps file column names to table column names before any of this.
 """
 
@@ -43,6 +44,8 @@ class UnitPlan:
     ignored: tuple[str, ...] = ()
     lineage: TargetColumn | None = None  # filled with the file's path on every row
     lacking: tuple[str, ...] = ()  # table columns the file does not have (they get defaults)
+    rescued: TargetColumn | None = None  # the jsonb column of the source's rescued_column
+    rescued_fields: tuple[str, ...] = ()  # file columns the table lacks, read into ``rescued``
 
     @property
     def converted_targets(self) -> list[TargetColumn]:
@@ -51,8 +54,9 @@ class UnitPlan:
 
     @property
     def targets(self) -> list[TargetColumn]:
-        """Every column copied: the file's, then the lineage column if any."""
-        return self.converted_targets + ([self.lineage] if self.lineage else [])
+        """Every column copied: the file's, the rescued column, then the lineage column."""
+        added = [c for c in (self.rescued, self.lineage) if c is not None]
+        return self.converted_targets + added
 
     def with_lineage(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The converted batch with the lineage column (the file's path) appended."""
@@ -77,6 +81,8 @@ class UnitPlan:
                     is_list=kind is Kind.ARRAY,
                 )
             )
+        # Read after the matched columns, as text, for the rescued column only.
+        columns += [ColumnRead(name=name) for name in self.rescued_fields]
         return ReadPlan(columns=tuple(columns), batch_rows=batch_rows, careful=careful)
 
 
@@ -124,11 +130,14 @@ def match_columns(
 ) -> UnitPlan:
     """Pair each file column with its table column; errors name what does not match."""
     lineage = _lineage_column(table, source, file)
-    columns = [c for c in table.columns if lineage is None or c.name != lineage.name]
+    rescued = _rescued_column(table, source, file)
+    filled = {c.name for c in (lineage, rescued) if c is not None}
+    # A file field named like a filled column is not loaded into it (rescued, if any).
+    columns = [c for c in table.columns if c.name not in filled]
     _check_renames(file_columns, source, table, file)
     _check_truncated_names([source.rename.get(n, n) for n in file_columns], file)
     matches, extra = _pair_by_name(file_columns, columns, source)
-    if extra and not source.ignore_extra_columns:
+    if extra and not source.ignore_extra_columns and rescued is None:
         raise _extra_columns_error(extra, file_columns, table, file)
     if not matches:
         # Even with ignore_extra_columns: a file sharing no column with the table
@@ -149,6 +158,8 @@ def match_columns(
         ignored=tuple(extra),
         lineage=lineage,
         lacking=tuple(c.name for c in lacking),
+        rescued=rescued,
+        rescued_fields=tuple(extra) if rescued is not None else (),
     )
 
 
@@ -284,6 +295,31 @@ def _lineage_column(table: Table, source: Source, file: SourceFile) -> TargetCol
         raise SourceError(
             f"file_column {source.file_column!r} of table {table.name} is {column.type.name}; "
             "it must be text",
+            path=file.path,
+            table=str(table.name),
+        )
+    return column
+
+
+def _rescued_column(table: Table, source: Source, file: SourceFile) -> TargetColumn | None:
+    """The source's rescued_column in the table: it must be a jsonb column."""
+    if source.rescued_column is None:
+        return None
+    column = table.column(source.rescued_column)
+    if column is None:
+        raise SourceError(
+            f"table {table.name} has no column {source.rescued_column!r} (the source's "
+            "rescued_column)",
+            hint=f"add it (ALTER TABLE {table.name} ADD COLUMN {source.rescued_column} jsonb), "
+            'or set "create": true to let pgingest add it',
+            path=file.path,
+            table=str(table.name),
+        )
+    if column.kind is not Kind.JSONB:
+        raise SourceError(
+            f"rescued_column {source.rescued_column!r} of table {table.name} is "
+            f"{column.type.name}; it must be jsonb",
+            hint="change the column's type to jsonb, or name another column",
             path=file.path,
             table=str(table.name),
         )

@@ -68,6 +68,10 @@ class RecordFigures(_Counts):
     updated: int = 0
     duplicates: int = 0  # merged away: a later row of the same file had the same key
     warned: int = 0  # broke a rule whose action is warn, and loaded
+    # Of the rows inserted or updated, those loaded with a value in the source's
+    # rescued_column (a field the table lacks, or a value that failed conversion).
+    # Not a fate of its own: counted in inserted/updated, so not in ``accounted``.
+    rescued: int = 0
     # Sent, but a BEFORE trigger on the table returned NULL: not stored, not inserted.
     skipped_by_trigger: int = 0
 
@@ -220,6 +224,11 @@ class RunReport:
     def records_warned(self) -> int:
         """Rows that broke a warn rule and loaded."""
         return self.records.warned
+
+    @property
+    def records_rescued(self) -> int:
+        """Rows loaded with a rescued value (already counted as inserted or updated)."""
+        return self.records.rescued
 
     @property
     def records_skipped_by_trigger(self) -> int:

@@ -7,7 +7,7 @@ for k bad rows in n), returns them, and converts the rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -324,18 +324,24 @@ def convert_batch(
     *,
     limit: int | None = None,
     server: ServerReader | None = None,
+    nulled: Collection[str] = (),
 ) -> ConvertedBatch:
     """Convert every column of ``batch`` (matched by position to ``columns``).
 
     Bad values are found and returned; the returned batch holds the other rows.
     ``limit`` stops the search for bad rows early (the caller will fail anyway).
     ``server`` reads the values not in a canonical form (see convert/text.py).
+    A bad value in a column named in ``nulled`` keeps its row, with NULL in its
+    place (the caller keeps the value elsewhere: the rescued column); only bad
+    values in the other columns drop their rows.
     """
     arrays: list[pa.Array] = []
     bad: list[BadValue] = []
     for index, column in enumerate(columns):
         source = _normalise(batch.column(index))
         converted = _convert_batch_column(source, column, ctx, server, limit)
+        if column.name in nulled:
+            converted = _null_too_long(converted, column)
         arrays.append(converted.array)
         bad.extend(
             BadValue(
@@ -355,9 +361,38 @@ def convert_batch(
         empty += [pa.nulls(0, _output_type(c.type, c.kind)) for c in columns[len(arrays) :]]
         return ConvertedBatch(_make_batch(empty, columns), pa.array([], pa.int64()), bad)
     rows = np.zeros(batch.num_rows, dtype=bool)
-    rows[[b.row for b in bad]] = True
+    rows[[b.row for b in bad if b.column not in nulled]] = True
+    if not rows.any():
+        return ConvertedBatch(_make_batch(arrays, columns), None, bad)
     keep = pa.array(np.flatnonzero(~rows), pa.int64())
     return ConvertedBatch(_make_batch([a.take(keep) for a in arrays], columns), keep, bad)
+
+
+# Types whose length limit PostgreSQL checks on input (varchar(n), char(n)): typmod is n + 4.
+_LENGTH_LIMITED = {"varcharrecv": "character varying", "bpcharrecv": "character"}
+_TYPMOD_HEADER = 4
+
+
+def _null_too_long(column: _Column, target: TargetColumn) -> _Column:
+    """Texts longer than varchar(n)/char(n) allows, as bad values (NULL in their place).
+
+    Done here only for rescued columns: otherwise the server's refusal at COPY
+    rejects the row, as it always has. Like PostgreSQL, excess characters that
+    are all spaces are not an error (the server cuts them off).
+    """
+    type_name = _LENGTH_LIMITED.get(target.type.receive)
+    array = column.array
+    if type_name is None or target.type.typmod < _TYPMOD_HEADER or not _is_text(array.type):
+        return column
+    limit = target.type.typmod - _TYPMOD_HEADER
+    lengths = pc.utf8_length(pc.utf8_rtrim(array, characters=" "))
+    too_long = pc.fill_null(pc.greater(lengths, limit), False).to_numpy(zero_copy_only=False)
+    if not too_long.any():
+        return column
+    reason = f"value too long for type {type_name}({limit})"
+    bad = {int(row): reason for row in np.flatnonzero(too_long)}
+    nulled = pc.if_else(pa.array(too_long), pa.scalar(None, array.type), array)
+    return _Column(nulled, {**column.bad, **bad})
 
 
 def _make_batch(arrays: list[pa.Array], columns: Sequence[TargetColumn]) -> pa.RecordBatch:

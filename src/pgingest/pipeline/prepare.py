@@ -150,12 +150,14 @@ def _evolve(
         except (PgIngestError, OSError):
             continue  # the file fails with its own error when it loads
         names = [source.rename.get(n, n) for n in names]
-        if any(n.lower() not in known and n != source.file_column for n in names):
+        filled = (source.file_column, source.rescued_column)
+        if any(n.lower() not in known and n not in filled for n in names):
             having.append(file)
     if not having:
         return table
     inferred = infer_with_config(sample_files(having, source), source, index, warnings=warnings)
-    new = [c for c in inferred if c.name.lower() not in known and c.name != source.file_column]
+    filled = (source.file_column, source.rescued_column)
+    new = [c for c in inferred if c.name.lower() not in known and c.name not in filled]
     add_columns(conn, table.name, new, overrides=source.columns, source_index=index)
     logger.info("added %d columns to %s: %s", len(new), table.name, ", ".join(c.name for c in new))
     evolved = read_table(conn, table.name)
@@ -277,6 +279,10 @@ def _ensure_table(
         return _create_from_samples(conn, found, index, warnings), True
     if source.evolve == "add_columns":
         table = _evolve(conn, table, found, index, warnings)
+    if source.create and source.rescued_column and table.column(source.rescued_column) is None:
+        rescued = [InferredColumn(source.rescued_column, "jsonb")]
+        add_columns(conn, table.name, rescued, overrides={}, source_index=index)
+        table = read_table(conn, table.name) or table
     return table, False
 
 
@@ -292,6 +298,9 @@ def _create_from_samples(
     columns = infer_with_config(samples, source, index, warnings=warnings)
     if source.file_column and source.file_column not in {c.name for c in columns}:
         columns.append(InferredColumn(source.file_column, "text"))
+    columns = [c for c in columns if c.name != source.rescued_column]
+    if source.rescued_column:  # a file field of that name is rescued, not a column
+        columns.append(InferredColumn(source.rescued_column, "jsonb"))
     key = source.key if source.mode == "upsert" else None
     create_table(
         conn,

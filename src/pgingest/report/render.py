@@ -63,6 +63,8 @@ def records_line(report: RunReport) -> str:
         )
         + f" + {report.records_rejected:,} rejected"
     )
+    if report.records_rescued:  # not a fate of its own: part of inserted and updated
+        line += f" (of the rows loaded, {report.records_rescued:,} rescued)"
     if report.records_accounted != report.records_parsed:  # a run still going, or killed
         line += f" (only {report.records_accounted:,} accounted for)"
     return line
@@ -116,6 +118,13 @@ def render_summary(console: Console, report: RunReport, *, is_detailed: bool = T
         markup=False,
         highlight=False,
     )
+    if report.records_rescued:
+        console.print(
+            f"note: {counted(report.records_rescued, 'row')} loaded with values kept in "
+            "the rescued column (fields the table lacks, or values that did not convert)",
+            markup=False,
+            style="yellow",
+        )
     if report.records_warned:
         console.print(
             f"warning: {counted(report.records_warned, 'row')} broke a warn rule and loaded",

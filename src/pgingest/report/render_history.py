@@ -52,7 +52,8 @@ def render_runs(console: Console, runs: Sequence[RunReport]) -> None:
     configs = {r.config_path for r in runs}
     headings = ["run", "started", "took#", "status", "loaded#", "failed#", "skipped#", "parsed#"]
     headings += ["inserted#", *(["updated#", "duplicates#"] if has_updates else [])]
-    headings += ["rejected#", "rows/s#"]
+    has_rescued = any(r.records_rescued for r in runs)  # of the rows loaded, not a fate
+    headings += ["rejected#", *(["rescued#"] if has_rescued else []), "rows/s#"]
     if len(configs) > 1:
         headings.append("config")
     table = _table(headings)
@@ -71,6 +72,7 @@ def render_runs(console: Console, runs: Sequence[RunReport]) -> None:
             f"{run.records_inserted:,}",
             *([f"{run.records_updated:,}", f"{run.records_duplicates:,}"] if has_updates else []),
             f"{run.records_rejected:,}",
+            *([f"{run.records_rescued:,}"] if has_rescued else []),
             f"{run.rows_per_second:,.0f}",
         ]
         if len(configs) > 1:

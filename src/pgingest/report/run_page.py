@@ -73,6 +73,7 @@ def _cards(report: RunReport) -> str:
         ("records duplicates", f"{report.records_duplicates:,}"),
         ("records rejected", f"{report.records_rejected:,}"),
         ("records warned", f"{report.records_warned:,}"),
+        ("records rescued", f"{report.records_rescued:,}"),
         ("bytes read", format_bytes(report.bytes_read)),
         ("rows per second", f"{report.rows_per_second:,.0f}"),
         ("MB per second", f"{report.megabytes_per_second:,.1f}"),

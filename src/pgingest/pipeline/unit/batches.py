@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pgingest.convert import BadValue, ConvertContext, convert_batch, rule_view
 from pgingest.convert.arrow import dump_json
@@ -28,6 +29,7 @@ from pgingest.load.server_input import ServerInput
 from pgingest.parse import SchemaDrift, SourceBatch
 from pgingest.pipeline.unit.attempt import Attempt
 from pgingest.pipeline.unit.model import RetryCarefullyError
+from pgingest.pipeline.unit.rescue import rescued_column
 from pgingest.report.metrics import Metrics
 from pgingest.report.rejects import Reject
 from pgingest.validate import RuleFinding
@@ -44,6 +46,7 @@ class _Strategy(Protocol):
     convert_context: ConvertContext
     bad_limit: int | None  # bad values to look for before convert_batch stops
     server: ServerInput
+    nulled: frozenset[str]  # columns whose bad values are rescued (NULL), not set aside
 
     def set_aside(self, bad: list[BadValue], batch: SourceBatch) -> None:
         """What becomes of the values that did not convert."""
@@ -95,15 +98,32 @@ def _checked(
             strategy.convert_context,
             limit=strategy.bad_limit,
             server=strategy.server,
+            nulled=strategy.nulled,
         )
-    strategy.set_aside(converted.bad, batch)
+    rescued = [b for b in converted.bad if b.column in strategy.nulled]
+    strategy.set_aside([b for b in converted.bad if b.column not in strategy.nulled], batch)
     attempt.check_limit()
     records = batch.record_numbers()
+    data = converted.batch
+    if attempt.plan.rescued is not None:
+        column = rescued_column(attempt.plan, batch.data, rescued, strategy.convert_context)
+        if converted.kept_rows is not None:
+            column = column.take(converted.kept_rows)
+        data = data.append_column(attempt.plan.rescued.name, column)
     if converted.kept_rows is not None:
         records = records[converted.kept_rows.to_numpy()]
-    data, records = _apply_rules(attempt, converted.batch, records)
+    data, records = _apply_rules(attempt, data, records)
+    tally.rescued += int(_rescued_rows(attempt, data).sum())
     attempt.check_limit()
     return data, records
+
+
+def _rescued_rows(attempt: Attempt, data: pa.RecordBatch) -> np.ndarray:
+    """Which rows of a checked batch carry a rescued value."""
+    if attempt.plan.rescued is None:
+        return np.zeros(data.num_rows, dtype=bool)
+    column = data.column(attempt.plan.rescued.name)
+    return np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _apply_rules(
@@ -192,6 +212,7 @@ class _FastCopy:
             attempt.context.convert, floats_from_text=file_format in TEXT_FORMATS
         )
         self.server = ServerInput(attempt.conn, before=writer.end_statement)
+        self.nulled: frozenset[str] = frozenset()  # a bad value sends the file to careful mode
         self._attempt, self._writer, self._copied = attempt, writer, copied
 
     def set_aside(self, bad: list[BadValue], batch: SourceBatch) -> None:
@@ -251,6 +272,11 @@ class _CarefulCopy:
         self.convert_context = replace(attempt.context.convert, binary_is_text=True)
         self.bad_limit = attempt.limit()
         self.server = ServerInput(attempt.conn)
+        # With a rescued column, a bad value in a column that may be NULL is rescued
+        # (all of them are looked for); one in a NOT NULL column still rejects its row.
+        self.nulled = _rescuable_columns(attempt)
+        if self.nulled:
+            self.bad_limit = None
         self._attempt = attempt
 
     def set_aside(self, bad: list[BadValue], batch: SourceBatch) -> None:
@@ -267,6 +293,8 @@ class _CarefulCopy:
             limit=attempt.limit(),
         )
         tally.skipped += isolated.skipped
+        rescued = _rescued_rows(attempt, data)
+        tally.rescued -= int(rescued[[r.row for r in isolated.refused]].sum())
         is_parquet = attempt.unit.file.format == "parquet"
         for refusal in isolated.refused:
             record = int(records[refusal.row])
@@ -281,6 +309,14 @@ class _CarefulCopy:
             )
         attempt.check_limit()
         return int(data.num_rows) - len(isolated.refused)
+
+
+def _rescuable_columns(attempt: Attempt) -> frozenset[str]:
+    """The columns whose bad values go to the rescued column: those that may be NULL."""
+    plan = attempt.plan
+    if plan.rescued is None:
+        return frozenset()
+    return frozenset(c.name for c in plan.converted_targets if not c.not_null)
 
 
 @contextmanager

@@ -82,6 +82,7 @@ class Tally:
     duplicates: int = 0
     skipped: int = 0  # turned away by a BEFORE trigger on the table (COPY's count is lower)
     warned: int = 0
+    rescued: int = 0  # rows written with a rescued value (of the rows inserted or updated)
     rejects: list[Reject] = field(default_factory=list)
     lacking: tuple[str, ...] = ()  # table columns the file does not have
 

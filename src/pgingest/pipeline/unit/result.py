@@ -82,6 +82,11 @@ class UnitResult:
         return self.tally.skipped
 
     @property
+    def rescued(self) -> int:
+        """Rows written with a value in the rescued column (of those inserted or updated)."""
+        return self.tally.rescued
+
+    @property
     def warned(self) -> int:
         """Records a rule with action ``warn`` flagged."""
         return self.tally.warned
