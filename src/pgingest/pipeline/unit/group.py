@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from pgingest.errors import LoadError
+from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter
 from pgingest.match import match_columns
 from pgingest.naming import TableName
@@ -165,8 +166,19 @@ def _land_next(waiting: deque[Unit], ctx: UnitContext) -> list[UnitResult]:
         return [load_unit(waiting.popleft(), ctx)]
     started = time.perf_counter()
     taken: list[Unit] = []
+
+    def attempt() -> list[Landed]:
+        if taken:  # a transient failure rolled the last attempt back: the same files again
+            for unit in taken:
+                ctx.reporter.unit_restarted(unit.file, reason="after a retry")
+            waiting.extendleft(reversed(taken))
+            taken.clear()
+        return _copy_together(waiting, taken, ctx)
+
     try:
-        landed = _copy_together(waiting, taken, ctx)
+        # A transient failure (a lost connection) retries the group as it was;
+        # anything else, or retries spent, sends its files down their own path.
+        landed = ctx.retrier.call(attempt, what=f"a group of files from {waiting[0].file.path}")
     except Exception as exc:  # whatever it was, each file's own path settles it
         logger.info(
             "a group of %d files rolled back (%s: %s); loading them one by one",
@@ -175,6 +187,8 @@ def _land_next(waiting: deque[Unit], ctx: UnitContext) -> list[UnitResult]:
             exc,
         )
         ctx.metrics.add("groups.split")
+        if not taken:  # it failed before taking a file (no connection): the next one settles it
+            taken.append(waiting.popleft())
         for unit in taken:
             ctx.reporter.unit_restarted(unit.file, reason="on its own: its group rolled back")
         return [load_unit(unit, ctx) for unit in taken]
@@ -214,6 +228,7 @@ def _copy_together(waiting: deque[Unit], taken: list[Unit], ctx: UnitContext) ->
     """Take files from ``waiting`` into one transaction until a bound is reached; commit."""
     landed: list[Landed] = []
     committing = False
+    table = str(waiting[0].table.name)
     try:
         with ctx.pool.connection() as conn:
             with conn.transaction():
@@ -236,11 +251,13 @@ def _copy_together(waiting: deque[Unit], taken: list[Unit], ctx: UnitContext) ->
                 committing = True
             ctx.metrics.record_stage("copy", start, ctx.metrics.now())
     except psycopg.OperationalError as exc:
-        if not committing:
-            raise
-        if _landed_after_all(taken[0], ctx):
-            return landed
-        raise _CommitUnknownError(str(exc)) from exc
+        if committing:
+            if _landed_after_all(taken[0], ctx):
+                return landed
+            raise _CommitUnknownError(str(exc)) from exc
+        raise translate_db_error(exc, table=table) from exc
+    except psycopg.Error as exc:
+        raise translate_db_error(exc, table=table) from exc
     return landed
 
 
