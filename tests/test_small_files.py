@@ -297,3 +297,39 @@ def _units(source: Any, count: int, *, size: int, prefix: str = "f") -> list[Uni
         )
         units.append(Unit(file, source, table, Decision(file, "load", "sha256:x")))
     return units
+
+
+def test_groups_run_as_dask_tasks(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    """A group travels to a Dask worker like a unit; its files' results come back one by one."""
+    distributed = pytest.importorskip("distributed")
+    from pgingest.executor.dask import DaskExecutor
+
+    db.execute("CREATE TABLE t (id bigint, label text)")
+    expected = _write(tmp_path / "data", 40)
+    events = _Events()
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster.scheduler_address, set_as_default=False) as client,
+    ):
+        config = parse_config(
+            {"sources": [{"name": "s", "paths": ["data/*.csv"], "table": "t"}]},
+            base_dir=tmp_path,
+        )
+        options = RunOptions(
+            database_url=database_url, executor=DaskExecutor(client), reporter=events
+        )
+        report = run(config, options)
+    assert report.failed_files == []
+    assert (report.files_succeeded, report.records_inserted) == (40, expected)
+    assert len(events.finished) == 40
+    assert _manifest(db) == {f"f-{i:04d}.csv": ROWS for i in range(40)}
+    assert max(_files_per_transaction(db)) > 1
