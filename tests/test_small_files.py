@@ -333,3 +333,25 @@ def test_groups_run_as_dask_tasks(
     assert len(events.finished) == 40
     assert _manifest(db) == {f"f-{i:04d}.csv": ROWS for i in range(40)}
     assert max(_files_per_transaction(db)) > 1
+
+
+def test_each_row_names_its_own_file_and_columns_may_come_in_any_order(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    """Files of one group share a COPY: each row still carries its own file's path, and a
+    file whose columns come in another order lands just as well."""
+    db.execute("CREATE TABLE t (id bigint, label text, src text)")
+    expected = _write(tmp_path / "data", 20)
+    swapped = tmp_path / "data" / "f-0009.csv"
+    rows = [line.split(",") for line in swapped.read_text().splitlines()[1:]]
+    swapped.write_text("label,id\n" + "".join(f"{label},{i}\n" for i, label in rows))
+    report = _run(database_url, tmp_path, source={"file_column": "src"})
+    assert report.failed_files == []
+    assert report.records_inserted == expected
+    wrong = db.execute(
+        "SELECT count(*) FROM t WHERE src <> %s || '/data/f-' || lpad((id / %s)::text, 4, '0')"
+        " || '.csv' OR label <> 'label ' || id",
+        (str(tmp_path), ROWS),
+    ).fetchone()
+    assert wrong == (0,)
+    assert max(_files_per_transaction(db)) > 1
