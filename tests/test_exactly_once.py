@@ -1,8 +1,15 @@
-"""Exactly once at the edges: a lost COMMIT reply, and one file cut into chunks two ways."""
+"""Exactly once at the edges: a lost COMMIT reply, one file cut into chunks two ways, and
+many small files (several to a transaction) killed at random moments."""
 
 from __future__ import annotations
 
 import importlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +20,7 @@ import pytest
 from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
 from pgingest.report.run_report import RunReport
+from tests.conftest import write_config
 
 attempt_module = importlib.import_module("pgingest.pipeline.unit.transaction")
 run_module = importlib.import_module("pgingest.pipeline.run")
@@ -89,3 +97,83 @@ def test_two_runs_cutting_one_file_differently_load_it_once(
     assert report.records_inserted == 0
     assert report.failed_files == []
     assert db.execute("SELECT count(*), count(DISTINCT id) FROM big").fetchone() == (ROWS, ROWS)
+
+
+SMALL_FILES = 600
+SMALL_ROWS = 50
+
+
+def test_sigkill_during_many_small_files_then_rerun_loads_every_row_once(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    """Files land several to a transaction: a kill leaves each file whole or absent, and its
+    manifest row exactly when its rows are there; a re-run then loads the rest once."""
+    db.execute("CREATE TABLE t (id bigint, label text)")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index in range(SMALL_FILES):
+        start = index * SMALL_ROWS
+        rows = "".join(f"{i},row {i}\n" for i in range(start, start + SMALL_ROWS))
+        (folder / f"f-{index:04d}.csv").write_text("id,label\n" + rows)
+    config = write_config(
+        tmp_path,
+        {
+            "settings": {"workers": 2, "connections": 2},
+            "sources": [{"name": "t", "paths": ["data/*.csv"], "table": "t"}],
+        },
+    )
+    env = {**os.environ, "DATABASE_URL": database_url}
+    command = [sys.executable, "-m", "pgingest", "run", str(config), "--quiet"]
+    chance = random.Random(20261130)
+    partial = 0
+    for _trial in range(5):
+        before = _loaded_files(db)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # Kill it mid-load: once it has landed something, at a random moment after.
+        deadline = time.monotonic() + 60
+        while _loaded_files(db) == before and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(chance.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        _assert_whole_files_with_their_manifest_rows(db)
+        partial += 0 < _loaded_files(db) < SMALL_FILES
+    assert partial, "every run finished before it was killed"
+    final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    _assert_whole_files_with_their_manifest_rows(db)
+    expected = SMALL_FILES * SMALL_ROWS
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (
+        expected,
+        expected,
+    )
+
+
+def _loaded_files(db: psycopg.Connection[Any]) -> int:
+    """Files with a loaded manifest row (0 before the first run made the manifest)."""
+    if not _has_manifest(db):
+        return 0
+    row = db.execute("SELECT count(*) FROM pgingest.files WHERE status = 'loaded'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _has_manifest(db: psycopg.Connection[Any]) -> bool:
+    row = db.execute("SELECT to_regclass('pgingest.files') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _assert_whole_files_with_their_manifest_rows(db: psycopg.Connection[Any]) -> None:
+    per_file = dict(
+        db.execute("SELECT id / %s, count(*) FROM t GROUP BY 1", (SMALL_ROWS,)).fetchall()
+    )
+    assert all(count == SMALL_ROWS for count in per_file.values()), per_file
+    manifest = db.execute(
+        "SELECT path, rows FROM pgingest.files WHERE status = 'loaded'"
+    ).fetchall()
+    indexes = [int(Path(path).stem.split("-")[1]) for path, _ in manifest]
+    assert len(indexes) == len(set(indexes)), "a file has two loaded manifest rows"
+    assert set(indexes) == set(per_file), "rows without their manifest row, or the reverse"
+    assert all(rows == SMALL_ROWS for _, rows in manifest)

@@ -25,6 +25,7 @@ from pgingest.load.create import add_columns, create_table
 from pgingest.manifest import (
     Decision,
     LoadedEntry,
+    ManifestLookup,
     decide,
     failed_paths,
     loaded_entries,
@@ -173,13 +174,16 @@ def prepare_source(
     retry_failed: bool = False,
     chunk_bytes: int = CHUNK_BYTES,
     max_rejects: int | None = None,
+    lookup: ManifestLookup | None = None,
 ) -> PreparedSource:
     """For a run: the source's table (created or evolved as the source asks) and its units.
 
     With ``retry_failed``, only files whose last attempt failed are considered.
+    ``lookup`` is what the manifest says of the run's files, read once for every
+    source (``store.manifest.look_up``); without it the source asks on its own.
     """
     if retry_failed:
-        found = _only_failed_files(conn, found)
+        found = _only_failed_files(conn, found, lookup)
     warnings: list[str] = []
     try:
         table, created = _ensure_table(conn, found, index, warnings)
@@ -187,7 +191,11 @@ def prepare_source(
         raise  # the whole run is misconfigured, not this source's files
     except PgIngestError as exc:
         return _unprepared(found, exc, warnings)
-    entries = loaded_entries(conn, str(found.source.table_name), [f.path for f in found.files])
+    table_name, paths = str(found.source.table_name), [f.path for f in found.files]
+    if lookup is not None:
+        entries = lookup.entries(table_name, paths)
+    else:
+        entries = loaded_entries(conn, table_name, paths)
     prepared = PreparedSource(
         found.source,
         table,
@@ -232,9 +240,15 @@ class _Splitting:
     max_rejects: int | None
 
 
-def _only_failed_files(conn: psycopg.Connection[Any], found: DiscoveredSource) -> DiscoveredSource:
+def _only_failed_files(
+    conn: psycopg.Connection[Any], found: DiscoveredSource, lookup: ManifestLookup | None
+) -> DiscoveredSource:
     """The source with only the files whose last attempt failed (``--retry-failed``)."""
-    retry = failed_paths(conn, str(found.source.table_name), [f.path for f in found.files])
+    table_name, paths = str(found.source.table_name), [f.path for f in found.files]
+    if lookup is not None:
+        retry = lookup.failed_paths(table_name, paths)
+    else:
+        retry = failed_paths(conn, table_name, paths)
     return replace(found, files=[f for f in found.files if f.path in retry])
 
 

@@ -31,6 +31,7 @@ from pgingest.pipeline.unit import (
     Unit,
     UnitResult,
     UnitRunner,
+    group_small_files,
     job_files,
     job_size,
 )
@@ -42,7 +43,7 @@ from pgingest.report.progress import ProgressState
 from pgingest.report.reporter import CompositeReporter, Reporter
 from pgingest.report.timeline import Timeline
 from pgingest.retry import Retrier
-from pgingest.store.manifest import record_failed
+from pgingest.store.manifest import look_up, record_failed
 from pgingest.store.rejects import write_rejects
 from pgingest.store.run_lock import mark_interrupted, run_lock_taker
 from pgingest.store.runs import fail_unfinished_run, finish_run, insert_run
@@ -262,6 +263,10 @@ def _prepare(
     reporter.stage_started("fingerprint")
     stage_start = metrics.now()
     with metrics.stage("fingerprint"):
+        # One manifest query for every candidate file of every source.
+        lookup = look_up(
+            conn, [(str(d.source.table_name), [f.path for f in d.files]) for d in discovered]
+        )
         prepared = [
             prepare_source(
                 conn,
@@ -270,6 +275,7 @@ def _prepare(
                 retry_failed=options.retry_failed,
                 chunk_bytes=config.settings.chunk_bytes,
                 max_rejects=config.settings.max_rejects,
+                lookup=lookup,
             )
             for index, found in enumerate(discovered)
         ]
@@ -292,16 +298,18 @@ def _jobs(prepared: list[PreparedSource], reporter: Reporter) -> list[Job]:
 
     Upsert units of one table form one job that applies them in order (config
     order of the sources, then each source's ``order_by``), so scheduling never
-    changes which file's values win.
+    changes which file's values win. Small append files form groups that land
+    several to a transaction (unit/group.py).
     """
-    jobs: list[Job] = []
+    alone: list[Unit] = []
     ordered: dict[str, list[Unit]] = {}
     for p in prepared:
         for unit in p.units:
             if unit.source.mode == "upsert":
                 ordered.setdefault(str(unit.table.name), []).append(unit)
             else:
-                jobs.append(unit)
+                alone.append(unit)
+    jobs: list[Job] = [*group_small_files(alone)]
     jobs += [OrderedGroup(tuple(units)) for units in ordered.values()]
     jobs += [p.group for p in prepared if p.group is not None]
     jobs.sort(key=lambda job: -job_size(job))

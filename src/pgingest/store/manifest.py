@@ -25,6 +25,7 @@ from pgingest.remote import local_copy
 __all__ = [
     "Decision",
     "LoadedEntry",
+    "LoadedRecord",
     "ManifestLookup",
     "decide",
     "failed_paths",
@@ -38,10 +39,12 @@ __all__ = [
     "look_up",
     "mark_replaced",
     "overlaps_loaded",
+    "overlaps_loaded_many",
     "part_range",
     "parts_progress",
     "record_failed",
     "record_loaded",
+    "record_loaded_many",
     "replace_table_manifest",
 ]
 
@@ -336,6 +339,40 @@ def decide(
     return ordered, problems
 
 
+_INSERT_LOADED = """
+    INSERT INTO pgingest.files
+        (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
+         status, stage, run_id, part)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s, %s)
+"""
+
+
+@dataclass(frozen=True)
+class LoadedRecord:
+    """A unit's loaded row, to be written with its rows (see ``record_loaded_many``)."""
+
+    decision: Decision
+    table_name: str
+    rows: int
+    rejected: int
+
+
+def _loaded_values(record: LoadedRecord, run_id: uuid.UUID) -> tuple[Any, ...]:
+    file = record.decision.file
+    return (
+        file.path,
+        record.decision.fingerprint,
+        file.size,
+        file.modified_ns,
+        record.table_name,
+        file.source,
+        record.rows,
+        record.rejected,
+        run_id,
+        file.part,
+    )
+
+
 def record_loaded(
     conn: psycopg.Connection[Any],
     *,
@@ -346,27 +383,22 @@ def record_loaded(
     run_id: uuid.UUID,
 ) -> None:
     """The loaded row of a unit; call inside the transaction that copied its rows."""
-    file = decision.file
-    conn.execute(
-        """
-        INSERT INTO pgingest.files
-            (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
-             status, stage, run_id, part)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s, %s)
-        """,
-        (
-            file.path,
-            decision.fingerprint,
-            file.size,
-            file.modified_ns,
-            table_name,
-            file.source,
-            rows,
-            rejected,
-            run_id,
-            file.part,
-        ),
-    )
+    record = LoadedRecord(decision, table_name, rows, rejected)
+    conn.execute(_INSERT_LOADED, _loaded_values(record, run_id))
+
+
+def record_loaded_many(
+    conn: psycopg.Connection[Any], records: Sequence[LoadedRecord], *, run_id: uuid.UUID
+) -> None:
+    """The loaded rows of several units that land in one transaction: one row per unit.
+
+    psycopg's ``executemany`` sends them pipelined, so a group of files pays about
+    one round trip for its manifest rows instead of one per file.
+    """
+    if not records:
+        return
+    with conn.cursor() as cursor:
+        cursor.executemany(_INSERT_LOADED, [_loaded_values(r, run_id) for r in records])
 
 
 def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_name: str) -> bool:
@@ -381,7 +413,7 @@ def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_
     file = decision.file
     conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-        (f"pgingest parts {table_name} {file.path} {decision.fingerprint}",),
+        (_parts_lock_key(decision, table_name),),
     )
     start, end = (file.chunk.start, file.chunk.end) if file.chunk else (0, file.size)
     rows = conn.execute(
@@ -394,6 +426,48 @@ def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_
         if other[0] < end and start < other[1]:
             return True
     return False
+
+
+def _parts_lock_key(decision: Decision, table_name: str) -> str:
+    return f"pgingest parts {table_name} {decision.file.path} {decision.fingerprint}"
+
+
+def overlaps_loaded_many(
+    conn: psycopg.Connection[Any], units: Sequence[tuple[Decision, str]]
+) -> list[Decision]:
+    """``overlaps_loaded`` for several (decision, table name) units at once: those that overlap.
+
+    The same locks, taken in one statement in a fixed order (so two runs locking
+    sets of files never wait on each other in a cycle), and one query.
+    """
+    if not units:
+        return []
+    keys = sorted({_parts_lock_key(decision, table) for decision, table in units})
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(h) FROM "
+        "(SELECT hashtextextended(k, 0) AS h, k FROM unnest(%s::text[]) AS k ORDER BY k) AS keys",
+        (keys,),
+    )
+    rows = conn.execute(
+        "SELECT table_name, path, fingerprint, part FROM pgingest.files "
+        "WHERE table_name = ANY(%s) AND path = ANY(%s) AND status = 'loaded'",
+        (list({table for _, table in units}), list({d.file.path for d, _ in units})),
+    ).fetchall()
+    loaded: dict[tuple[str, str, str], list[str]] = {}
+    for table, path, fingerprint, part in rows:
+        loaded.setdefault((table, path, fingerprint), []).append(part)
+    overlapping = []
+    for decision, table in units:
+        file = decision.file
+        start, end = (file.chunk.start, file.chunk.end) if file.chunk else (0, file.size)
+        for part in loaded.get((table, file.path, decision.fingerprint or ""), []):
+            if part == file.part:
+                continue
+            other = part_range(part) or (0, file.size)
+            if other[0] < end and start < other[1]:
+                overlapping.append(decision)
+                break
+    return overlapping
 
 
 def is_recorded(

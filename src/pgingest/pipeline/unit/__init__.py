@@ -3,11 +3,13 @@
 model (the nouns) ← attempt (one try's context) ← batches (parse → convert →
 rules → write, fast or careful) ← staged, reload ← transaction (one attempt,
 one transaction) ← load (the fast → careful → retry loop; errors settled into
-results) ← replace (files in one transaction) ← jobs (what an executor runs).
+results) ← replace (files in one transaction), group (small files several to a
+transaction) ← jobs (what an executor runs).
 """
 
 from __future__ import annotations
 
+from pgingest.pipeline.unit.group import AppendGroup, group_small_files
 from pgingest.pipeline.unit.jobs import (
     Job,
     OrderedGroup,
@@ -22,6 +24,7 @@ from pgingest.pipeline.unit.replace import ReplaceGroup, as_replace_units
 from pgingest.pipeline.unit.result import UnitFailure, UnitResult, lacking_warning
 
 __all__ = [
+    "AppendGroup",
     "Job",
     "OrderedGroup",
     "ReplaceGroup",
@@ -31,6 +34,7 @@ __all__ = [
     "UnitResult",
     "UnitRunner",
     "as_replace_units",
+    "group_small_files",
     "job_files",
     "job_size",
     "lacking_warning",

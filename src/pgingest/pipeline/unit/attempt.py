@@ -10,6 +10,7 @@ import psycopg
 import pyarrow as pa
 
 from pgingest.errors import LoadError
+from pgingest.load.copy import CopyWriter
 from pgingest.load.merge import Stage, stage_columns
 from pgingest.match import UnitPlan
 from pgingest.parse import SourceReader
@@ -33,6 +34,9 @@ class Attempt:
     stage: Stage | None  # the staging table (upsert, sql rules), else rows go to the table
     rules: RuleChecker
     tally: Tally = field(default_factory=Tally)
+    # A COPY statement the caller keeps open across files (a group of small files,
+    # group.py): the fast path writes into it instead of a COPY of its own.
+    shared_writer: CopyWriter | None = None
 
     @property
     def destination(self) -> Any:

@@ -227,8 +227,15 @@ class _FastCopy:
 
 @contextmanager
 def _fast_copy(attempt: Attempt) -> Iterator[_Strategy]:
-    """The fast strategy over one COPY; a data problem becomes RetryCarefullyError."""
+    """The fast strategy over one COPY; a data problem becomes RetryCarefullyError.
+
+    With a shared writer (a group's COPY) errors go up as they are: the group
+    rolls back and its files load again one by one, each on this path.
+    """
     copied = CopyRows()
+    if attempt.shared_writer is not None:
+        yield _FastCopy(attempt, attempt.shared_writer, copied)
+        return
     writer: CopyWriter | None = None
     metrics = attempt.context.metrics
     try:

@@ -1,4 +1,5 @@
-"""Jobs an executor runs: a file (or a chunk of one), the files of an upsert in order, or a replace.
+"""Jobs an executor runs: a file (or a chunk of one), the files of an upsert in order, a replace,
+or small append files several to a transaction (group.py).
 
 Upsert files that share a table are applied one after another, in the
 source's order (``order_by``: sorted paths by default), as one job: the last
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pgingest.convert import ConvertContext
 from pgingest.executor.protocol import Workplace
 from pgingest.pipeline.unit.elsewhere import seen_from
+from pgingest.pipeline.unit.group import AppendGroup, load_group
 from pgingest.pipeline.unit.load import load_unit
 from pgingest.pipeline.unit.model import Unit, UnitContext
 from pgingest.pipeline.unit.replace import ReplaceGroup, load_replace
@@ -34,7 +36,7 @@ class OrderedGroup:
         return sum(u.file.size for u in self.units)
 
 
-Job = Unit | ReplaceGroup | OrderedGroup
+Job = Unit | ReplaceGroup | OrderedGroup | AppendGroup
 
 
 def job_size(job: Job) -> int:
@@ -51,6 +53,8 @@ def run_job(job: Job, context: UnitContext) -> list[UnitResult]:
     """Run a job; one result per file (or chunk)."""
     if isinstance(job, ReplaceGroup):
         return load_replace(job, context)
+    if isinstance(job, AppendGroup):
+        return load_group(job, context)
     return [load_unit(unit, context) for unit in job.units]
 
 

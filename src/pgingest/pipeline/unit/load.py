@@ -49,7 +49,15 @@ from pgingest.pipeline.unit.result import (
 )
 from pgingest.pipeline.unit.transaction import run_attempt
 
-__all__ = ["FileFailedError", "Landed", "load_attempts", "load_file", "load_unit", "settle"]
+__all__ = [
+    "FileFailedError",
+    "Landed",
+    "landed_result",
+    "load_attempts",
+    "load_file",
+    "load_unit",
+    "settle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +203,12 @@ def settle(
         failure = UnitFailure("copy", _internal_error(exc))
         return [_failed(unit, ctx, failure, started) for unit in units]
     finished = time.perf_counter()
-    return [_landed(landed, ctx, started=started, finished=finished) for landed in done]
+    return [landed_result(landed, ctx, started=started, finished=finished) for landed in done]
 
 
-def _landed(landed: Landed, ctx: UnitContext, *, started: float, finished: float) -> UnitResult:
+def landed_result(
+    landed: Landed, ctx: UnitContext, *, started: float, finished: float
+) -> UnitResult:
     """The result of a unit whose rows committed; its figures go to the run's metrics."""
     unit, tally = landed.unit, landed.tally
     ctx.metrics.add_table_rows(str(unit.table.name), tally.rows)

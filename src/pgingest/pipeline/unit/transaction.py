@@ -37,7 +37,7 @@ from pgingest.validate import RuleChecker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_attempt"]
+__all__ = ["check_counts", "run_attempt"]
 
 
 def run_attempt(
@@ -104,7 +104,7 @@ def _run_on(
             rules = RuleChecker(unit.source.rules)
             attempt = Attempt(unit, plan, reader, ctx, conn, careful, stage, rules, tally)
             _fill(attempt)
-            _check_counts(attempt)
+            check_counts(attempt)
             start = ctx.metrics.now()
             _record(attempt)
             committing = commits
@@ -155,7 +155,7 @@ def _fill(attempt: Attempt) -> None:
         )
 
 
-def _check_counts(attempt: Attempt) -> None:
+def check_counts(attempt: Attempt) -> None:
     """min_rows, max_rows, max_reject_ratio, and every record accounted for."""
     source, tally, path = attempt.unit.source, attempt.tally, attempt.unit.file.path
     if source.min_rows is not None and tally.parsed < source.min_rows:

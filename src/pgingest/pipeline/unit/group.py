@@ -1,0 +1,380 @@
+"""Small files of an append source, several to a transaction and to a COPY statement.
+
+A 400-row file costs about as much in fixed work as in rows: its own
+transaction (BEGIN, COMMIT and its WAL flush), its own manifest round trips,
+COPY statement and pooled connection (bench/README.md, "What grouping several
+small files ... must amortise"). Here consecutive small files of one job share
+all of that: one connection, one transaction, one COPY statement for as long as
+their columns agree, one lock-and-check and one pipelined INSERT for their
+manifest rows. Each file still has its own row in ``pgingest.files``, written
+in the transaction that holds its rows, and its own result, rejects and events.
+
+Only the fast path runs here. Anything that goes wrong — a value that needs the
+careful path, a refused row, an unreadable file, a transient error, another
+run loading one of the files — rolls the group's transaction back, and each of
+its files runs again on its own, on the ordinary path (load.py), so one bad
+file costs its neighbours a retry and never their rows. The files of the job
+not yet taken go on in a new group.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgingest.errors import LoadError
+from pgingest.load.connect import translate_db_error
+from pgingest.load.copy import CopyWriter
+from pgingest.match import match_columns
+from pgingest.naming import TableName
+from pgingest.parse import open_reader
+from pgingest.pipeline.unit.attempt import Attempt
+from pgingest.pipeline.unit.batches import copy_rows
+from pgingest.pipeline.unit.load import Landed, landed_result, load_unit
+from pgingest.pipeline.unit.model import LoadedElsewhereError, Tally, Unit, UnitContext
+from pgingest.pipeline.unit.result import UnitResult, detected_encoding, locate_rejects
+from pgingest.pipeline.unit.transaction import check_counts
+from pgingest.report.rejects import write_rejects
+from pgingest.store.manifest import (
+    LoadedRecord,
+    is_recorded,
+    overlaps_loaded_many,
+    record_loaded_many,
+)
+from pgingest.types import TargetColumn
+from pgingest.validate import RuleChecker
+
+__all__ = [
+    "GROUP_BYTES",
+    "GROUP_FILES",
+    "GROUP_ROWS",
+    "GROUP_SECONDS",
+    "SMALL_FILE_BYTES",
+    "AppendGroup",
+    "can_group",
+    "group_small_files",
+    "load_group",
+]
+
+logger = logging.getLogger(__name__)
+
+# A file up to this size may share a transaction: past it, the fixed cost per
+# file (~30 ms) is under a tenth of its own load time, and grouping gains little.
+SMALL_FILE_BYTES = 1 << 20
+
+# Bounds of one group's transaction. Files: past a few hundred, the per-file
+# costs left (opening and parsing each file) dominate and nothing more is
+# amortised. Bytes and rows: what one rollback throws away (and redoes file by
+# file) when a file of the group fails, and how long other sessions see none of
+# the rows. Seconds: a slow file (a remote read) does not hold the others' commit.
+GROUP_FILES = 200
+GROUP_BYTES = 16 << 20
+GROUP_ROWS = 200_000
+GROUP_SECONDS = 5.0
+
+# Groups per source at least, when it has enough small files: a source of a few
+# hundred files still spreads over the run's workers instead of one group each.
+PARALLEL_GROUPS = 8
+MIN_GROUP_FILES = 4
+
+
+@dataclass(frozen=True)
+class AppendGroup:
+    """Small files of one append source, loaded several to a transaction (a picklable job)."""
+
+    units: tuple[Unit, ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes of all its files (for scheduling the largest work first)."""
+        return sum(u.file.size for u in self.units)
+
+
+def can_group(unit: Unit) -> bool:
+    """Whether the unit may share a transaction: a whole small file, plainly appended.
+
+    Upsert and ``sql`` rules go through a staging table per file, replace and
+    ordered groups have their own transaction, a changed file deletes its
+    earlier rows first, and a chunk is part of a large file: those stay alone.
+    """
+    source, decision = unit.source, unit.decision
+    return (
+        source.mode == "append"
+        and not any(rule.sql for rule in source.rules)
+        and decision.action == "load"
+        and not decision.loaded_parts
+        and unit.file.chunk is None
+        and unit.file.size <= SMALL_FILE_BYTES
+    )
+
+
+def group_small_files(units: Sequence[Unit]) -> list[Unit | AppendGroup]:
+    """The units as jobs: small append files of a source in groups, the others alone.
+
+    A source's small files (in the order given) are cut into contiguous groups
+    of about equal size, bounded by ``GROUP_FILES`` and ``GROUP_BYTES``.
+    """
+    jobs: list[Unit | AppendGroup] = []
+    by_source: dict[tuple[str, str], list[Unit]] = {}
+    for unit in units:
+        if can_group(unit):
+            key = (unit.source.name, str(unit.table.name))
+            by_source.setdefault(key, []).append(unit)
+        else:
+            jobs.append(unit)
+    for members in by_source.values():
+        jobs.extend(_cut(members))
+    return jobs
+
+
+def _cut(units: list[Unit]) -> list[Unit | AppendGroup]:
+    total = sum(u.file.size for u in units)
+    count = max(
+        math.ceil(len(units) / GROUP_FILES),
+        math.ceil(total / GROUP_BYTES),
+        min(PARALLEL_GROUPS, len(units) // MIN_GROUP_FILES),
+        1,
+    )
+    size = math.ceil(len(units) / count)
+    jobs: list[Unit | AppendGroup] = []
+    for start in range(0, len(units), size):
+        members = tuple(units[start : start + size])
+        jobs.append(members[0] if len(members) == 1 else AppendGroup(members))
+    return jobs
+
+
+def load_group(group: AppendGroup, ctx: UnitContext) -> list[UnitResult]:
+    """Load the group's files, several to a transaction; one result per file."""
+    waiting = deque(group.units)
+    results: list[UnitResult] = []
+    while waiting:
+        results.extend(_land_next(waiting, ctx))
+    return results
+
+
+def _land_next(waiting: deque[Unit], ctx: UnitContext) -> list[UnitResult]:
+    """The next files up to the bounds in one transaction; if it rolls back, each on its own."""
+    if len(waiting) == 1:
+        return [load_unit(waiting.popleft(), ctx)]
+    started = time.perf_counter()
+    taken: list[Unit] = []
+
+    def attempt() -> list[Landed]:
+        if taken:  # a transient failure rolled the last attempt back: the same files again
+            for unit in taken:
+                ctx.reporter.unit_restarted(unit.file, reason="after a retry")
+            waiting.extendleft(reversed(taken))
+            taken.clear()
+        return _copy_together(waiting, taken, ctx)
+
+    try:
+        # A transient failure (a lost connection) retries the group as it was;
+        # anything else, or retries spent, sends its files down their own path.
+        landed = ctx.retrier.call(attempt, what=f"a group of files from {waiting[0].file.path}")
+    except Exception as exc:  # whatever it was, each file's own path settles it
+        logger.info(
+            "a group of %d files rolled back (%s: %s); loading them one by one",
+            len(taken),
+            type(exc).__name__,
+            exc,
+        )
+        ctx.metrics.add("groups.split")
+        if not taken:  # it failed before taking a file (no connection): the next one settles it
+            taken.append(waiting.popleft())
+        for unit in taken:
+            ctx.reporter.unit_restarted(unit.file, reason="on its own: its group rolled back")
+        return [load_unit(unit, ctx) for unit in taken]
+    ctx.metrics.add("groups.landed")
+    finished = time.perf_counter()
+    return [landed_result(one, ctx, started=started, finished=finished) for one in landed]
+
+
+@dataclass
+class _Bounds:
+    """How much the open transaction holds, against the GROUP_* bounds."""
+
+    started: float
+    files: int = 0
+    bytes: int = 0
+    rows: int = 0
+
+    def has_room(self, now: float) -> bool:
+        return (
+            self.files < GROUP_FILES
+            and self.bytes < GROUP_BYTES
+            and self.rows < GROUP_ROWS
+            and now - self.started < GROUP_SECONDS
+        )
+
+    def add(self, unit: Unit, tally: Tally) -> None:
+        self.files += 1
+        self.bytes += unit.file.size
+        self.rows += tally.parsed
+
+
+class _CommitUnknownError(Exception):
+    """The connection broke during COMMIT: the group may or may not have landed."""
+
+
+def _copy_together(waiting: deque[Unit], taken: list[Unit], ctx: UnitContext) -> list[Landed]:
+    """Take files from ``waiting`` into one transaction until a bound is reached; commit."""
+    landed: list[Landed] = []
+    committing = False
+    table = str(waiting[0].table.name)
+    try:
+        with ctx.pool.connection() as conn:
+            with conn.transaction():
+                bounds = _Bounds(ctx.metrics.now())
+                with _shared_copies(conn, ctx) as copies:
+                    while waiting and bounds.has_room(ctx.metrics.now()):
+                        unit = waiting.popleft()
+                        taken.append(unit)
+                        ctx.reporter.unit_started(unit.file)
+                        one = _copy_file(unit, ctx, conn, copies)
+                        bounds.add(unit, one.tally)
+                        landed.append(one)
+                if copies.skipped:
+                    raise LoadError(
+                        f"a trigger on the table turned {copies.skipped} rows away; "
+                        "each file's own count is taken on its own"
+                    )
+                start = ctx.metrics.now()
+                _record(conn, landed, ctx)
+                committing = True
+            ctx.metrics.record_stage("copy", start, ctx.metrics.now())
+    except psycopg.OperationalError as exc:
+        if committing:
+            if _landed_after_all(taken[0], ctx):
+                return landed
+            raise _CommitUnknownError(str(exc)) from exc
+        raise translate_db_error(exc, table=table) from exc
+    except psycopg.Error as exc:
+        raise translate_db_error(exc, table=table) from exc
+    return landed
+
+
+def _landed_after_all(unit: Unit, ctx: UnitContext) -> bool:
+    """Whether the group's COMMIT, whose reply was lost, landed (its first manifest row says)."""
+
+    def recorded() -> bool:
+        with ctx.pool.connection() as conn:
+            return is_recorded(
+                conn, decision=unit.decision, table_name=str(unit.table.name), run_id=ctx.run_id
+            )
+
+    try:
+        return ctx.retrier.call(recorded, what=f"checking {unit.file.path} landed")
+    except Exception:  # unknown: the files run alone, where the manifest index guards
+        logger.info("could not tell whether a group landed", exc_info=True)
+        return False
+
+
+class _SharedCopies:
+    """One COPY statement for consecutive files that write the same table and columns."""
+
+    def __init__(self, conn: psycopg.Connection[Any], ctx: UnitContext) -> None:
+        self._conn, self._ctx = conn, ctx
+        self._key: tuple[str, list[TargetColumn]] | None = None
+        self._cursor: psycopg.Cursor[Any] | None = None
+        self._writer: CopyWriter | None = None
+        self.skipped = 0  # rows a BEFORE trigger turned away, over every statement ended
+
+    def writer_for(self, table: TableName, columns: list[TargetColumn]) -> CopyWriter:
+        """The open COPY into ``table (columns)``: the same one as the last file's if it can be."""
+        key = (str(table), columns)
+        if self._writer is None or key != self._key:
+            self.end()
+            self._cursor = self._conn.cursor()
+            self._writer = CopyWriter(self._cursor, table, columns, metrics=self._ctx.metrics)
+            self._key = key
+        return self._writer
+
+    def end(self) -> None:
+        """End the open COPY statement; the server's errors for it are raised here."""
+        writer, cursor, self._writer, self._cursor = self._writer, self._cursor, None, None
+        if writer is not None and cursor is not None:
+            writer.close()
+            self.skipped += writer.skipped
+            cursor.close()
+
+    def abort(self, error: BaseException) -> None:
+        """Tell the server the open COPY failed (the transaction then rolls back)."""
+        writer, cursor, self._writer, self._cursor = self._writer, self._cursor, None, None
+        if writer is not None and cursor is not None:
+            writer.__exit__(type(error), error, error.__traceback__)
+            cursor.close()
+
+
+@contextmanager
+def _shared_copies(conn: psycopg.Connection[Any], ctx: UnitContext) -> Iterator[_SharedCopies]:
+    copies = _SharedCopies(conn, ctx)
+    try:
+        yield copies
+    except BaseException as exc:
+        copies.abort(exc)
+        raise
+    copies.end()
+
+
+def _copy_file(
+    unit: Unit, ctx: UnitContext, conn: psycopg.Connection[Any], copies: _SharedCopies
+) -> Landed:
+    """One file's rows into the group's COPY, through the fast path's parse, convert and rules."""
+    reader = open_reader(unit.file, unit.source)
+    plan = match_columns(reader.column_names(), unit.table, unit.source, unit.file)
+    tally = Tally(lacking=plan.lacking)
+    attempt = Attempt(
+        unit,
+        plan,
+        reader,
+        ctx,
+        conn,
+        False,
+        None,
+        RuleChecker(unit.source.rules),
+        tally,
+        shared_writer=copies.writer_for(unit.table.name, plan.targets),
+    )
+    copy_rows(attempt)
+    # A trigger's turned-away rows are known when the statement ends; the group
+    # then rolls back (see _copy_together), so here every row copied is inserted.
+    tally.inserted = tally.copied
+    check_counts(attempt)
+    tally.rejects = locate_rejects(tally.rejects, reader)
+    return Landed(unit, tally, detected_encoding(reader))
+
+
+def _record(conn: psycopg.Connection[Any], landed: list[Landed], ctx: UnitContext) -> None:
+    """Every file's rejects and manifest row, in the group's transaction."""
+    for one in landed:
+        write_rejects(
+            conn,
+            run_id=ctx.run_id,
+            table_name=str(one.unit.table.name),
+            source=one.unit.file.path,
+            rejects=one.tally.rejects,
+        )
+    units = [(one.unit.decision, str(one.unit.table.name)) for one in landed]
+    if overlaps_loaded_many(conn, units):
+        raise LoadedElsewhereError  # another run cut a file into chunks: each file decides alone
+    record_loaded_many(
+        conn,
+        [
+            LoadedRecord(
+                one.unit.decision,
+                str(one.unit.table.name),
+                rows=one.tally.rows,
+                rejected=len(one.tally.rejects),
+            )
+            for one in landed
+        ],
+        run_id=ctx.run_id,
+    )
