@@ -21,7 +21,7 @@ from psycopg import sql
 from pgingest.config import Config, parse_config
 from pgingest.embedded import start_embedded, stop_embedded
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 TEST_URL_ENV = "PGINGEST_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent

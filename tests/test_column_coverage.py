@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pgingest.cli import app
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import write_config
 
 

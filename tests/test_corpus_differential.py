@@ -29,7 +29,7 @@ from psycopg import sql
 
 from pgingest.errors import ParseError
 from pgingest.parse.sniff import Dialect, read_sample, sniff_dialect
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import CORPORA
 from tests.test_corpora import _open_bytes, corpus_files
 

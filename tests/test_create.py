@@ -16,7 +16,7 @@ import pytest
 
 from pgingest.errors import ConfigError
 from pgingest.infer import SampleColumn, infer_columns
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 
 def _types(db: psycopg.Connection[Any], table: str) -> dict[str, str]:

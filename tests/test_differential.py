@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 TABLE = """(
     id integer, name text, amount numeric(10,2), flag boolean, at timestamptz, d date,

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 WESTERN = [
     "Café crème",

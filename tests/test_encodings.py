@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from pgingest.errors import ConfigError
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 TEXT = "id,name\n1,café\n2,Ωmega\n"
 

@@ -18,7 +18,7 @@ from pgingest.config import parse_config
 from pgingest.discover import SourceFile
 from pgingest.pipeline import RunOptions, run
 from pgingest.report.reporter import NullReporter
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 
 def _write(folder: Path, files: int, rows: int) -> None:

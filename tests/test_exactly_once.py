@@ -19,7 +19,7 @@ import pytest
 
 from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import write_config
 
 attempt_module = importlib.import_module("pgingest.pipeline.unit.transaction")

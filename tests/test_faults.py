@@ -19,7 +19,7 @@ import pytest
 from pgingest.config import parse_config
 from pgingest.load.copy import CopyWriter
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import write_config
 
 ROWS_PER_FILE = 20_000

@@ -18,7 +18,7 @@ import pytest
 from pyarrow import feather, orc
 
 from pgingest.errors import ConfigError
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import CORPORA
 
 SHEETS = CORPORA / "frictionless-py" / "data"

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 
 def _source(**extra: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pgingest.config import parse_config
 from pgingest.errors import ConfigError
 from pgingest.executor.dask import DaskExecutor
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 SMALL, LARGE = 100, 50_000
 

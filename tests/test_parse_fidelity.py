@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 
 def _source(path: str, table: str = "u", **extra: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from pgingest.cli import app
 from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
-from pgingest.run_lock import mark_interrupted, take_run_lock
+from pgingest.store.run_lock import mark_interrupted, take_run_lock
 from tests.conftest import write_config
 
 jobs_module = importlib.import_module("pgingest.pipeline.unit.jobs")

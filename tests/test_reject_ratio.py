@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pgingest.cli import app
 from pgingest.pipeline.unit.reject_ratio import exceeds_ratio
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from tests.conftest import write_config
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "rain"]

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")

@@ -15,8 +15,8 @@ from pgingest.config import parse_config
 from pgingest.errors import ConnectError
 from pgingest.load.connect import connect, translate_db_error
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
 from pgingest.retry import failure_kind
+from pgingest.summary import RunReport
 from tests.conftest import with_database
 
 # The README's list: retried (class 08, class 53, 40001, 40P01, 55P03, 57P01/02/03/05) or not.

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 COLUMNS = """
     id integer PRIMARY KEY,

@@ -12,7 +12,7 @@ import psycopg
 
 from pgingest.config import parse_config
 from pgingest.pipeline import RunOptions, run
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 
 def _source(paths: list[str], **extra: Any) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from pgingest.config import parse_config
 from pgingest.discover import SourceFile
 from pgingest.errors import PgIngestError
 from pgingest.load.catalog import Table
-from pgingest.manifest import Decision
 from pgingest.pipeline import RunOptions, run
 from pgingest.pipeline.unit import AppendGroup, Unit, group_small_files
 from pgingest.report.metrics import Metrics
 from pgingest.report.reporter import NullReporter
-from pgingest.report.run_report import RunReport
+from pgingest.store.manifest import Decision
+from pgingest.summary import RunReport
 
 group_module = importlib.import_module("pgingest.pipeline.unit.group")
 

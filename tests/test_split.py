@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
 from pgingest.split import chunk_boundaries
+from pgingest.summary import RunReport
 from tests.conftest import write_config
 
 CHUNK = 64 << 10

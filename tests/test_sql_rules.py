@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 # Each shape a rule may take to do more than check rows, and whether the file still
 # loads (the text is a valid expression once its tail is a comment) or fails.

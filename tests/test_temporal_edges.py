@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 MICROS_PER_DAY = 86_400_000_000
 # Microseconds since 1970 at the edges: years 1, 1677, 2262, 9999, 10000, 52951,

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 # How a file reaches the table: one fast COPY, batch by batch (a bad value forces the
 # careful path), through a staging table (an sql rule), or merged by key (upsert).

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 # Every kind of value COPY's text format escapes, and values that look quoted.
 TRICKY = [

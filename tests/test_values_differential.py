@@ -38,7 +38,7 @@ from pgingest.load.isolate import copy_isolating, is_row_error
 from pgingest.load.server_input import ServerInput
 from pgingest.naming import TableName
 from pgingest.report.metrics import Metrics
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from pgingest.types import TargetColumn
 from tests import value_spellings as spell
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 
 run_module = importlib.import_module("pgingest.pipeline.run")
 

@@ -35,7 +35,7 @@ if _typing.TYPE_CHECKING:
     from pgingest.pipeline import RunOptions, run
     from pgingest.report.metrics import Metrics
     from pgingest.report.reporter import NullReporter, Reporter
-    from pgingest.report.run_report import FailedFile, RunReport
+    from pgingest.summary import FailedFile, RunReport
 
 __version__ = "0.1.0"
 
@@ -54,8 +54,8 @@ _EXPORTS = {
     "Metrics": "pgingest.report.metrics",
     "NullReporter": "pgingest.report.reporter",
     "Reporter": "pgingest.report.reporter",
-    "FailedFile": "pgingest.report.run_report",
-    "RunReport": "pgingest.report.run_report",
+    "FailedFile": "pgingest.summary",
+    "RunReport": "pgingest.summary",
 }
 
 __all__ = [

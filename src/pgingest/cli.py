@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from pgingest.report.metrics import Metrics
     from pgingest.report.progress import ProgressState
     from pgingest.report.reporter import Reporter
-    from pgingest.report.run_report import RunReport
+    from pgingest.summary import RunReport
 
 __all__ = ["RunCommandOptions", "app", "main"]
 

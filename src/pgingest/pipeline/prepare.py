@@ -22,7 +22,10 @@ from pgingest.infer import (
 )
 from pgingest.load.catalog import Table, read_table
 from pgingest.load.create import add_columns, create_table
-from pgingest.manifest import (
+from pgingest.parse import open_reader
+from pgingest.pipeline.unit import ReplaceGroup, Unit, as_replace_units
+from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
+from pgingest.store.manifest import (
     Decision,
     LoadedEntry,
     ManifestLookup,
@@ -31,9 +34,6 @@ from pgingest.manifest import (
     loaded_entries,
     loaded_paths,
 )
-from pgingest.parse import open_reader
-from pgingest.pipeline.unit import ReplaceGroup, Unit, as_replace_units
-from pgingest.split import CHUNK_BYTES, can_split, remaining_chunks, split_file
 
 __all__ = [
     "PreparedSource",

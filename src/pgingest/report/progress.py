@@ -19,7 +19,7 @@ from pgingest.errors import PgIngestError
 from pgingest.report.position import ReadPositionProbe, bytes_to_read
 
 if TYPE_CHECKING:
-    from pgingest.report.run_report import RunReport
+    from pgingest.summary import RunReport
 
 __all__ = ["FileProgress", "ProgressSnapshot", "ProgressState", "estimate_rows"]
 

@@ -33,7 +33,7 @@ from pgingest.pipeline import RunOptions, run
 from pgingest.remote import is_remote
 from pgingest.report.metrics import Metrics
 from pgingest.report.reporter import CompositeReporter, NullReporter, Reporter
-from pgingest.report.run_report import RunReport
+from pgingest.summary import RunReport
 from pgingest.watch.events import FileEvent, FolderWatcher
 from pgingest.watch.listing import (
     ListedFile,

@@ -31,7 +31,7 @@ from pgingest.pipeline.unit.attempt import Attempt
 from pgingest.pipeline.unit.model import RetryCarefullyError
 from pgingest.pipeline.unit.rescue import rescued_column
 from pgingest.report.metrics import Metrics
-from pgingest.report.rejects import Reject
+from pgingest.store.rejects import Reject
 from pgingest.validate import RuleFinding
 
 __all__ = ["CopyRows", "copy_rows"]

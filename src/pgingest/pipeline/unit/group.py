@@ -42,13 +42,13 @@ from pgingest.pipeline.unit.load import Landed, landed_result, load_unit
 from pgingest.pipeline.unit.model import LoadedElsewhereError, Tally, Unit, UnitContext
 from pgingest.pipeline.unit.result import UnitResult, detected_encoding, locate_rejects
 from pgingest.pipeline.unit.transaction import check_counts
-from pgingest.report.rejects import write_rejects
 from pgingest.store.manifest import (
     LoadedRecord,
     is_recorded,
     overlaps_loaded_many,
     record_loaded_many,
 )
+from pgingest.store.rejects import write_rejects
 from pgingest.types import TargetColumn
 from pgingest.validate import RuleChecker
 

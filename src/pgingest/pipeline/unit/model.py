@@ -15,11 +15,11 @@ from pgingest.config import DEFAULT_MAX_REJECT_RATIO, Source
 from pgingest.convert import ConvertContext
 from pgingest.discover import SourceFile
 from pgingest.load.catalog import Table
-from pgingest.manifest import Decision
 from pgingest.report.metrics import Metrics
-from pgingest.report.rejects import Reject
 from pgingest.report.reporter import NullReporter, Reporter
 from pgingest.retry import Retrier
+from pgingest.store.manifest import Decision
+from pgingest.store.rejects import Reject
 
 __all__ = [
     "LoadedElsewhereError",

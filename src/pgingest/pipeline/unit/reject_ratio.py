@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pgingest.report.rejects import Reject
+from pgingest.store.rejects import Reject
 
 __all__ = ["SMALL_FILE_ALLOWANCE", "exceeds_ratio", "likely_cause"]
 

@@ -8,9 +8,9 @@ import psycopg
 from psycopg import sql
 
 from pgingest.errors import LoadError
-from pgingest.manifest import loaded_rows, lock_for_replace, mark_replaced
 from pgingest.match import UnitPlan
 from pgingest.pipeline.unit.model import Unit
+from pgingest.store.manifest import loaded_rows, lock_for_replace, mark_replaced
 
 __all__ = ["forget_earlier_load"]
 

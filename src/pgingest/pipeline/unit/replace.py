@@ -21,10 +21,10 @@ from pgingest.config import Source
 from pgingest.errors import LoadError
 from pgingest.load.catalog import Table
 from pgingest.load.connect import translate_db_error
-from pgingest.manifest import lock_for_replace, replace_table_manifest
 from pgingest.pipeline.unit.load import FileFailedError, Landed, load_file, settle
 from pgingest.pipeline.unit.model import LoadedElsewhereError, Unit, UnitContext
 from pgingest.pipeline.unit.result import UnitFailure, UnitResult
+from pgingest.store.manifest import lock_for_replace, replace_table_manifest
 
 __all__ = ["ReplaceGroup", "as_replace_units", "load_replace"]
 

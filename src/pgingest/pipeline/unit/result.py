@@ -10,7 +10,7 @@ from pgingest.parse import SourceReader
 from pgingest.parse.encoding import TextEncoding
 from pgingest.pipeline.unit.model import RejectRatioError, Tally, TooManyRejectsError, Unit
 from pgingest.pipeline.unit.reject_ratio import likely_cause
-from pgingest.report.rejects import Reject
+from pgingest.store.rejects import Reject
 
 __all__ = [
     "UnitFailure",

@@ -7,7 +7,7 @@ import psycopg
 from pgingest.errors import LoadError
 from pgingest.load.connect import translate_db_error
 from pgingest.pipeline.unit.attempt import Attempt
-from pgingest.report.rejects import Reject
+from pgingest.store.rejects import Reject
 from pgingest.validate import describe_rule
 
 __all__ = ["merge_stage"]

@@ -15,8 +15,6 @@ import psycopg
 from pgingest.errors import LoadError, PgIngestError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.merge import Stage, create_stage, require_unique_key
-from pgingest.load.schema import MANIFEST_UNIQUE_INDEX
-from pgingest.manifest import is_recorded, overlaps_loaded, record_loaded
 from pgingest.match import UnitPlan
 from pgingest.parse import SourceReader
 from pgingest.pipeline.unit.attempt import Attempt
@@ -32,7 +30,9 @@ from pgingest.pipeline.unit.reject_ratio import exceeds_ratio
 from pgingest.pipeline.unit.reload import forget_earlier_load
 from pgingest.pipeline.unit.result import locate_rejects
 from pgingest.pipeline.unit.staged import merge_stage
-from pgingest.report.rejects import write_rejects
+from pgingest.store.manifest import is_recorded, overlaps_loaded, record_loaded
+from pgingest.store.rejects import write_rejects
+from pgingest.store.schema import MANIFEST_UNIQUE_INDEX
 from pgingest.validate import RuleChecker
 
 logger = logging.getLogger(__name__)
