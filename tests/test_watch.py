@@ -340,7 +340,10 @@ def test_json_logs_metrics_and_healthz(landing: Path, database_url: str) -> None
 
 class _Gate:
     """A TCP proxy to PostgreSQL that can go down (every connection cut, new ones refused)
-    and come back: the database restarting, without touching the shared server."""
+    and come back: the database restarting, without touching the shared server.
+
+    A ``host`` that is a folder is a Unix-socket directory (the embedded PostgreSQL).
+    """
 
     def __init__(self, host: str, port: int) -> None:
         self._upstream = (host, port)
@@ -362,7 +365,7 @@ class _Gate:
                 client.close()
                 continue
             try:
-                server = socket.create_connection(self._upstream)
+                server = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
@@ -370,6 +373,18 @@ class _Gate:
                 self._sockets += [client, server]
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _connect_upstream(self) -> socket.socket:
+        host, port = self._upstream
+        if not host.startswith("/"):
+            return socket.create_connection(self._upstream)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.connect(f"{host}/.s.PGSQL.{port}")
+        except OSError:
+            server.close()
+            raise
+        return server
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
