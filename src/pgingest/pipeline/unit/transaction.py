@@ -30,6 +30,7 @@ from pgingest.pipeline.unit.reject_ratio import exceeds_ratio
 from pgingest.pipeline.unit.reload import forget_earlier_load
 from pgingest.pipeline.unit.result import locate_rejects
 from pgingest.pipeline.unit.staged import merge_stage
+from pgingest.report.formatting import counted
 from pgingest.store.manifest import is_recorded, overlaps_loaded, record_loaded
 from pgingest.store.rejects import write_rejects
 from pgingest.store.schema import MANIFEST_UNIQUE_INDEX
@@ -160,12 +161,14 @@ def check_counts(attempt: Attempt) -> None:
     source, tally, path = attempt.unit.source, attempt.tally, attempt.unit.file.path
     if source.min_rows is not None and tally.parsed < source.min_rows:
         raise LoadError(
-            f"the file has {tally.parsed} records, fewer than min_rows ({source.min_rows})",
+            f"the file has {counted(tally.parsed, 'record')},"
+            f" fewer than min_rows ({source.min_rows})",
             path=path,
         )
     if source.max_rows is not None and tally.parsed > source.max_rows:
         raise LoadError(
-            f"the file has {tally.parsed} records, more than max_rows ({source.max_rows})",
+            f"the file has {counted(tally.parsed, 'record')},"
+            f" more than max_rows ({source.max_rows})",
             path=path,
         )
     ratio = source.max_reject_ratio
