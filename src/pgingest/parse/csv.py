@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,6 +59,7 @@ from pgingest.parse.stream import (
     open_utf8_binary,
     open_utf8_stream,
     printable,
+    read_whole_if_small,
     source_error,
 )
 from pgingest.parse.text_format import (
@@ -85,6 +86,12 @@ HEADER_BLOCK_BYTES = 1 << 20
 # this bounds memory per file; a 2 MB value, which COPY loads, takes one step).
 BLOCK_GROWTH = 4
 MAX_BLOCK_BYTES = 64 << 20
+# A file this small (the ones loaded several to a transaction, pipeline/unit/group.py)
+# is read into memory once; the encoding check, the dialect sniff, the header and the
+# rows are then read from those bytes. On 1,000 files of 400 rows, opening each file
+# four times and its header with a parse of the whole first block cost ~31 % of the
+# workers' time (issue 12). report/position.py does not probe files this small.
+WHOLE_FILE_BYTES = 1 << 20
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -127,9 +134,27 @@ class CsvReader:
         self._is_copy_only: bool | None = None  # see _needs_copy_rules
 
     @cached_property
+    def _whole_bytes(self) -> bytes | None:
+        """The whole file's bytes, read once, when it is small (None otherwise)."""
+        return read_whole_if_small(self.file, WHOLE_FILE_BYTES)
+
+    @cached_property
+    def _whole_text(self) -> bytes | None:
+        """The whole small file as the UTF-8 text pyarrow reads (None: read the file)."""
+        if self._whole_bytes is None or self.encoding != "utf-8":
+            return None  # another encoding is transcoded as the file streams (stream.py)
+        return self._whole_bytes
+
+    def _open_text(self) -> IO[bytes]:
+        """The file's text as UTF-8 bytes, for Python readers."""
+        if self._whole_text is not None:
+            return io.BytesIO(self._whole_text)
+        return open_utf8_binary(self.file, self.encoding)
+
+    @cached_property
     def text_encoding(self) -> TextEncoding:
         """The file's encoding: declared, else told by a byte-order mark, UTF-8, or detected."""
-        return resolve_encoding(self.file, self._declared_encoding)
+        return resolve_encoding(self.file, self._declared_encoding, content=self._whole_bytes)
 
     @property
     def encoding(self) -> str:
@@ -143,7 +168,9 @@ class CsvReader:
             self.file,
             self._configured,
             is_tsv=self._is_tsv,
-            open_text=lambda whole: open_utf8_binary(whole, self.encoding),
+            open_text=lambda whole: (
+                self._open_text() if whole == self.file else open_utf8_binary(whole, self.encoding)
+            ),
         )
         if dialect.is_sniffed and (self.file.chunk is None or self.file.chunk.start == 0):
             logger.log(
@@ -207,7 +234,7 @@ class CsvReader:
     def _starts_with_text(self) -> bool:
         if not self.options.header or self.options.skip_rows:
             return not self.options.header
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             head = raw.read(4).removeprefix(b"\xef\xbb\xbf")
         return not head.startswith((b"\n", b"\r"))
 
@@ -252,14 +279,20 @@ class CsvReader:
         handler: Any = None,
         block_size: int = BLOCK_BYTES,
         keep_arrow_invalid: bool = False,
+        text: bytes | None = None,
     ) -> pcsv.CSVStreamingReader:
         """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error.
 
         pyarrow cannot read a file that is only a header without a final line
         break (COPY loads no rows from it): such a file is read again with one.
+        ``text``: read these bytes (the header line) instead of the file.
         """
+        if text is None:
+            text = self._whole_text
         for ends_in_newline in (False, True):
-            stream = open_utf8_stream(self.file, self.encoding)
+            stream = (
+                open_utf8_stream(self.file, self.encoding) if text is None else pa.BufferReader(text)
+            )
             if ends_in_newline:
                 stream = pa.PythonFile(io.BufferedReader(FinalNewline(stream)), mode="r")
             try:
@@ -285,7 +318,7 @@ class CsvReader:
     def _lacks_final_newline(self) -> bool:
         """Whether the file's text does not end in a line break (read only when pyarrow fails)."""
         last = b"\n"
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             while block := raw.read(BLOCK_BYTES):
                 last = block[-1:]
         return last != b"\n"
@@ -334,12 +367,42 @@ class CsvReader:
         self.options = self.options.model_copy(update={"column_names": list(header.names)})
         return list(header.names)
 
+    @property
+    def _header_line(self) -> bytes | None:
+        """A small file's first line when it is the whole header record, else None.
+
+        pyarrow then parses the header from that line alone, not from a block
+        of the file's rows typed by inference. The line holds the whole first
+        record when no quote or escape in it can carry the record past its line
+        break (nor a lone CR end it early), and it is not blank (skipped).
+        """
+        text = self._whole_text
+        if text is None or self.options.skip_rows:
+            return None
+        end = text.find(b"\n")
+        if end < 0:
+            return None
+        line = text[: end + 1]
+        if not line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") or b"\r" in line[:-2]:
+            return None
+        if not self.is_text_style:
+            marks = [m for m in (self.quote, self.options.escape) if m is not None]
+            if any(m.encode() in line for m in marks):
+                return None
+        return line
+
     def _header_names(self) -> list[str]:
         block = HEADER_BLOCK_BYTES
+        header_line = self._header_line
         while True:
             try:
-                reader = self._open([], {}, careful=False, block_size=block, handler=skip_row)
+                reader = self._open(
+                    [], {}, careful=False, block_size=block, handler=skip_row, text=header_line
+                )
             except ParseError:
+                if header_line is not None:  # said as the whole file's read says it
+                    header_line = None
+                    continue
                 if block >= MAX_BLOCK_BYTES:
                     raise
                 block *= BLOCK_GROWTH  # a header (or first record) longer than the block
@@ -493,7 +556,7 @@ class CsvReader:
             if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
         ):
             return False
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
         if self._is_copy_only:
             logger.info(
@@ -511,7 +574,7 @@ class CsvReader:
             columns=len(self.column_names()),
             keeps_blank_lines=self._keeps_blank_lines,
         )
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             for row in exact_rows(
                 raw, rules, skip_lines=self.options.skip_rows, has_header=self.options.header
             ):
@@ -619,7 +682,7 @@ class CsvReader:
         csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
         quote = None if self.is_text_style else self.quote
         escape = None if self.is_text_style else self.options.escape
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             tap = LineTap(text)
             reader = csv.reader(
