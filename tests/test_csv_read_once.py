@@ -44,6 +44,8 @@ CASES: dict[str, tuple[bytes, bool]] = {
     "no final line break": (b"id,name\n1,a", False),
     "semicolons": (b"id;name\n1;a;\n2;b\n", False),
     "quote in mid-field": (b'id,name\n1,a"b"c\n2,"d"\n', False),
+    "doubled quote in a value": (b'id,name\n1,"a""b"\n2,c\n', False),
+    "every field quoted": (b'"id","name"\n"1","a"\n"2",""\n', False),
     "ragged rows": (b"id,name\n1\n2,b,c\n3,d\n", False),
     "not utf-8": (b"id,name\n1,caf\xe9\n2,na\xefve\n", False),
     "a stray invalid byte": (b"id,name\n1,\xc3\xa9t\xc3\xa9\n2,\xff\n3,\xc3\xa0\n", False),

@@ -603,16 +603,21 @@ class CsvReader:
         if not self._checks_quotes or self._is_copy_only is False:
             return bool(self._is_copy_only)
         quote = self.quote or '"'
-        if self._whole_text is not None and quote.encode() not in self._whole_text:
-            self._is_copy_only = False  # not one quote in the whole file
-            return False
-        texts = [*(record.text for record in skipped), *self.column_names()]
-        if not any(quote in text for text in texts) and not any(
-            pc.any(pc.match_substring(column, quote)).as_py()
-            for column in batch.columns
-            if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
-        ):
-            return False
+        if self._whole_text is not None:
+            # A small file in memory: one scan of its bytes decides, cheaper than looking
+            # for the quote in each column of each batch first (issue 12). A mid-field
+            # quote leaves a quote in a value, so the answer is the same.
+            if quote.encode() not in self._whole_text:
+                self._is_copy_only = False
+                return False
+        else:
+            texts = [*(record.text for record in skipped), *self.column_names()]
+            if not any(quote in text for text in texts) and not any(
+                pc.any(pc.match_substring(column, quote)).as_py()
+                for column in batch.columns
+                if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+            ):
+                return False
         with self._open_text() as raw:
             self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
         if self._is_copy_only:
