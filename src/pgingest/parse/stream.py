@@ -273,10 +273,12 @@ def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
     For small files (issue 12): their readers then sniff, detect, parse the
     header and the rows from these bytes instead of opening the file four
     times. None too for a chunk, or when the file cannot be read here: the
-    ordinary path then reads it and says what is wrong in its own words.
+    ordinary path then reads it and says what is wrong in its own words (a
+    remote object that cannot be fetched fails here, as it would there).
     """
     if file.chunk is not None or file.size > limit:
         return None
+    local_path(file)  # a remote object's fetch fails here as before, with its own retries
     try:
         with open_binary(file) as raw:
             content = raw.read(limit + 1)
