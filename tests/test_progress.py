@@ -282,7 +282,7 @@ def test_read_offset_is_what_the_kernel_says(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
     path.write_bytes(b"x" * 10_000)
     file = SourceFile(str(path), "s", "csv", None, 10_000, 0)
-    probe = ReadPositionProbe()
+    probe = ReadPositionProbe(unprobed_bytes=0)
     assert probe.fraction(file, rows=0) is None  # not open
     with open(path, "rb", buffering=0) as handle:
         handle.read(2500)
@@ -314,7 +314,7 @@ def test_each_chunk_of_a_file_is_measured_by_its_own_reader(tmp_path: Path) -> N
     first = SourceFile(str(path), "s", "csv", None, 20_000, 0, Chunk(0, 10_000, 1, ("x",)))
     second = SourceFile(str(path), "s", "csv", None, 20_000, 0, Chunk(10_000, 20_000, 9, ("x",)))
     assert bytes_to_read(second) == 10_000
-    probe = ReadPositionProbe()
+    probe = ReadPositionProbe(unprobed_bytes=0)
     with open(path, "rb", buffering=0) as one, open(path, "rb", buffering=0) as two:
         one.read(2_000)
         two.seek(10_000)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,9 @@ import pyarrow as pa
 from pgingest.config import Source
 from pgingest.discover import SourceFile
 from pgingest.infer import SampleColumn
+
+if TYPE_CHECKING:
+    from pgingest.parse.csv import CsvReader
 
 __all__ = [
     "ColumnRead",
@@ -167,15 +170,11 @@ def _join(parts: Sequence[SourceBatch], skipped: list[SkippedRecord]) -> SourceB
     return SourceBatch(data, first.first_record, records, tuple(skipped))
 
 
-def _check_header_width(file: SourceFile, source: Source) -> None:
+def _check_header_width(reader: CsvReader, source: Source) -> None:
     from pgingest.parse.limits import HEADER_SCAN_BYTES, check_header_width  # noqa: PLC0415
-    from pgingest.parse.stream import open_binary, source_error  # noqa: PLC0415
 
-    try:
-        with open_binary(file) as raw:
-            head = raw.read(HEADER_SCAN_BYTES)
-    except OSError as exc:
-        raise source_error(exc, file) from exc
+    file = reader.file
+    head = reader.head(HEADER_SCAN_BYTES)  # a small file's bytes, read once for all (issue 12)
     delimiter = source.csv.delimiter
     if file.format == "tsv" and "delimiter" not in source.csv.model_fields_set:
         delimiter = "\t"
@@ -189,14 +188,15 @@ def open_reader(file: SourceFile, source: Source) -> SourceReader:
 
     file = replace(file, limits=source.limits)
     if file.format in ("csv", "tsv"):
-        _check_header_width(file, source)
-        return csv.CsvReader(
+        reader = csv.CsvReader(
             file,
             source.csv,
             is_tsv=file.format == "tsv",
             encoding=source.encoding,
             distinct_header=source.create,
         )
+        _check_header_width(reader, source)
+        return reader
     if file.format in ("json", "ndjson"):
         return json.JsonReader(
             file,

@@ -28,7 +28,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,9 +56,11 @@ from pgingest.parse.header_names import distinct_names
 from pgingest.parse.sniff import Dialect, sniff_file_dialect
 from pgingest.parse.stream import (
     local_path,
+    open_binary,
     open_utf8_binary,
     open_utf8_stream,
     printable,
+    read_whole_if_small,
     source_error,
 )
 from pgingest.parse.text_format import (
@@ -85,6 +87,12 @@ HEADER_BLOCK_BYTES = 1 << 20
 # this bounds memory per file; a 2 MB value, which COPY loads, takes one step).
 BLOCK_GROWTH = 4
 MAX_BLOCK_BYTES = 64 << 20
+# A file this small (the ones loaded several to a transaction, pipeline/unit/group.py)
+# is read into memory once; the encoding check, the dialect sniff, the header and the
+# rows are then read from those bytes. On 1,000 files of 400 rows, opening each file
+# four times and its header with a parse of the whole first block cost ~31 % of the
+# workers' time (issue 12). report/position.py does not probe files this small.
+WHOLE_FILE_BYTES = 1 << 20
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -127,9 +135,37 @@ class CsvReader:
         self._is_copy_only: bool | None = None  # see _needs_copy_rules
 
     @cached_property
+    def _whole_bytes(self) -> bytes | None:
+        """The whole file's bytes, read once, when it is small (None otherwise)."""
+        return read_whole_if_small(self.file, WHOLE_FILE_BYTES)
+
+    @cached_property
+    def _whole_text(self) -> bytes | None:
+        """The whole small file as the UTF-8 text pyarrow reads (None: read the file)."""
+        if self._whole_bytes is None or self.encoding != "utf-8":
+            return None  # another encoding is transcoded as the file streams (stream.py)
+        return self._whole_bytes
+
+    def head(self, size: int) -> bytes:
+        """The file's first ``size`` (decompressed) bytes, as stored."""
+        if self._whole_bytes is not None:
+            return self._whole_bytes[:size]
+        try:
+            with open_binary(self.file) as raw:
+                return raw.read(size)
+        except OSError as exc:
+            raise source_error(exc, self.file) from exc
+
+    def _open_text(self) -> IO[bytes]:
+        """The file's text as UTF-8 bytes, for Python readers."""
+        if self._whole_text is not None:
+            return io.BytesIO(self._whole_text)
+        return open_utf8_binary(self.file, self.encoding)
+
+    @cached_property
     def text_encoding(self) -> TextEncoding:
         """The file's encoding: declared, else told by a byte-order mark, UTF-8, or detected."""
-        return resolve_encoding(self.file, self._declared_encoding)
+        return resolve_encoding(self.file, self._declared_encoding, content=self._whole_bytes)
 
     @property
     def encoding(self) -> str:
@@ -143,7 +179,9 @@ class CsvReader:
             self.file,
             self._configured,
             is_tsv=self._is_tsv,
-            open_text=lambda whole: open_utf8_binary(whole, self.encoding),
+            open_text=lambda whole: (
+                self._open_text() if whole == self.file else open_utf8_binary(whole, self.encoding)
+            ),
         )
         if dialect.is_sniffed and (self.file.chunk is None or self.file.chunk.start == 0):
             logger.log(
@@ -207,7 +245,7 @@ class CsvReader:
     def _starts_with_text(self) -> bool:
         if not self.options.header or self.options.skip_rows:
             return not self.options.header
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             head = raw.read(4).removeprefix(b"\xef\xbb\xbf")
         return not head.startswith((b"\n", b"\r"))
 
@@ -252,14 +290,22 @@ class CsvReader:
         handler: Any = None,
         block_size: int = BLOCK_BYTES,
         keep_arrow_invalid: bool = False,
+        text: bytes | None = None,
     ) -> pcsv.CSVStreamingReader:
         """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error.
 
         pyarrow cannot read a file that is only a header without a final line
         break (COPY loads no rows from it): such a file is read again with one.
+        ``text``: read these bytes (the header line) instead of the file.
         """
+        if text is None:
+            text = self._whole_text
         for ends_in_newline in (False, True):
-            stream = open_utf8_stream(self.file, self.encoding)
+            stream = (
+                open_utf8_stream(self.file, self.encoding)
+                if text is None
+                else pa.BufferReader(text)
+            )
             if ends_in_newline:
                 stream = pa.PythonFile(io.BufferedReader(FinalNewline(stream)), mode="r")
             try:
@@ -285,7 +331,7 @@ class CsvReader:
     def _lacks_final_newline(self) -> bool:
         """Whether the file's text does not end in a line break (read only when pyarrow fails)."""
         last = b"\n"
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             while block := raw.read(BLOCK_BYTES):
                 last = block[-1:]
         return last != b"\n"
@@ -334,12 +380,83 @@ class CsvReader:
         self.options = self.options.model_copy(update={"column_names": list(header.names)})
         return list(header.names)
 
+    @property
+    def _first_line(self) -> bytes | None:
+        """A small file's first line, when no escape or lone CR in it and it is not blank.
+
+        Such a line holds the whole first record, the header, unless a quote
+        in it opens a field that runs past its line break (see _header_names).
+        """
+        text = self._whole_text
+        if text is None or self.options.skip_rows:
+            return None
+        end = text.find(b"\n")
+        if end < 0:
+            return None
+        line = text[: end + 1]
+        if not line.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n") or b"\r" in line[:-2]:
+            return None
+        escape = self.options.escape
+        if not self.is_text_style and escape is not None and escape.encode() in line:
+            return None
+        return line
+
+    @property
+    def _header_quote(self) -> bytes | None:
+        quote = None if self.is_text_style else self.quote
+        return None if quote is None else quote.encode()
+
+    def _split_header_line(self, line: bytes) -> list[str] | None:
+        """The names of a header line without quotes or escapes, split as pyarrow splits it.
+
+        Opening pyarrow's reader costs ~1 ms however short its input (issue 12);
+        the line's own split is exact when its delimiter is one byte and each
+        field is either free of quotes or quoted whole with no quote, delimiter
+        or line break inside (``"name"``). None: let pyarrow read it (a doubled
+        quote, a quoted delimiter or line break, a quote in mid-field, invalid UTF-8).
+        """
+        delimiter, quote = self.delimiter.encode(), self._header_quote
+        if len(delimiter) != 1:
+            return None
+        text = line.removeprefix(b"\xef\xbb\xbf").removesuffix(b"\n").removesuffix(b"\r")
+        fields = text.split(delimiter)
+        if quote is not None and quote in text:
+            if len(quote) != 1:
+                return None
+            unquoted = []
+            for field in fields:
+                if quote not in field:
+                    unquoted.append(field)
+                    continue
+                inner = field[1:-1]
+                if len(field) < 2 or field[:1] != quote or field[-1:] != quote or quote in inner:
+                    return None
+                unquoted.append(inner)
+            fields = unquoted
+        try:
+            return [field.decode("utf-8") for field in fields]
+        except UnicodeDecodeError:
+            return None
+
     def _header_names(self) -> list[str]:
         block = HEADER_BLOCK_BYTES
+        first_line = self._first_line
+        names_of_line = None if first_line is None else self._split_header_line(first_line)
+        if names_of_line is not None:
+            names = names_of_line
+            return [self._header_name(name) for name in names] if self.is_text_style else names
+        # pyarrow reads the first line alone when no quote in it can run past its end.
+        quote = self._header_quote
+        header_line = first_line if quote is None or quote not in (first_line or b"") else None
         while True:
             try:
-                reader = self._open([], {}, careful=False, block_size=block, handler=skip_row)
+                reader = self._open(
+                    [], {}, careful=False, block_size=block, handler=skip_row, text=header_line
+                )
             except ParseError:
+                if header_line is not None:  # said as the whole file's read says it
+                    header_line = None
+                    continue
                 if block >= MAX_BLOCK_BYTES:
                     raise
                 block *= BLOCK_GROWTH  # a header (or first record) longer than the block
@@ -486,14 +603,22 @@ class CsvReader:
         if not self._checks_quotes or self._is_copy_only is False:
             return bool(self._is_copy_only)
         quote = self.quote or '"'
-        texts = [*(record.text for record in skipped), *self.column_names()]
-        if not any(quote in text for text in texts) and not any(
-            pc.any(pc.match_substring(column, quote)).as_py()
-            for column in batch.columns
-            if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
-        ):
-            return False
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        if self._whole_text is not None:
+            # A small file in memory: one scan of its bytes decides, cheaper than looking
+            # for the quote in each column of each batch first (issue 12). A mid-field
+            # quote leaves a quote in a value, so the answer is the same.
+            if quote.encode() not in self._whole_text:
+                self._is_copy_only = False
+                return False
+        else:
+            texts = [*(record.text for record in skipped), *self.column_names()]
+            if not any(quote in text for text in texts) and not any(
+                pc.any(pc.match_substring(column, quote)).as_py()
+                for column in batch.columns
+                if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+            ):
+                return False
+        with self._open_text() as raw:
             self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
         if self._is_copy_only:
             logger.info(
@@ -511,7 +636,7 @@ class CsvReader:
             columns=len(self.column_names()),
             keeps_blank_lines=self._keeps_blank_lines,
         )
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             for row in exact_rows(
                 raw, rules, skip_lines=self.options.skip_rows, has_header=self.options.header
             ):
@@ -619,7 +744,7 @@ class CsvReader:
         csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_BYTES))
         quote = None if self.is_text_style else self.quote
         escape = None if self.is_text_style else self.options.escape
-        with open_utf8_binary(self.file, self.encoding) as raw:
+        with self._open_text() as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             tap = LineTap(text)
             reader = csv.reader(

@@ -14,6 +14,7 @@ rejected one by one, rather than the whole file turned into other characters.
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -131,8 +132,14 @@ _cache: dict[tuple[str, int, int, str | None], TextEncoding] = {}
 _cache_lock = threading.Lock()
 
 
-def resolve_encoding(file: SourceFile, declared: str | None) -> TextEncoding:
-    """The encoding to read ``file`` with; detection looks at the whole file, not a chunk."""
+def resolve_encoding(
+    file: SourceFile, declared: str | None, *, content: bytes | None = None
+) -> TextEncoding:
+    """The encoding to read ``file`` with; detection looks at the whole file, not a chunk.
+
+    ``content``: the whole file's (decompressed) bytes, when the caller holds
+    them already (a small file read once, issue 12); detection then reads no file.
+    """
     if not is_auto(declared):
         assert declared is not None
         return TextEncoding(codecs.lookup(declared).name, "declared")
@@ -142,7 +149,7 @@ def resolve_encoding(file: SourceFile, declared: str | None) -> TextEncoding:
         known = _cache.get(key)
     if known is not None:
         return known
-    found = _detect(whole)
+    found = _detect(whole, content)
     if found.is_detected:
         logger.info("%s: not UTF-8; read as %s", file.path, found.describe())
     with _cache_lock:
@@ -152,16 +159,20 @@ def resolve_encoding(file: SourceFile, declared: str | None) -> TextEncoding:
     return found
 
 
-def _detect(file: SourceFile) -> TextEncoding:
+def _open_bytes(file: SourceFile, content: bytes | None) -> IO[bytes]:
+    return open_binary(file) if content is None else io.BytesIO(content)
+
+
+def _detect(file: SourceFile, content: bytes | None = None) -> TextEncoding:
     try:
-        with open_binary(file) as raw:
+        with _open_bytes(file, content) as raw:
             block = raw.read(SCAN_BLOCK_BYTES)
             for bom, name in _BOMS:
                 if block.startswith(bom):
                     return TextEncoding(name, "byte-order mark")
             if _is_clean_utf8(block, raw):
                 return TextEncoding("utf-8", "utf-8")
-        with open_binary(file) as raw:  # some byte is not UTF-8: count them from the start
+        with _open_bytes(file, content) as raw:  # some byte is not UTF-8: count them from the start
             scan = _Utf8Scan()
             while block := raw.read(SCAN_BLOCK_BYTES):
                 scan.add(block)

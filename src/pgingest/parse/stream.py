@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from pgingest.decompression import DecompressionGuard, check_compression_ratio
 from pgingest.discover import SourceFile
-from pgingest.errors import ParseError, SourceError
+from pgingest.errors import ParseError, PgIngestError, SourceError
 from pgingest.remote import local_copy, temporary_folder
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "open_utf8_binary",
     "open_utf8_stream",
     "printable",
+    "read_whole_if_small",
     "sniff_compression",
     "source_error",
 ]
@@ -264,6 +265,28 @@ class _ArrowRaw(io.RawIOBase):
 def open_binary(file: SourceFile) -> IO[bytes]:
     """A Python binary file of the file's decompressed bytes."""
     return io.BufferedReader(_ArrowRaw(open_stream(file)), STREAM_BUFFER_BYTES)
+
+
+def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
+    """The whole file's decompressed bytes when they are at most ``limit``, else None.
+
+    For small files (issue 12): their readers then sniff, detect, parse the
+    header and the rows from these bytes instead of opening the file four
+    times. None too for a chunk, or when the file cannot be read here: the
+    ordinary path then reads it and says what is wrong in its own words (a
+    remote object that cannot be fetched fails here, as it would there).
+    """
+    if file.chunk is not None or file.size > limit:
+        return None
+    local_path(file)  # a remote object's fetch fails here as before, with its own retries
+    try:
+        with open_binary(file) as raw:
+            content = raw.read(limit + 1)
+            if len(content) > limit or raw.read(1):
+                return None
+    except (PgIngestError, OSError, pa.ArrowException):
+        return None
+    return content
 
 
 def open_seekable(file: SourceFile) -> tuple[str, bool]:
