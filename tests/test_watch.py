@@ -443,7 +443,13 @@ def test_the_database_going_away_is_waited_out_and_nothing_is_lost(
         gate.down()
         for index in range(5):
             drop_by_rename(landing / "incoming", f"during-{index}.csv", csv_rows(100 + index, 1))
-        wait_for(lambda: "cannot be reached" in watch.output(), what="the outage in the log")
+        # A loaded machine can take a while to notice: the files settle, a run starts, its
+        # connection is refused and retried under the db policy before the line is logged.
+        wait_for(
+            lambda: "cannot be reached" in watch.output(),
+            what="the outage in the log",
+            seconds=2 * DEADLINE_SECONDS,
+        )
 
         def unhealthy() -> bool:
             try:
