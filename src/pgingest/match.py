@@ -283,43 +283,61 @@ def _likely_delimiter(names: list[str]) -> str | None:
 def _lineage_column(table: Table, source: Source, file: SourceFile) -> TargetColumn | None:
     if source.file_column is None:
         return None
-    column = table.column(source.file_column)
-    if column is None:
-        raise SourceError(
-            f"table {table.name} has no column {source.file_column!r} (the source's file_column)",
-            hint="add it as a text column, or let create: true make the table",
-            path=file.path,
-            table=str(table.name),
-        )
-    if column.kind is not Kind.TEXT:
-        raise SourceError(
-            f"file_column {source.file_column!r} of table {table.name} is {column.type.name}; "
-            "it must be text",
-            path=file.path,
-            table=str(table.name),
-        )
-    return column
+    return _setting_column(
+        table,
+        file,
+        _SettingColumn("file_column", source.file_column, Kind.TEXT, "text"),
+        missing_hint="add it as a text column, or let create: true make the table",
+    )
 
 
 def _rescued_column(table: Table, source: Source, file: SourceFile) -> TargetColumn | None:
     """The source's rescued_column in the table: it must be a jsonb column."""
     if source.rescued_column is None:
         return None
-    column = table.column(source.rescued_column)
+    name = source.rescued_column
+    return _setting_column(
+        table,
+        file,
+        _SettingColumn("rescued_column", name, Kind.JSONB, "jsonb"),
+        missing_hint=f"add it (ALTER TABLE {table.name} ADD COLUMN {name} jsonb), "
+        'or set "create": true to let pgingest add it',
+        wrong_kind_hint="change the column's type to jsonb, or name another column",
+    )
+
+
+@dataclass(frozen=True)
+class _SettingColumn:
+    """A column a source setting names (file_column, rescued_column) and the kind it needs."""
+
+    setting: str
+    name: str
+    kind: Kind
+    kind_name: str
+
+
+def _setting_column(
+    table: Table,
+    file: SourceFile,
+    wanted: _SettingColumn,
+    *,
+    missing_hint: str,
+    wrong_kind_hint: str | None = None,
+) -> TargetColumn:
+    """The table's column a setting names; a clear error when it is missing or of another kind."""
+    column = table.column(wanted.name)
     if column is None:
         raise SourceError(
-            f"table {table.name} has no column {source.rescued_column!r} (the source's "
-            "rescued_column)",
-            hint=f"add it (ALTER TABLE {table.name} ADD COLUMN {source.rescued_column} jsonb), "
-            'or set "create": true to let pgingest add it',
+            f"table {table.name} has no column {wanted.name!r} (the source's {wanted.setting})",
+            hint=missing_hint,
             path=file.path,
             table=str(table.name),
         )
-    if column.kind is not Kind.JSONB:
+    if column.kind is not wanted.kind:
         raise SourceError(
-            f"rescued_column {source.rescued_column!r} of table {table.name} is "
-            f"{column.type.name}; it must be jsonb",
-            hint="change the column's type to jsonb, or name another column",
+            f"{wanted.setting} {wanted.name!r} of table {table.name} is {column.type.name}; "
+            f"it must be {wanted.kind_name}",
+            hint=wrong_kind_hint,
             path=file.path,
             table=str(table.name),
         )
