@@ -39,7 +39,7 @@ from generate import BENCH_OUT, ensure_generated
 from peers import PGINGEST
 
 SAMPLE_RATE = 250  # samples per second: 4 ms resolution, little overhead
-WORKER_MARK = "load_unit"  # a frame every load worker's stack passes through
+WORKER_MARK = "run_job"  # a frame every load worker's stack passes through (a file or a group)
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:]*)(?::(?P<line>\d+))?\)$")
 TOP = 40
 
