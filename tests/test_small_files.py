@@ -355,3 +355,39 @@ def test_each_row_names_its_own_file_and_columns_may_come_in_any_order(
     ).fetchone()
     assert wrong == (0,)
     assert max(_files_per_transaction(db)) > 1
+
+
+def test_a_groups_files_are_converted_together_each_row_counted_for_its_own_file(
+    db: psycopg.Connection[Any],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Consecutive files of a group share one conversion per batch_size rows (its cost is
+    mostly per call); a file whose columns differ starts a conversion of its own."""
+    db.execute("CREATE TABLE t (id bigint, label text, note text)")
+    expected = _write(tmp_path / "data", 60)
+    wide = tmp_path / "data" / "f-0031.csv"  # a note column: its batches convert apart
+    lines = wide.read_text().splitlines()[1:]
+    wide.write_text(
+        "id,label,note\n" + "".join(f"{line},n{line.split(',')[0]}\n" for line in lines)
+    )
+    calls: list[int] = []
+    convert = group_module.convert_batch
+
+    def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(batch.num_rows)
+        return convert(batch, *args, **kwargs)
+
+    monkeypatch.setattr(group_module, "convert_batch", counted)
+    report = _run(database_url, tmp_path, settings={"batch_size": 200})
+    assert report.failed_files == []
+    assert report.records_inserted == expected
+    assert sum(calls) == expected
+    assert len(calls) < 60 / 2, calls  # 5 files of 40 rows per call of 200 rows
+    assert max(calls) <= 200 + ROWS
+    assert _manifest(db) == {f"f-{i:04d}.csv": ROWS for i in range(60)}
+    assert db.execute("SELECT count(*) FROM t WHERE note IS NOT NULL").fetchone() == (ROWS,)
+    assert db.execute(
+        "SELECT count(*) FROM t WHERE note <> 'n' || id OR label <> 'label ' || id"
+    ).fetchone() == (0,)

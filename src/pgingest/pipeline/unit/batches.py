@@ -34,7 +34,7 @@ from pgingest.report.metrics import Metrics
 from pgingest.store.rejects import Reject
 from pgingest.validate import RuleFinding
 
-__all__ = ["CopyRows", "copy_rows"]
+__all__ = ["CopyRows", "copy_rows", "fast_convert_context", "parsed_batches"]
 
 # Formats whose numbers arrive as text: the fast path parses their floats itself.
 TEXT_FORMATS = ("csv", "tsv", "json", "ndjson")
@@ -59,17 +59,36 @@ class _Strategy(Protocol):
 
 def copy_rows(attempt: Attempt) -> None:
     """Every row of the file into the destination, batch by batch, as the mode says."""
-    metrics = attempt.context.metrics
-    read_plan = attempt.plan.read_plan(
-        batch_rows=attempt.context.batch_rows, careful=attempt.is_careful
-    )
     opened = _careful_copy(attempt) if attempt.is_careful else _fast_copy(attempt)
     with opened as strategy:
-        for batch in _timed_batches(iter(attempt.reader.read(read_plan)), metrics):
+        for batch in parsed_batches(attempt):
             data, records = _checked(attempt, strategy, batch)
             copied = strategy.write(batch, data, records)
             attempt.tally.copied += copied
             attempt.context.reporter.rows_loaded(attempt.unit.file, rows=copied, fraction=0.0)
+
+
+def parsed_batches(attempt: Attempt) -> Iterator[SourceBatch]:
+    """The file's batches as its reader parses them (timed), each counted in the tally.
+
+    The records the reader skipped are the attempt's rejects from here on.
+    """
+    read_plan = attempt.plan.read_plan(
+        batch_rows=attempt.context.batch_rows, careful=attempt.is_careful
+    )
+    tally = attempt.tally
+    for batch in _timed_batches(iter(attempt.reader.read(read_plan)), attempt.context.metrics):
+        tally.parsed += batch.num_rows + len(batch.skipped)
+        tally.rejects.extend(
+            Reject(record=s.record, error=s.reason, raw=s.text) for s in batch.skipped
+        )
+        yield batch
+
+
+def fast_convert_context(attempt: Attempt) -> ConvertContext:
+    """The fast mode's conversion: floats of text formats are parsed by pgingest, not the reader."""
+    file_format = attempt.unit.file.format
+    return replace(attempt.context.convert, floats_from_text=file_format in TEXT_FORMATS)
 
 
 def _timed_batches(batches: Iterator[SourceBatch], metrics: Metrics) -> Iterator[SourceBatch]:
@@ -89,8 +108,6 @@ def _checked(
 ) -> tuple[pa.RecordBatch, np.ndarray]:
     """The batch parsed, converted and through the rules, with each row's record number."""
     tally = attempt.tally
-    tally.parsed += batch.num_rows + len(batch.skipped)
-    tally.rejects.extend(Reject(record=s.record, error=s.reason, raw=s.text) for s in batch.skipped)
     with attempt.context.metrics.stage("convert"):
         converted = convert_batch(
             batch.data,
@@ -207,10 +224,7 @@ class _FastCopy:
 
     def __init__(self, attempt: Attempt, writer: CopyWriter, copied: CopyRows) -> None:
         self.bad_limit: int | None = 0  # the first bad value sends the file to careful mode
-        file_format = attempt.unit.file.format
-        self.convert_context = replace(
-            attempt.context.convert, floats_from_text=file_format in TEXT_FORMATS
-        )
+        self.convert_context = fast_convert_context(attempt)
         self.server = ServerInput(attempt.conn, before=writer.end_statement)
         self.nulled: frozenset[str] = frozenset()  # a bad value sends the file to careful mode
         self._attempt, self._writer, self._copied = attempt, writer, copied

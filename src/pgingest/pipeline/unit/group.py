@@ -25,21 +25,30 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 
+from pgingest.convert import convert_batch
 from pgingest.errors import LoadError
 from pgingest.load.connect import translate_db_error
 from pgingest.load.copy import CopyWriter
+from pgingest.load.server_input import ServerInput
 from pgingest.match import match_columns
 from pgingest.naming import TableName
-from pgingest.parse import open_reader
+from pgingest.parse import SourceBatch, open_reader
 from pgingest.pipeline.unit.attempt import Attempt
-from pgingest.pipeline.unit.batches import copy_rows
+from pgingest.pipeline.unit.batches import copy_rows, fast_convert_context, parsed_batches
 from pgingest.pipeline.unit.load import Landed, landed_result, load_unit
-from pgingest.pipeline.unit.model import LoadedElsewhereError, Tally, Unit, UnitContext
+from pgingest.pipeline.unit.model import (
+    LoadedElsewhereError,
+    RetryCarefullyError,
+    Tally,
+    Unit,
+    UnitContext,
+)
 from pgingest.pipeline.unit.result import UnitResult, detected_encoding, locate_rejects
 from pgingest.pipeline.unit.transaction import check_counts
 from pgingest.store.manifest import (
@@ -233,14 +242,18 @@ def _copy_together(waiting: deque[Unit], taken: list[Unit], ctx: UnitContext) ->
         with ctx.pool.connection() as conn:
             with conn.transaction():
                 bounds = _Bounds(ctx.metrics.now())
+                attempts: list[Attempt] = []
                 with _shared_copies(conn, ctx) as copies:
+                    together = _ConvertedTogether(conn, ctx, copies)
                     while waiting and bounds.has_room(ctx.metrics.now()):
                         unit = waiting.popleft()
                         taken.append(unit)
                         ctx.reporter.unit_started(unit.file)
-                        one = _copy_file(unit, ctx, conn, copies)
-                        bounds.add(unit, one.tally)
-                        landed.append(one)
+                        attempt = _copy_file(unit, ctx, conn, copies, together)
+                        bounds.add(unit, attempt.tally)
+                        attempts.append(attempt)
+                    together.flush()
+                landed.extend(_landed(attempt) for attempt in attempts)
                 if copies.skipped:
                     raise LoadError(
                         f"a trigger on the table turned {copies.skipped} rows away; "
@@ -325,31 +338,125 @@ def _shared_copies(conn: psycopg.Connection[Any], ctx: UnitContext) -> Iterator[
 
 
 def _copy_file(
-    unit: Unit, ctx: UnitContext, conn: psycopg.Connection[Any], copies: _SharedCopies
-) -> Landed:
-    """One file's rows into the group's COPY, through the fast path's parse, convert and rules."""
+    unit: Unit,
+    ctx: UnitContext,
+    conn: psycopg.Connection[Any],
+    copies: _SharedCopies,
+    together: _ConvertedTogether,
+) -> Attempt:
+    """One file's rows into the group's COPY, through the fast path's parse, convert and rules.
+
+    A plain file's batches join the neighbours' for one conversion (``together``);
+    one with batch rules or a rescued column goes through the file's own batch order.
+    """
     reader = open_reader(unit.file, unit.source)
     plan = match_columns(reader.column_names(), unit.table, unit.source, unit.file)
-    tally = Tally(lacking=plan.lacking)
+    rules = RuleChecker(unit.source.rules)
     attempt = Attempt(
-        unit,
-        plan,
-        reader,
-        ctx,
-        conn,
-        False,
-        None,
-        RuleChecker(unit.source.rules),
-        tally,
-        shared_writer=copies.writer_for(unit.table.name, plan.targets),
+        unit, plan, reader, ctx, conn, False, None, rules, Tally(lacking=plan.lacking)
     )
+    if not rules.batch_rules and plan.rescued is None:
+        for batch in parsed_batches(attempt):
+            together.add(attempt, batch)
+        return attempt
+    together.flush()
+    attempt = replace(attempt, shared_writer=copies.writer_for(unit.table.name, plan.targets))
     copy_rows(attempt)
+    return attempt
+
+
+def _landed(attempt: Attempt) -> Landed:
+    """A file whose rows are all in the group's COPY, checked and counted."""
+    tally = attempt.tally
     # A trigger's turned-away rows are known when the statement ends; the group
     # then rolls back (see _copy_together), so here every row copied is inserted.
     tally.inserted = tally.copied
+    attempt.check_limit()
     check_counts(attempt)
-    tally.rejects = locate_rejects(tally.rejects, reader)
-    return Landed(unit, tally, detected_encoding(reader))
+    tally.rejects = locate_rejects(tally.rejects, attempt.reader)
+    return Landed(attempt.unit, tally, detected_encoding(attempt.reader))
+
+
+@dataclass
+class _Piece:
+    attempt: Attempt
+    batch: SourceBatch
+
+
+class _ConvertedTogether:
+    """Parsed batches of consecutive files, converted as one batch and copied as one.
+
+    A 400-row file's conversion costs about what 5,000 rows cost (a few Arrow
+    kernel calls per column, fixed cost each; issue 12), so the group's files
+    share it: their batches gather until ``batch_rows`` rows, or until a file
+    whose columns or types differ, and are converted, and written, together.
+    Each row keeps its file: its file's lineage is added to its rows, and its
+    file's tally counts them. Conversion is value by value, so a value converts
+    to the same thing in any batch. A bad value raises (the fast path's rule),
+    and the group rolls back: each file then loads on its own.
+    """
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], ctx: UnitContext, copies: _SharedCopies
+    ) -> None:
+        self._conn, self._ctx, self._copies = conn, ctx, copies
+        self._pending: list[_Piece] = []
+        self._rows = 0
+        self._key: tuple[object, ...] | None = None
+
+    def add(self, attempt: Attempt, batch: SourceBatch) -> None:
+        """A file's parsed batch; converted and copied once enough rows have gathered."""
+        key = _together_key(attempt, batch)
+        if self._pending and key != self._key:
+            self.flush()
+        self._key = key
+        self._pending.append(_Piece(attempt, batch))
+        self._rows += batch.num_rows
+        if self._rows >= self._ctx.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Convert and copy what has gathered."""
+        pending, self._pending, self._rows = self._pending, [], 0
+        if not pending:
+            return
+        first = pending[0].attempt
+        writer = self._copies.writer_for(first.unit.table.name, first.plan.targets)
+        parsed = [piece.batch.data for piece in pending]
+        data = parsed[0] if len(parsed) == 1 else pa.concat_batches(parsed)
+        metrics = self._ctx.metrics
+        with metrics.stage("convert"):
+            converted = convert_batch(
+                data,
+                first.plan.converted_targets,
+                fast_convert_context(first),
+                limit=0,
+                server=ServerInput(self._conn, before=writer.end_statement),
+            )
+        if converted.bad:
+            raise RetryCarefullyError(converted.bad[0].reason)
+        outgoing, offset = [], 0
+        for piece in pending:
+            rows = piece.batch.num_rows
+            outgoing.append(piece.attempt.plan.with_lineage(converted.batch.slice(offset, rows)))
+            offset += rows
+        writer.write(outgoing[0] if len(outgoing) == 1 else pa.concat_batches(outgoing))
+        for piece in pending:
+            piece.attempt.tally.copied += piece.batch.num_rows
+            self._ctx.reporter.rows_loaded(
+                piece.attempt.unit.file, rows=piece.batch.num_rows, fraction=0.0
+            )
+
+
+def _together_key(attempt: Attempt, batch: SourceBatch) -> tuple[object, ...]:
+    """What batches converted and copied as one must share."""
+    plan = attempt.plan
+    return (
+        str(attempt.unit.table.name),
+        plan.targets,
+        fast_convert_context(attempt),
+        batch.data.schema,
+    )
 
 
 def _record(conn: psycopg.Connection[Any], landed: list[Landed], ctx: UnitContext) -> None:
