@@ -71,6 +71,23 @@ def test_canonical_integers_need_no_server_and_odd_ones_are_never_guessed() -> N
             _convert([odd], _type("smallint", "int2recv"))
 
 
+def test_a_hex_integer_is_odd_wherever_it_stands_and_a_slice_reads_its_own_values() -> None:
+    """The x of 0x is looked for in the array's bytes at once: a slice whose neighbour
+    holds one, or an X in any case, in any row, still reads exactly as value by value."""
+    smallint = _type("smallint", "int2recv")
+    texts = ["1", "0x1F", "2", "3", "0X10", "4"]
+    whole = pa.array(texts, pa.string())
+    assert convert_column(whole.slice(2, 2), smallint, CTX).to_pylist() == [2, 3]
+    assert convert_column(whole.slice(5, 1), smallint, CTX).to_pylist() == [4]
+    for row in (1, 4):
+        with pytest.raises(ValueError, match="needs PostgreSQL's own reading"):
+            convert_column(whole.slice(row, 1), smallint, CTX)
+    large = pa.array(["7", "0xA"], pa.large_string())
+    assert convert_column(large.slice(0, 1), smallint, CTX).to_pylist() == [7]
+    with pytest.raises(ValueError, match="needs PostgreSQL's own reading"):
+        convert_column(large, smallint, CTX)
+
+
 def test_the_server_reads_what_the_fast_path_cannot(db: psycopg.Connection[Any]) -> None:
     values, bad = _read(db, ["+42", " 5 ", "0xFFFF", "40000", "7"], "smallint")
     assert values == [42, 5, None, None, 7]

@@ -190,12 +190,31 @@ def _read_pattern(
     return TextRead(values, odd)
 
 
+def _holds_no_byte_of(array: pa.Array, letters: bytes) -> bool:
+    """Whether no value of a string array can hold any of ``letters`` (one scan of its bytes).
+
+    The data buffer holds every value's bytes end to end (and, for a slice, its
+    neighbours'): none of the letters in it means none in any value. False only
+    means "look value by value".
+    """
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return False
+    data = array.buffers()[2]
+    if data is None:
+        return True
+    raw = data.to_pybytes()  # a copy at memory speed; ``in`` then runs memchr
+    return not any(letters[i : i + 1] in raw for i in range(len(letters)))
+
+
+def _any_holds(array: pa.Array, texts: tuple[str, ...]) -> bool:
+    return any(pc.any(pc.match_substring(array, text)).as_py() for text in texts)
+
+
 def _read_integers(array: pa.Array, target: pa.DataType) -> TextRead:
     """Decimal integers in range. Arrow's cast also reads hex (0xFFFF into smallint is
     -1), so a value with an x is odd; the cast refuses the rest of what int2in/int4in/
     int8in would read differently (a sign, spaces, out of range), making them odd too."""
-    hexadecimal = pc.or_(pc.match_substring(array, "x"), pc.match_substring(array, "X"))
-    if not pc.any(hexadecimal).as_py():
+    if _holds_no_byte_of(array, b"xX") or not _any_holds(array, ("x", "X")):
         try:
             return TextRead(pc.cast(array, target), np.zeros(len(array), dtype=bool))
         except pa.ArrowInvalid:
