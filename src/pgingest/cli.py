@@ -230,20 +230,23 @@ def _watchers(
     stack: ExitStack, state: ProgressState, metrics: Metrics, options: RunCommandOptions
 ) -> list[Reporter]:
     """Who watches the run besides ``state``: Prometheus, bars or log lines, as asked."""
-    from pgingest.report.logs import LogProgress  # noqa: PLC0415 - imported when a command runs
-    from pgingest.report.prometheus import MetricsServer, RunCollector  # noqa: PLC0415
-    from pgingest.report.terminal import TerminalProgress  # noqa: PLC0415
-
     reporters: list[Reporter] = []
+    # Each view is imported only when asked for: a run's first COPY waits on its imports.
     if options.metrics_at is not None:
+        from pgingest.report.prometheus import MetricsServer, RunCollector  # noqa: PLC0415
+
         address, port = options.metrics_at
         collector = RunCollector(state, metrics)
         server = stack.enter_context(MetricsServer(collector, address=address, port=port))
         if not options.quiet:
             stderr.print(f"serving metrics at {server.url}", markup=False)
     if options.shows_progress and stderr.is_terminal:
+        from pgingest.report.terminal import TerminalProgress  # noqa: PLC0415
+
         reporters.append(stack.enter_context(TerminalProgress(state, stderr)))
     elif options.shows_progress:
+        from pgingest.report.logs import LogProgress  # noqa: PLC0415
+
         reporters.append(LogProgress(state))
     return reporters
 
