@@ -391,3 +391,33 @@ def test_a_groups_files_are_converted_together_each_row_counted_for_its_own_file
     assert db.execute(
         "SELECT count(*) FROM t WHERE note <> 'n' || id OR label <> 'label ' || id"
     ).fetchone() == (0,)
+
+
+def test_values_the_server_reads_convert_together_across_a_groups_files(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    """Odd spellings (read by the server's input function between COPY statements) in
+    files converted together land as COPY reads them, each row for its own file."""
+    db.execute("CREATE TABLE t (id bigint, at timestamptz, amount numeric(8,2))")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    spellings = ["May 5 2024 18:20", "2024-05-05 18:20:24+02", "05/06/2024", "epoch"]
+    for index in range(24):
+        lines = "".join(
+            f"{index * 10 + row},{spellings[(index + row) % 4]},{row}.5e0\n" for row in range(10)
+        )
+        (folder / f"f-{index:04d}.csv").write_text("id,at,amount\n" + lines)
+    report = _run(database_url, tmp_path)
+    assert report.failed_files == []
+    assert report.records_inserted == 240
+    db.execute("CREATE TEMP TABLE expected (id bigint, at_text text, amount_text text)")
+    with db.cursor().copy("COPY expected FROM STDIN (FORMAT csv)") as copy:
+        for path in sorted(folder.iterdir()):
+            copy.write(path.read_text().split("\n", 1)[1])
+    differ = db.execute(
+        "SELECT count(*) FROM t JOIN expected e USING (id)"
+        " WHERE t.at IS DISTINCT FROM e.at_text::timestamptz"
+        " OR t.amount IS DISTINCT FROM e.amount_text::numeric(8,2)"
+    ).fetchone()
+    assert differ == (0,)
+    assert max(_files_per_transaction(db)) > 1
