@@ -16,10 +16,12 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import struct
 import threading
 from dataclasses import dataclass, replace
 from typing import IO
 
+import pyarrow as pa
 from charset_normalizer import from_bytes
 
 from pgingest.discover import SourceFile
@@ -189,25 +191,69 @@ def _detect(file: SourceFile, content: bytes | None = None) -> TextEncoding:
 def _is_clean_utf8(first: bytes, raw: IO[bytes]) -> bool:
     """Whether the rest of the file, from ``first`` on, is valid UTF-8 without U+FFFD.
 
-    The common case, decided by the strict C decoder at memory speed (issue 12:
-    the counting scan below cost ~12 % of a 2M-row CSV load's client CPU). Its
-    answer is exactly the counting scan's "no invalid byte": the scan counts
-    replacement characters, so a file holding U+FFFD itself takes the scan too.
+    The common case, decided at memory speed (issue 12: the counting scan below
+    cost ~12 % of a 2M-row CSV load's client CPU). Its answer is exactly the
+    counting scan's "no invalid byte": the scan counts replacement characters,
+    so a file holding U+FFFD itself takes the scan too. Arrow validates each
+    block in place: Python's strict decoder gave the same verdict, but built a
+    str of each block (~0.65 s of a 2M-row load; a 50 MB file ~0.10 s, now
+    ~0.02 s). A character cut by the block's end is carried into the next block.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    carried = b""
     block = first
-    try:
-        while block:
-            is_skippable = block.isascii() and not decoder.getstate()[0]
-            if not is_skippable and _REPLACEMENT in decoder.decode(block):
+    while block:
+        if carried:
+            block, carried = carried + block, b""
+        if not block.isascii():
+            cut = _cut_character(block)
+            if not _is_valid_utf8(block, len(block) - cut) or _holds_replacement(block):
                 return False
-            block = raw.read(SCAN_BLOCK_BYTES)
-        return _REPLACEMENT not in decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
+            carried = block[len(block) - cut :] if cut else b""
+        block = raw.read(SCAN_BLOCK_BYTES)
+    return not carried  # the file ends inside a character
+
+
+# U+FFFD as UTF-8. In valid UTF-8 these bytes are that character and nothing else; a
+# U+FFFD cut by a block's end is carried whole into the next block (_cut_character).
+_REPLACEMENT_BYTES = "\ufffd".encode()
+
+
+def _holds_replacement(block: bytes) -> bool:
+    """Whether U+FFFD's bytes occur in the block.
+
+    Its first byte is looked for first: a one-byte search runs at memory speed,
+    the three-byte one at ~1.5 GB/s, and most text has no character from U+F000
+    to U+FFFF (lead byte EF) at all.
+    """
+    return _REPLACEMENT_BYTES[:1] in block and _REPLACEMENT_BYTES in block
+
+
+def _cut_character(block: bytes) -> int:
+    """How many of the block's last bytes begin a character that the block does not finish.
+
+    0 when the block ends on a whole character (or on bytes that are invalid
+    whatever follows: they are left to the validation of this block).
+    """
+    for back in range(1, min(3, len(block)) + 1):
+        byte = block[-back]
+        if 0x80 <= byte < 0xC0:
+            continue  # a continuation byte: the character began before it
+        if byte < 0x80:
+            return 0  # ASCII: a whole character
+        length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4  # by the leading byte
+        return back if length > back else 0
+    return 0
+
+
+def _is_valid_utf8(block: bytes, size: int) -> bool:
+    """Whether the block's first ``size`` bytes are valid UTF-8, checked by Arrow in place."""
+    offsets = pa.py_buffer(struct.pack("=qq", 0, size))  # one string: the block's first bytes
+    text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(block))
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
         return False
-
-
-_REPLACEMENT = "\ufffd"
+    return True
 
 
 class _Utf8Scan:
