@@ -315,7 +315,7 @@ def test_groups_run_as_dask_tasks(
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # None still serves on 8787, which may be taken
             worker_dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster.scheduler_address, set_as_default=False) as client,

@@ -27,6 +27,7 @@ import io
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import IO, Any
 
@@ -53,6 +54,7 @@ from pgingest.parse.csv_parts import (
 )
 from pgingest.parse.encoding import TextEncoding, resolve_encoding
 from pgingest.parse.header_names import distinct_names
+from pgingest.parse.record_count import count_records
 from pgingest.parse.sniff import Dialect, sniff_file_dialect
 from pgingest.parse.stream import (
     local_path,
@@ -62,6 +64,7 @@ from pgingest.parse.stream import (
     printable,
     read_whole_if_small,
     source_error,
+    stored_last_byte,
 )
 from pgingest.parse.text_format import (
     TEXT_NULL,
@@ -71,7 +74,7 @@ from pgingest.parse.text_format import (
 )
 from pgingest.parse.text_rows import TextRow, text_batches
 
-__all__ = ["CsvReader"]
+__all__ = ["CsvReader", "Records"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +96,14 @@ MAX_BLOCK_BYTES = 64 << 20
 # four times and its header with a parse of the whole first block cost ~31 % of the
 # workers' time (issue 12). report/position.py does not probe files this small.
 WHOLE_FILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Records:
+    """A small file's records as text (after its header line), and how many there are."""
+
+    text: bytes
+    count: int
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -300,7 +311,13 @@ class CsvReader:
         """
         if text is None:
             text = self._whole_text
-        for ends_in_newline in (False, True):
+        # pyarrow reads a last record without a line break differently: in `1,"a",` the
+        # empty last field becomes "" where COPY (and pyarrow, given the line break) reads
+        # NULL. So the text always ends in one (a line break more changes nothing else).
+        if text and not text.endswith(b"\n"):
+            text += b"\n"
+        add_newline = text is None and not self._stored_text_ends_in_newline()
+        for ends_in_newline in (True,) if add_newline else (False, True):
             stream = (
                 open_utf8_stream(self.file, self.encoding)
                 if text is None
@@ -326,6 +343,16 @@ class CsvReader:
                 stream.close()
                 raise self._error(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stored_text_ends_in_newline(self) -> bool:
+        """Whether the file's text is known, from its last stored byte, to end in a line feed.
+
+        False when it does not, or cannot be told without reading it all (compressed,
+        or in another encoding): FinalNewline then adds one where it is missing.
+        """
+        if self.encoding != "utf-8":
+            return False
+        return stored_last_byte(self.file) == b"\n"
 
     @cached_property
     def _lacks_final_newline(self) -> bool:
@@ -512,6 +539,54 @@ class CsvReader:
                 )
             seen[name] = position
 
+    # --- small files read together ------------------------------------------------------
+
+    def records_to_read_together(self) -> Records | None:
+        """A small file's records as text another file's header can stand before, and their count.
+
+        For files of a group that pyarrow parses as one text (``read_together``).
+        None when the file is read alone: not small, not plain UTF-8, COPY's text
+        style, an escape character, a header that is not one plain line, fewer
+        than two columns (blank lines are records then), a quote in mid-field,
+        or a body whose count parse/record_count.py cannot be sure of.
+        """
+        text, first_line = self._whole_text, self._first_line
+        options = self.options
+        if (
+            text is None
+            or first_line is None
+            or self.text_encoding.how == "mostly utf-8"
+            or self.is_text_style
+            or options.escape is not None
+            or not options.header
+            or options.skip_rows
+            or options.column_names
+            or len(self.delimiter.encode()) != 1
+            or (self.quote is not None and len(self.quote.encode()) != 1)
+            or len(self.column_names()) < 2
+            or self._split_header_line(first_line) is None
+            or self._in_memory_needs_copy_rules()
+        ):
+            return None
+        body = text[len(first_line) :]
+        count = count_records(body, quote=self.quote)
+        if count is None:
+            return None
+        return Records(body if body.endswith(b"\n") or not body else body + b"\n", count)
+
+    def read_together(self, bodies: list[bytes], plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+        """The rows of ``bodies`` (``records_to_read_together``'s, of files whose header
+        names, dialect and plan are this file's), parsed under this file's header as one text."""
+        types = {c.name: c.native_type or pa.string() for c in plan.columns}
+        assert self._first_line is not None
+        reader = self._open(
+            plan.names, types, careful=False, text=self._first_line + b"".join(bodies)
+        )
+        try:
+            yield from arrow_batches(reader, self._error)
+        finally:
+            reader.close()
+
     # --- batches -----------------------------------------------------------------------
 
     def read(self, plan: ReadPlan) -> Iterator[SourceBatch]:
@@ -604,20 +679,33 @@ class CsvReader:
             return bool(self._is_copy_only)
         quote = self.quote or '"'
         if self._whole_text is not None:
-            # A small file in memory: one scan of its bytes decides, cheaper than looking
-            # for the quote in each column of each batch first (issue 12). A mid-field
-            # quote leaves a quote in a value, so the answer is the same.
-            if quote.encode() not in self._whole_text:
-                self._is_copy_only = False
-                return False
-        else:
-            texts = [*(record.text for record in skipped), *self.column_names()]
-            if not any(quote in text for text in texts) and not any(
-                pc.any(pc.match_substring(column, quote)).as_py()
-                for column in batch.columns
-                if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
-            ):
-                return False
+            return self._in_memory_needs_copy_rules()
+        texts = [*(record.text for record in skipped), *self.column_names()]
+        if not any(quote in text for text in texts) and not any(
+            pc.any(pc.match_substring(column, quote)).as_py()
+            for column in batch.columns
+            if pa.types.is_string(column.type) or pa.types.is_binary(column.type)
+        ):
+            return False
+        return self._scan_for_mid_field_quotes()
+
+    def _in_memory_needs_copy_rules(self) -> bool:
+        """_needs_copy_rules for a small file in memory: one scan of its bytes decides.
+
+        Cheaper than looking for the quote in each column of each batch first
+        (issue 12). A mid-field quote leaves a quote in a value, so the answer is
+        the same.
+        """
+        assert self._whole_text is not None
+        if not self._checks_quotes or self._is_copy_only is False:
+            return bool(self._is_copy_only)
+        if (self.quote or '"').encode() not in self._whole_text:
+            self._is_copy_only = False
+            return False
+        return self._scan_for_mid_field_quotes()
+
+    def _scan_for_mid_field_quotes(self) -> bool:
+        quote = self.quote or '"'
         with self._open_text() as raw:
             self._is_copy_only = has_mid_field_quotes(raw, delimiter=self.delimiter, quote=quote)
         if self._is_copy_only:

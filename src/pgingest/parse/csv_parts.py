@@ -58,20 +58,24 @@ sys.unraisablehook = _quiet_undecodable_rows(sys.unraisablehook)
 
 
 class FinalNewline(io.RawIOBase):
-    """An Arrow stream with a line break added at its end."""
+    """An Arrow stream with a line break added at its end, unless it ends in one."""
 
     def __init__(self, stream: pa.NativeFile) -> None:
         super().__init__()
         self._stream = stream
         self._done = False
+        self._last = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         data = self._stream.read(len(buffer))
-        if not data and not self._done:
-            self._done, data = True, b"\n"
+        if data:
+            self._last = data[-1:]
+        elif not self._done:
+            self._done = True
+            data = b"" if self._last == b"\n" else b"\n"
         memoryview(buffer)[: len(data)] = data
         return len(data)
 

@@ -39,6 +39,7 @@ from pgingest.load.server_input import ServerInput
 from pgingest.match import match_columns
 from pgingest.naming import TableName
 from pgingest.parse import SourceBatch, open_reader
+from pgingest.parse.csv import CsvReader, Records
 from pgingest.pipeline.unit.attempt import Attempt
 from pgingest.pipeline.unit.batches import copy_rows, fast_convert_context, parsed_batches
 from pgingest.pipeline.unit.load import Landed, landed_result, load_unit
@@ -245,13 +246,15 @@ def _copy_together(waiting: deque[Unit], taken: list[Unit], ctx: UnitContext) ->
                 attempts: list[Attempt] = []
                 with _shared_copies(conn, ctx) as copies:
                     together = _ConvertedTogether(conn, ctx, copies)
+                    read = _ReadTogether(ctx, together)
                     while waiting and bounds.has_room(ctx.metrics.now()):
                         unit = waiting.popleft()
                         taken.append(unit)
                         ctx.reporter.unit_started(unit.file)
-                        attempt = _copy_file(unit, ctx, conn, copies, together)
+                        attempt = _copy_file(unit, ctx, copies, read)
                         bounds.add(unit, attempt.tally)
                         attempts.append(attempt)
+                    read.flush()
                     together.flush()
                 landed.extend(_landed(attempt) for attempt in attempts)
                 if copies.skipped:
@@ -294,7 +297,7 @@ class _SharedCopies:
     """One COPY statement for consecutive files that write the same table and columns."""
 
     def __init__(self, conn: psycopg.Connection[Any], ctx: UnitContext) -> None:
-        self._conn, self._ctx = conn, ctx
+        self.conn, self._ctx = conn, ctx
         self._key: tuple[str, list[TargetColumn]] | None = None
         self._cursor: psycopg.Cursor[Any] | None = None
         self._writer: CopyWriter | None = None
@@ -305,7 +308,7 @@ class _SharedCopies:
         key = (str(table), columns)
         if self._writer is None or key != self._key:
             self.end()
-            self._cursor = self._conn.cursor()
+            self._cursor = self.conn.cursor()
             self._writer = CopyWriter(self._cursor, table, columns, metrics=self._ctx.metrics)
             self._key = key
         return self._writer
@@ -337,32 +340,99 @@ def _shared_copies(conn: psycopg.Connection[Any], ctx: UnitContext) -> Iterator[
     copies.end()
 
 
-def _copy_file(
-    unit: Unit,
-    ctx: UnitContext,
-    conn: psycopg.Connection[Any],
-    copies: _SharedCopies,
-    together: _ConvertedTogether,
-) -> Attempt:
+def _copy_file(unit: Unit, ctx: UnitContext, copies: _SharedCopies, read: _ReadTogether) -> Attempt:
     """One file's rows into the group's COPY, through the fast path's parse, convert and rules.
 
-    A plain file's batches join the neighbours' for one conversion (``together``);
-    one with batch rules or a rescued column goes through the file's own batch order.
+    A plain file's batches join the neighbours' for one conversion (``read.together``),
+    and a small plain CSV file's records are parsed with theirs (``read``); a file
+    with batch rules or a rescued column goes through the file's own batch order.
     """
     reader = open_reader(unit.file, unit.source)
     plan = match_columns(reader.column_names(), unit.table, unit.source, unit.file)
     rules = RuleChecker(unit.source.rules)
-    attempt = Attempt(
-        unit, plan, reader, ctx, conn, False, None, rules, Tally(lacking=plan.lacking)
-    )
+    tally = Tally(lacking=plan.lacking)
+    attempt = Attempt(unit, plan, reader, ctx, copies.conn, False, None, rules, tally)
     if not rules.batch_rules and plan.rescued is None:
+        records = reader.records_to_read_together() if isinstance(reader, CsvReader) else None
+        if records is not None:
+            read.add(attempt, records)
+            return attempt
+        read.flush()
         for batch in parsed_batches(attempt):
-            together.add(attempt, batch)
+            read.together.add(attempt, batch)
         return attempt
-    together.flush()
+    read.flush()
+    read.together.flush()
     attempt = replace(attempt, shared_writer=copies.writer_for(unit.table.name, plan.targets))
     copy_rows(attempt)
     return attempt
+
+
+# Text of small files parsed as one, at most (besides batch_size rows): bounds the memory
+# that the texts and their parsed rows hold at once.
+READ_TOGETHER_BYTES = 4 << 20
+
+
+class _ReadTogether:
+    """Small CSV files' records parsed as one text: one pyarrow reader for several files.
+
+    Opening pyarrow's reader was the largest cost left per 400-row file
+    (issue 12). Consecutive files whose header names, dialect and read plan
+    agree have their records (each file's text after its header line) parsed
+    under the first one's header; each file's rows are told apart by its count
+    of records (parse/record_count.py). The counts must add up to the rows
+    read, or the group rolls back and each file loads alone.
+    """
+
+    def __init__(self, ctx: UnitContext, together: _ConvertedTogether) -> None:
+        self._ctx, self.together = ctx, together
+        self._pending: list[tuple[Attempt, Records]] = []
+        self._bytes = self._rows = 0
+        self._key: tuple[object, ...] | None = None
+
+    def add(self, attempt: Attempt, records: Records) -> None:
+        """A file's records; parsed once enough have gathered."""
+        reader = attempt.reader
+        assert isinstance(reader, CsvReader)
+        read_plan = attempt.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
+        key = (tuple(reader.column_names()), reader.dialect, read_plan.columns)
+        if self._pending and key != self._key:
+            self.flush()
+        self._key = key
+        attempt.tally.parsed += records.count
+        self._pending.append((attempt, records))
+        self._bytes += len(records.text)
+        self._rows += records.count
+        if self._rows >= self._ctx.batch_rows or self._bytes >= READ_TOGETHER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Parse what has gathered and hand each file's rows on, in the files' order."""
+        pending, self._pending, self._bytes, self._rows = self._pending, [], 0, 0
+        if not pending:
+            return
+        first = pending[0][0]
+        reader = first.reader
+        assert isinstance(reader, CsvReader)
+        read_plan = first.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
+        metrics = self._ctx.metrics
+        start = metrics.now()
+        parsed = list(reader.read_together([records.text for _, records in pending], read_plan))
+        metrics.record_stage("parse", start, metrics.now())
+        rows, counted = sum(b.num_rows for b in parsed), sum(r.count for _, r in pending)
+        if rows != counted:
+            raise LoadError(
+                f"{len(pending)} small files read together gave {rows} rows against "
+                f"{counted} records counted; each is read alone",
+                path=first.unit.file.path,
+            )
+        table = pa.Table.from_batches(parsed, schema=parsed[0].schema) if parsed else None
+        offset = 0
+        for attempt, records in pending:
+            if table is not None and records.count:
+                piece = table.slice(offset, records.count).combine_chunks()
+                self.together.add(attempt, SourceBatch(piece.to_batches()[0], 0))
+            offset += records.count
 
 
 def _landed(attempt: Attempt) -> Landed:
