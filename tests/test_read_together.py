@@ -82,7 +82,7 @@ def test_files_read_together_load_as_copy_loads_each_alone(
     report = _load(database_url, tmp_path, "t", db)
     assert report.failed_files == []
     assert sum(calls) >= 70, calls  # most files were parsed with others
-    assert max(calls) > 1, calls
+    assert len(calls) < 30, calls  # several files to a reader (batch_size 200: ~13)
     together = _per_file_rows(db, "t")
 
     # The same files, each parsed alone (the path every other test checks against COPY).

@@ -395,7 +395,7 @@ class _ReadTogether:
         reader = attempt.reader
         assert isinstance(reader, CsvReader)
         read_plan = attempt.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
-        key = (tuple(reader.column_names()), reader.dialect, read_plan.columns)
+        key = (tuple(reader.column_names()), reader.delimiter, reader.quote, read_plan.columns)
         if self._pending and key != self._key:
             self.flush()
         self._key = key
