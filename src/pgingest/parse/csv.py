@@ -46,8 +46,8 @@ from pgingest.parse.csv_exact import CsvRules, exact_rows, has_mid_field_quotes
 from pgingest.parse.csv_parts import (
     CarefulReading,
     CarefulRules,
-    FinalNewline,
     LineTap,
+    PyarrowInput,
     arrow_batches,
     as_binary,
     skip_row,
@@ -144,6 +144,7 @@ class CsvReader:
         self._declared_encoding = encoding
         self._names: list[str] | None = None
         self._is_copy_only: bool | None = None  # see _needs_copy_rules
+        self._input: PyarrowInput | None = None  # what pyarrow reads of a streamed file
 
     @cached_property
     def _whole_bytes(self) -> bytes | None:
@@ -314,17 +315,23 @@ class CsvReader:
         # pyarrow reads a last record without a line break differently: in `1,"a",` the
         # empty last field becomes "" where COPY (and pyarrow, given the line break) reads
         # NULL. So the text always ends in one (a line break more changes nothing else).
-        if text and not text.endswith(b"\n"):
-            text += b"\n"
+        if text is not None:
+            if text and not text.endswith(b"\n"):
+                text += b"\n"
+            # One block: pyarrow can lose the LF of a CRLF cut between blocks (PyarrowInput).
+            block_size = max(block_size, len(text) + 1)
         add_newline = text is None and not self._stored_text_ends_in_newline()
         for ends_in_newline in (True,) if add_newline else (False, True):
-            stream = (
-                open_utf8_stream(self.file, self.encoding)
-                if text is None
-                else pa.BufferReader(text)
-            )
-            if ends_in_newline:
-                stream = pa.PythonFile(io.BufferedReader(FinalNewline(stream)), mode="r")
+            stream: pa.NativeFile
+            if text is None:
+                self._input = PyarrowInput(
+                    open_utf8_stream(self.file, self.encoding),
+                    final_newline=ends_in_newline,
+                    quote=self.quote.encode() if self._checks_quotes and self.quote else None,
+                )
+                stream = pa.PythonFile(self._input, mode="r")
+            else:
+                stream = pa.BufferReader(text)
             try:
                 return pcsv.open_csv(
                     stream,
@@ -348,7 +355,7 @@ class CsvReader:
         """Whether the file's text is known, from its last stored byte, to end in a line feed.
 
         False when it does not, or cannot be told without reading it all (compressed,
-        or in another encoding): FinalNewline then adds one where it is missing.
+        or in another encoding): PyarrowInput then adds one where it is missing.
         """
         if self.encoding != "utf-8":
             return False
@@ -595,6 +602,8 @@ class CsvReader:
             logger.warning("%s: %s", self.file.path, self._header_warning)
             self._header_warning = None
         self.column_names()  # whether blank lines are records depends on the column count
+        if self._small_file_quote_is_open():
+            raise self._open_quote_error()
         if self._is_copy_only:
             return rebatch(self._read_by_copy_rules(plan, start=0), plan.batch_rows)
         if plan.careful:
@@ -614,6 +623,7 @@ class CsvReader:
                     batch = self._decoded(parsed, np.arange(record, record + parsed.num_rows))
                 yield SourceBatch(batch, record)
                 record += batch.num_rows
+            self._check_quotes_closed()
         finally:
             reader.close()
 
@@ -652,6 +662,7 @@ class CsvReader:
                 batch = pa.RecordBatch.from_pylist([], schema=schema)
             first = int(records[0]) if len(records) else 0
             yield SourceBatch(batch, first, records if len(records) else None, tuple(skipped))
+        self._check_quotes_closed()
 
     # --- quotes in mid-field -------------------------------------------------------------
 
@@ -699,10 +710,38 @@ class CsvReader:
         assert self._whole_text is not None
         if not self._checks_quotes or self._is_copy_only is False:
             return bool(self._is_copy_only)
-        if (self.quote or '"').encode() not in self._whole_text:
+        quote = (self.quote or '"').encode()
+        if quote not in self._whole_text:
             self._is_copy_only = False
             return False
         return self._scan_for_mid_field_quotes()
+
+    def _check_quotes_closed(self) -> None:
+        """After a streamed file's last record: an odd number of quotes leaves a value open.
+
+        pyarrow reads it as if it were closed. A file with a quote in mid-field is
+        read again by COPY's rules (which set the open record aside); any other is
+        refused, as COPY refuses it. PyarrowInput counts the quotes.
+        """
+        if self._input is None or not self._input.quotes_open:
+            return
+        if self._checks_quotes and self._scan_for_mid_field_quotes():
+            raise ParseError("a quote in mid-field", path=self.file.path)  # read by COPY's rules
+        raise self._open_quote_error()
+
+    def _small_file_quote_is_open(self) -> bool:
+        """_check_quotes_closed for a small file, on its bytes before any row is read."""
+        text, quote = self._whole_text, self.quote
+        if text is None or not self._checks_quotes or quote is None:
+            return False
+        return bool(text.count(quote.encode()) % 2) and not self._in_memory_needs_copy_rules()
+
+    def _open_quote_error(self) -> ParseError:
+        return ParseError(
+            "a quoted value is not closed at the end of the file",
+            hint="close the quote, or check that the file was written whole",
+            path=self.file.path,
+        )
 
     def _scan_for_mid_field_quotes(self) -> bool:
         quote = self.quote or '"'

@@ -19,8 +19,8 @@ from pgingest.parse import SkippedRecord, SourceBatch
 __all__ = [
     "CarefulReading",
     "CarefulRules",
-    "FinalNewline",
     "LineTap",
+    "PyarrowInput",
     "RecordMapper",
     "arrow_batches",
     "as_binary",
@@ -57,25 +57,69 @@ def _quiet_undecodable_rows(previous: Callable[[Any], object]) -> Callable[[Any]
 sys.unraisablehook = _quiet_undecodable_rows(sys.unraisablehook)
 
 
-class FinalNewline(io.RawIOBase):
-    """An Arrow stream with a line break added at its end, unless it ends in one."""
+class PyarrowInput(io.RawIOBase):
+    """A file's text as pyarrow's CSV reader must be given it.
 
-    def __init__(self, stream: pa.NativeFile) -> None:
+    * No read but the last ends in a carriage return: pyarrow drops a line
+      feed that starts a block when the block before ended in CR, even inside a
+      quoted value (apache/arrow#51368): ``"p\\r\\nq"`` cut there loaded as
+      ``p\\rq``. A CR at the end of a read is held back to start the next one.
+    * ``final_newline``: a line break is added at the end, unless the text
+      ends in one (pyarrow reads a last record without one differently, see
+      CsvReader._open).
+    * ``quote``: the quote bytes are counted. An odd number (``quotes_open``)
+      leaves a quoted value open at the end, which COPY refuses and pyarrow
+      reads as if it were closed.
+    """
+
+    def __init__(self, stream: pa.NativeFile, *, final_newline: bool, quote: bytes | None) -> None:
         super().__init__()
         self._stream = stream
-        self._done = False
+        self._final_newline = final_newline
+        self._quote = quote
+        self._pending = b""  # bytes read but not yet handed on (a held CR, the added line break)
         self._last = b""
+        self._quotes = 0
+        self._eof = self._ended = False
+
+    @property
+    def quotes_open(self) -> bool:
+        """Whether an odd number of quotes was read (a quoted value still open)."""
+        return self._quotes % 2 == 1
 
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes; fewer only at the end (or when a CR is held back)."""
+        want = None if size is None or size < 0 else max(size, 2)
+        chunk, self._pending = self._pending, b""
+        while not self._eof and (want is None or len(chunk) < want):
+            more: bytes = self._stream.read(-1 if want is None else want - len(chunk))
+            if not more:
+                self._eof = True
+                break
+            chunk = chunk + more if chunk else more
+        if self._eof and not self._ended:
+            self._ended = True  # the line break goes on the last read, as one block with it
+            if self._final_newline and (chunk or self._last)[-1:] != b"\n":
+                chunk += b"\n"
+                if want is not None and len(chunk) > want:
+                    chunk, self._pending = chunk[:want], chunk[want:]
+        if chunk.endswith(b"\r") and (self._pending or not self._eof):
+            # Its CRs start the next read (a read of nothing but CRs, which only a run
+            # longer than the read can give, is handed on as it is).
+            kept = chunk.rstrip(b"\r")
+            if kept:
+                chunk, self._pending = kept, chunk[len(kept) :] + self._pending
+        if chunk:
+            self._last = chunk[-1:]
+            if self._quote is not None:
+                self._quotes += chunk.count(self._quote)
+        return chunk
+
     def readinto(self, buffer: Any) -> int:
-        data = self._stream.read(len(buffer))
-        if data:
-            self._last = data[-1:]
-        elif not self._done:
-            self._done = True
-            data = b"" if self._last == b"\n" else b"\n"
+        data = self.read(len(buffer))
         memoryview(buffer)[: len(data)] = data
         return len(data)
 
