@@ -3,6 +3,7 @@ what COPY loads from each file alone, and each file is credited with its own row
 
 from __future__ import annotations
 
+import importlib
 import random
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 from pgingest.config import parse_config
 from pgingest.parse.csv import CsvReader
 from pgingest.pipeline import RunOptions, run
+
+csv_module = importlib.import_module("pgingest.parse.csv")
 
 
 def _field(rng: random.Random) -> str:
@@ -144,3 +147,46 @@ def _assert_same_rows(db: psycopg.Connection[Any], left: str, right: str) -> Non
             other,
             db.execute(f"SELECT * FROM {one} EXCEPT ALL SELECT * FROM {other}").fetchall(),
         )
+
+
+def test_a_miscounted_file_is_caught_by_its_end_mark_and_read_alone(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts that are wrong but add up (one file +1, the next -1) never credit a row to
+    the wrong file: each file's rows end at its mark, the group rolls back, and each
+    file loads alone."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index in range(6):
+        rows = "".join(f"{index * 10 + row},a{row},b\n" for row in range(3))
+        (folder / f"f-{index}.csv").write_text("id,a,b\n" + rows)
+    count = csv_module.count_records
+    skew = iter([1, -1] * 10)
+    monkeypatch.setattr(
+        csv_module, "count_records", lambda body, quote: count(body, quote=quote) + next(skew)
+    )
+    report = _load(database_url, tmp_path, "t", db)
+    assert report.failed_files == []
+    assert _per_file_rows(db, "t") == {f"f-{index}.csv": 3 for index in range(6)}
+    wrong = db.execute(
+        "SELECT count(*) FROM t WHERE src NOT LIKE '%/f-' || (id / 10) || '.csv'"
+    ).fetchone()
+    assert wrong == (0,)
+
+
+def test_files_without_a_text_column_are_read_one_by_one(
+    db: psycopg.Connection[Any], database_url: str, tmp_path: Path
+) -> None:
+    """The end mark needs a column read as text: without one each file is read alone."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for index in range(5):
+        (folder / f"f-{index}.csv").write_text(f"ok,day\ntrue,2024-01-0{index + 1}\nf,\n")
+    db.execute("CREATE TABLE flags (ok boolean, day date)")
+    config = parse_config(
+        {"sources": [{"name": "s", "paths": ["data/*.csv"], "table": "flags"}]},
+        base_dir=tmp_path,
+    )
+    report = run(config, RunOptions(database_url=database_url))
+    assert report.failed_files == []
+    assert db.execute("SELECT count(*), count(ok), count(day) FROM flags").fetchone() == (10, 10, 5)

@@ -26,6 +26,7 @@ import functools
 import io
 import logging
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -104,6 +105,14 @@ class Records:
 
     text: bytes
     count: int
+
+
+def _mark_column(plan: ReadPlan) -> str | None:
+    """A column the plan reads as text (read_together's end marks go in it)."""
+    for column in plan.columns:
+        if column.native_type is None or column.native_type == pa.string():
+            return column.name
+    return None
 
 
 def _both_cases(words: list[str]) -> list[str]:
@@ -581,18 +590,58 @@ class CsvReader:
             return None
         return Records(body if body.endswith(b"\n") or not body else body + b"\n", count)
 
-    def read_together(self, bodies: list[bytes], plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+    def can_read_together(self, plan: ReadPlan) -> bool:
+        """Whether files read with ``plan`` can be told apart in one text (``read_together``):
+        a column read as text holds each file's end mark, a NULL spelling fills the rest."""
+        return _mark_column(plan) is not None and self._mark_null is not None
+
+    @property
+    def _mark_null(self) -> str | None:
+        """A NULL spelling a mark row can use: unquoted, on one line, without the delimiter."""
+        unsafe = {self.delimiter, "\n", "\r", *(self.quote or "")}
+        return next((null for null in self._null_values if not set(null) & unsafe), None)
+
+    def read_together(
+        self, bodies: list[bytes], plan: ReadPlan
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
         """The rows of ``bodies`` (``records_to_read_together``'s, of files whose header
-        names, dialect and plan are this file's), parsed under this file's header as one text."""
-        types = {c.name: c.native_type or pa.string() for c in plan.columns}
+        names, dialect and plan are this file's), parsed as one text under this file's
+        header, each with the index of its body.
+
+        After each body comes a mark row: a random token in a column read as text
+        (``can_read_together``), NULL elsewhere. Rows up to a mark are that body's;
+        the marks are dropped. A body must end with its last record closed, so every
+        mark is found, and exactly one per body, or the read fails.
+        """
+        column, null = _mark_column(plan), self._mark_null
+        assert column is not None
+        assert null is not None
         assert self._first_line is not None
-        reader = self._open(
-            plan.names, types, careful=False, text=self._first_line + b"".join(bodies)
-        )
+        token = "pgingest" + uuid.uuid4().hex
+        fields = [token if name == column else null for name in self.column_names()]
+        mark = (self.delimiter.join(fields) + "\n").encode()
+        text = self._first_line + b"".join(body + mark for body in bodies)
+        types = {c.name: c.native_type or pa.string() for c in plan.columns}
+        reader = self._open(plan.names, types, careful=False, text=text)
+        body = 0
         try:
-            yield from arrow_batches(reader, self._error)
+            for batch in arrow_batches(reader, self._error):
+                marks = pc.fill_null(pc.equal(batch.column(column), token), False)
+                start = 0
+                for row in np.flatnonzero(marks.to_numpy(zero_copy_only=False)).tolist():
+                    if row > start:
+                        yield body, batch.slice(start, row - start)
+                    body, start = body + 1, row + 1
+                if start < batch.num_rows:
+                    yield body, batch.slice(start)
         finally:
             reader.close()
+        if body != len(bodies):
+            raise ParseError(
+                f"{len(bodies)} files read together showed {body} ends",
+                hint="this is a bug in pgingest; please report it",
+                path=self.file.path,
+            )
 
     # --- batches -----------------------------------------------------------------------
 

@@ -353,7 +353,11 @@ def _copy_file(unit: Unit, ctx: UnitContext, copies: _SharedCopies, read: _ReadT
     tally = Tally(lacking=plan.lacking)
     attempt = Attempt(unit, plan, reader, ctx, copies.conn, False, None, rules, tally)
     if not rules.batch_rules and plan.rescued is None:
-        records = reader.records_to_read_together() if isinstance(reader, CsvReader) else None
+        records = None
+        if isinstance(reader, CsvReader):
+            read_plan = plan.read_plan(batch_rows=ctx.batch_rows, careful=False)
+            if reader.can_read_together(read_plan):
+                records = reader.records_to_read_together()
         if records is not None:
             read.add(attempt, records)
             return attempt
@@ -379,9 +383,10 @@ class _ReadTogether:
     Opening pyarrow's reader was the largest cost left per 400-row file
     (issue 12). Consecutive files whose header names, dialect and read plan
     agree have their records (each file's text after its header line) parsed
-    under the first one's header; each file's rows are told apart by its count
-    of records (parse/record_count.py). The counts must add up to the rows
-    read, or the group rolls back and each file loads alone.
+    under the first one's header, a mark row after each file's
+    (CsvReader.read_together). Each file's rows are those up to its mark, and
+    must number its records as counted on its bytes (parse/record_count.py),
+    or the group rolls back and each file loads alone.
     """
 
     def __init__(self, ctx: UnitContext, together: _ConvertedTogether) -> None:
@@ -417,22 +422,21 @@ class _ReadTogether:
         read_plan = first.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
         metrics = self._ctx.metrics
         start = metrics.now()
-        parsed = list(reader.read_together([records.text for _, records in pending], read_plan))
+        pieces: list[list[pa.RecordBatch]] = [[] for _ in pending]
+        for index, batch in reader.read_together([r.text for _, r in pending], read_plan):
+            pieces[index].append(batch)
         metrics.record_stage("parse", start, metrics.now())
-        rows, counted = sum(b.num_rows for b in parsed), sum(r.count for _, r in pending)
-        if rows != counted:
-            raise LoadError(
-                f"{len(pending)} small files read together gave {rows} rows against "
-                f"{counted} records counted; each is read alone",
-                path=first.unit.file.path,
-            )
-        table = pa.Table.from_batches(parsed, schema=parsed[0].schema) if parsed else None
-        offset = 0
-        for attempt, records in pending:
-            if table is not None and records.count:
-                piece = table.slice(offset, records.count).combine_chunks()
-                self.together.add(attempt, SourceBatch(piece.to_batches()[0], 0))
-            offset += records.count
+        for (attempt, records), batches in zip(pending, pieces, strict=True):
+            rows = sum(batch.num_rows for batch in batches)
+            if rows != records.count:  # each file's end is marked: its rows are its own
+                raise LoadError(
+                    f"read with other small files, the file gave {rows} rows where its "
+                    f"{records.count} records were counted; it is read alone",
+                    path=attempt.unit.file.path,
+                )
+        for (attempt, _), batches in zip(pending, pieces, strict=True):
+            for batch in batches:
+                self.together.add(attempt, SourceBatch(batch, 0))
 
 
 def _landed(attempt: Attempt) -> Landed:
