@@ -65,7 +65,6 @@ from pgingest.parse.stream import (
     printable,
     read_whole_if_small,
     source_error,
-    stored_last_byte,
 )
 from pgingest.parse.text_format import (
     TEXT_NULL,
@@ -315,9 +314,9 @@ class CsvReader:
     ) -> pcsv.CSVStreamingReader:
         """pyarrow's reader; ``keep_arrow_invalid``: the caller grows the block on that error.
 
-        pyarrow cannot read a file that is only a header without a final line
-        break (COPY loads no rows from it): such a file is read again with one.
-        ``text``: read these bytes (the header line) instead of the file.
+        The text pyarrow reads always ends in a line break: pyarrow cannot read a
+        file that is only a header without one, and reads a last record without
+        one differently (below). ``text``: read these bytes instead of the file.
         """
         if text is None:
             text = self._whole_text
@@ -329,55 +328,31 @@ class CsvReader:
                 text += b"\n"
             # One block: pyarrow can lose the LF of a CRLF cut between blocks (PyarrowInput).
             block_size = max(block_size, len(text) + 1)
-        add_newline = text is None and not self._stored_text_ends_in_newline()
-        for ends_in_newline in (True,) if add_newline else (False, True):
-            stream: pa.NativeFile
-            if text is None:
-                self._input = PyarrowInput(
-                    open_utf8_stream(self.file, self.encoding),
-                    final_newline=ends_in_newline,
-                    quote=self.quote.encode() if self._checks_quotes and self.quote else None,
-                )
-                stream = pa.PythonFile(self._input, mode="r")
-            else:
-                stream = pa.BufferReader(text)
-            try:
-                return pcsv.open_csv(
-                    stream,
-                    read_options=self._read_options(block_size=block_size, use_threads=not careful),
-                    parse_options=self._parse_options(handler),
-                    convert_options=self._convert_options(plan_names, types),
-                )
-            except pa.ArrowInvalid as exc:
-                stream.close()
-                if not ends_in_newline and self._lacks_final_newline:
-                    continue
-                if keep_arrow_invalid:
-                    raise
-                raise self._error(exc) from exc
-            except (OSError, UnicodeDecodeError, pa.ArrowKeyError) as exc:
-                stream.close()
-                raise self._error(exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _stored_text_ends_in_newline(self) -> bool:
-        """Whether the file's text is known, from its last stored byte, to end in a line feed.
-
-        False when it does not, or cannot be told without reading it all (compressed,
-        or in another encoding): PyarrowInput then adds one where it is missing.
-        """
-        if self.encoding != "utf-8":
-            return False
-        return stored_last_byte(self.file) == b"\n"
-
-    @cached_property
-    def _lacks_final_newline(self) -> bool:
-        """Whether the file's text does not end in a line break (read only when pyarrow fails)."""
-        last = b"\n"
-        with self._open_text() as raw:
-            while block := raw.read(BLOCK_BYTES):
-                last = block[-1:]
-        return last != b"\n"
+        stream: pa.NativeFile
+        if text is None:
+            self._input = PyarrowInput(
+                open_utf8_stream(self.file, self.encoding),
+                final_newline=True,  # added only where the text lacks one
+                quote=self.quote.encode() if self._checks_quotes and self.quote else None,
+            )
+            stream = pa.PythonFile(self._input, mode="r")
+        else:
+            stream = pa.BufferReader(text)
+        try:
+            return pcsv.open_csv(
+                stream,
+                read_options=self._read_options(block_size=block_size, use_threads=not careful),
+                parse_options=self._parse_options(handler),
+                convert_options=self._convert_options(plan_names, types),
+            )
+        except pa.ArrowInvalid as exc:
+            stream.close()
+            if keep_arrow_invalid:
+                raise
+            raise self._error(exc) from exc
+        except (OSError, UnicodeDecodeError, pa.ArrowKeyError) as exc:
+            stream.close()
+            raise self._error(exc) from exc
 
     def _error(self, exc: BaseException) -> SourceError | ParseError:
         text = str(exc).strip()

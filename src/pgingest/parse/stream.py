@@ -37,7 +37,6 @@ __all__ = [
     "read_whole_if_small",
     "sniff_compression",
     "source_error",
-    "stored_last_byte",
 ]
 
 # Magic numbers of the compressed formats pgingest reads (RFC 1952, bzip2, xz, zstd).
@@ -278,28 +277,6 @@ def open_binary(file: SourceFile) -> IO[bytes]:
         assert isinstance(source, io.BufferedReader)
         return source
     return io.BufferedReader(_ArrowRaw(pa.PythonFile(source, mode="r")), STREAM_BUFFER_BYTES)
-
-
-def stored_last_byte(file: SourceFile) -> bytes | None:
-    """The last byte pgingest reads of a file stored as it is read (b"" when it is empty).
-
-    None when that cannot be told without reading it all: a compressed file or an
-    archive, or one that cannot be opened here (its read then says what is wrong).
-    A chunk's last byte is the one before its end.
-    """
-    try:
-        path = local_path(file)
-        _require_regular(path, file)
-        if _compression(file, path, allow_zip=True) is not None:
-            return None
-        end = file.chunk.end if file.chunk is not None else file.size
-        if end <= 0:
-            return b""
-        with open(path, "rb") as handle:
-            handle.seek(end - 1)
-            return handle.read(1)
-    except (PgIngestError, OSError):
-        return None
 
 
 def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
