@@ -38,7 +38,7 @@ from pgingest.load.copy import CopyWriter
 from pgingest.load.server_input import ServerInput
 from pgingest.match import match_columns
 from pgingest.naming import TableName
-from pgingest.parse import SourceBatch, open_reader
+from pgingest.parse import ReadPlan, SourceBatch, open_reader
 from pgingest.parse.csv import CsvReader, Records
 from pgingest.pipeline.unit.attempt import Attempt
 from pgingest.pipeline.unit.batches import copy_rows, fast_convert_context, parsed_batches
@@ -359,7 +359,7 @@ def _copy_file(unit: Unit, ctx: UnitContext, copies: _SharedCopies, read: _ReadT
             if reader.can_read_together(read_plan):
                 records = reader.records_to_read_together()
         if records is not None:
-            read.add(attempt, records)
+            read.add(attempt, records, read_plan)
             return attempt
         read.flush()
         for batch in parsed_batches(attempt):
@@ -394,16 +394,16 @@ class _ReadTogether:
         self._pending: list[tuple[Attempt, Records]] = []
         self._bytes = self._rows = 0
         self._key: tuple[object, ...] | None = None
+        self._plan: ReadPlan | None = None  # the pending files' read plan (one for them all)
 
-    def add(self, attempt: Attempt, records: Records) -> None:
-        """A file's records; parsed once enough have gathered."""
+    def add(self, attempt: Attempt, records: Records, read_plan: ReadPlan) -> None:
+        """A file's records, read by ``read_plan``; parsed once enough have gathered."""
         reader = attempt.reader
         assert isinstance(reader, CsvReader)
-        read_plan = attempt.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
         key = (tuple(reader.column_names()), reader.delimiter, reader.quote, read_plan.columns)
         if self._pending and key != self._key:
             self.flush()
-        self._key = key
+        self._key, self._plan = key, read_plan
         attempt.tally.parsed += records.count
         self._pending.append((attempt, records))
         self._bytes += len(records.text)
@@ -417,9 +417,9 @@ class _ReadTogether:
         if not pending:
             return
         first = pending[0][0]
-        reader = first.reader
+        reader, read_plan = first.reader, self._plan
         assert isinstance(reader, CsvReader)
-        read_plan = first.plan.read_plan(batch_rows=self._ctx.batch_rows, careful=False)
+        assert read_plan is not None
         metrics = self._ctx.metrics
         start = metrics.now()
         pieces: list[list[pa.RecordBatch]] = [[] for _ in pending]
