@@ -15,7 +15,7 @@ from pgingest.discover import Chunk, SourceFile
 from pgingest.errors import LoadError
 from pgingest.report.logs import PROGRESS_LOGGER, LogProgress, StageLogger
 from pgingest.report.position import ReadPositionProbe, bytes_to_read, read_offset
-from pgingest.report.progress import ProgressState, estimate_rows
+from pgingest.report.progress import ESTIMATES_PER_SNAPSHOT, ProgressState, estimate_rows
 from pgingest.report.reporter import CompositeReporter, NullReporter
 from pgingest.report.terminal import progress_view
 from pgingest.report.timeline import MAX_POINTS, Timeline
@@ -366,3 +366,31 @@ def test_row_estimates_count_a_chunk_and_leave_other_files_alone(tmp_path: Path)
     assert progress.expected_rows is None
     assert progress.fraction == pytest.approx(0.4)  # bytes alone, as before
     assert "5 rows" in _render(state)
+
+
+def test_a_snapshot_reads_few_files_for_row_estimates() -> None:
+    # A group of small files holds up to 200 active at once (pipeline/unit/group.py):
+    # a snapshot estimates a few of them, and none once a finished file of the
+    # source gives its bytes per row.
+    estimated: list[str] = []
+
+    def estimate(file: SourceFile) -> int:
+        estimated.append(file.path)
+        return 10
+
+    clock, probe = FakeClock(), FakeProbe()
+    state = ProgressState(clock=clock, probe=probe, row_estimate=estimate)
+    files = [_file(f"f{i:03d}.csv", 500) for i in range(200)]
+    state.run_started(files=len(files), total_bytes=500 * len(files))
+    for file in files:
+        state.unit_started(file)
+    state.snapshot()
+    assert len(estimated) == ESTIMATES_PER_SNAPSHOT
+    state.snapshot()
+    assert len(estimated) == 2 * ESTIMATES_PER_SNAPSHOT
+    assert len(set(estimated)) == len(estimated)  # each file is estimated once
+    state.unit_finished(files[0], rows=20)
+    state.snapshot()
+    assert len(estimated) == 2 * ESTIMATES_PER_SNAPSHOT  # 25 bytes a row is known now
+    active = {p.file.path: p for p in state.snapshot().active}
+    assert active["/data/f199.csv"].expected_rows == 20  # 500 bytes at 25 bytes a row

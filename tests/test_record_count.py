@@ -64,11 +64,15 @@ def _body(rng: random.Random) -> bytes:
 
 def _check(body: bytes, quote: str | None) -> bool:
     """Whether the count agrees with pyarrow's where it answers; True when it answered."""
-    if quote is not None and has_mid_field_quotes(
+    mid_field = quote is not None and has_mid_field_quotes(
         io.BytesIO(HEADER + body), delimiter=",", quote=quote
-    ):
+    )
+    checked = count_records(body, quote=quote, delimiter=",")  # finds mid-field quotes itself
+    if mid_field:
+        assert checked is None, body
         return False
     counted = count_records(body, quote=quote)
+    assert checked == counted, body
     if counted is None:
         return False
     expected = _pyarrow_rows(body, quote=quote)
@@ -123,3 +127,23 @@ def test_known_bodies(body: bytes, expected: int) -> None:
 )
 def test_bodies_it_cannot_be_sure_of_are_turned_away(body: bytes) -> None:
     assert count_records(body, quote='"') is None
+    assert count_records(body, quote='"', delimiter=",") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "mid_field"),
+    [
+        (b'"a",b\n', False),  # at the body's start
+        (b'1,"a"\n"b",2\n', False),  # after a delimiter, after a line break
+        (b'1,"say ""hi"""\n', False),  # doubled quotes inside a quoted part
+        (b'1,"a"\r\n"b",2\r\n', False),  # after a CRLF
+        (b'1,x"y"\n', True),  # in mid-field
+        (b'1,"a"b"c"\n', True),  # a second quoted part after text
+        (b'1;"a"\n', True),  # after another dialect's delimiter
+    ],
+)
+def test_a_quote_in_mid_field_is_found_in_the_same_scan(body: bytes, mid_field: bool) -> None:
+    assert has_mid_field_quotes(io.BytesIO(HEADER + body), delimiter=",", quote='"') is mid_field
+    counted = count_records(body, quote='"', delimiter=",")
+    assert (counted is None) is mid_field
+    assert count_records(body, quote='"') is not None

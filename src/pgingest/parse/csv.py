@@ -556,13 +556,17 @@ class CsvReader:
             or (self.quote is not None and len(self.quote.encode()) != 1)
             or len(self.column_names()) < 2
             or self._split_header_line(first_line) is None
-            or self._in_memory_needs_copy_rules()
+            or self._is_copy_only
         ):
             return None
         body = text[len(first_line) :]
-        count = count_records(body, quote=self.quote)
+        # The header line's quotes are closed (split above): the count also finds a
+        # quote in mid-field, in the one scan.
+        count = count_records(body, quote=self.quote, delimiter=self.delimiter)
         if count is None:
             return None
+        if self._checks_quotes:
+            self._is_copy_only = False
         return Records(body if body.endswith(b"\n") or not body else body + b"\n", count)
 
     def can_read_together(self, plan: ReadPlan) -> bool:

@@ -290,7 +290,11 @@ def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
     """
     if file.chunk is not None or file.size > limit:
         return None
-    local_path(file)  # a remote object's fetch fails here as before, with its own retries
+    is_plain = file.compression in (None, "none") and file.origin is None
+    if local_path(file) == file.path and is_plain:  # (a remote object's fetch fails here)
+        stored = _read_plain_local(file)
+        if stored is not None:
+            return stored
     try:
         with open_binary(file) as raw:
             content = raw.read(limit + 1)
@@ -299,6 +303,38 @@ def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
     except (PgIngestError, OSError, pa.ArrowException):
         return None
     return content
+
+
+def _read_plain_local(file: SourceFile) -> bytes | None:
+    """A local uncompressed file's bytes, with one open and two fstat calls (issue 12: the
+    general path's three opens and three stats were ~0.17 ms of a 400-row file).
+
+    The bytes are the ones the general path reads (the fingerprinted size, from a
+    regular file unchanged since discovery). None, for anything else (another
+    kind of file, a compressed one, a change): the general path reads it then,
+    and says what is wrong in its own words.
+    """
+    try:
+        with open(file.path, "rb") as handle:
+            before = os.fstat(handle.fileno())
+            if not stat.S_ISREG(before.st_mode) or not _as_found(file, before):
+                return None
+            content = handle.read(file.size)
+            if not _as_found(file, os.fstat(handle.fileno())):
+                return None
+    except OSError:
+        return None
+    if len(content) != file.size:
+        return None
+    if file.compression is None and (
+        content.startswith(_ZIP_MAGIC) or any(content.startswith(m) for m, _ in _MAGIC)
+    ):
+        return None
+    return content
+
+
+def _as_found(file: SourceFile, info: os.stat_result) -> bool:
+    return info.st_size == file.size and info.st_mtime_ns == file.modified_ns
 
 
 def open_seekable(file: SourceFile) -> tuple[str, bool]:

@@ -40,6 +40,10 @@ ROW_SAMPLE_BYTES = 64 << 10
 # Formats with one record a line (mostly: a quoted line break makes the estimate
 # high, so the bar lags rather than leads).
 LINE_FORMATS = ("csv", "tsv", "ndjson", "fixed_width")
+# Files whose rows are estimated in one snapshot, at most: each reads its first
+# bytes, and a group of small files (pipeline/unit/group.py) holds up to 200
+# files active at once, most of them committed before a later snapshot.
+ESTIMATES_PER_SNAPSHOT = 8
 
 FractionProbe = Callable[[SourceFile, int], "float | None"]
 RowEstimate = Callable[[SourceFile], "int | None"]
@@ -259,7 +263,9 @@ class ProgressState:
                 for a, _ in active
             ]
             ratios = [ratio for _, ratio in active]
-            unestimated = [a.file for a, _ in active if not a.is_estimated]
+            # A finished file of the source gives its bytes per row: no estimate is needed.
+            unestimated = [a.file for a, ratio in active if not a.is_estimated and ratio is None]
+            unestimated = unestimated[:ESTIMATES_PER_SNAPSHOT]
         estimates = {file.label: self._row_estimate(file) for file in unestimated}
         if estimates:
             with self._lock:
