@@ -9,10 +9,19 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
 
+from pgingest.parse import record_count
 from pgingest.parse.csv_exact import has_mid_field_quotes
 from pgingest.parse.record_count import count_records
 
 HEADER = b"x,y,z\n"
+
+
+@pytest.fixture(autouse=True, params=["bytes", "numpy"])
+def counting(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: bodies counted with bytes methods, and with numpy."""
+    limit = 1 << 30 if request.param == "bytes" else -1
+    monkeypatch.setattr(record_count, "SMALL_BODY_BYTES", limit)
+    return str(request.param)
 
 
 def _pyarrow_rows(body: bytes, *, quote: str | None) -> int | None:

@@ -186,7 +186,8 @@ def open_reader(file: SourceFile, source: Source) -> SourceReader:
     # The readers import this module, so they are imported here.
     from pgingest.parse import csv, json, parquet  # noqa: PLC0415
 
-    file = replace(file, limits=source.limits)
+    if file.limits is not source.limits:
+        file = replace(file, limits=source.limits)
     if file.format in ("csv", "tsv"):
         reader = csv.CsvReader(
             file,

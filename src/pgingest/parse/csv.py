@@ -398,7 +398,7 @@ class CsvReader:
         self.options = self.options.model_copy(update={"column_names": list(header.names)})
         return list(header.names)
 
-    @property
+    @cached_property
     def _first_line(self) -> bytes | None:
         """A small file's first line, when no escape or lone CR in it and it is not blank.
 
@@ -456,10 +456,16 @@ class CsvReader:
         except UnicodeDecodeError:
             return None
 
+    @cached_property
+    def _names_of_first_line(self) -> list[str] | None:
+        """The header's names split off its first line, when that is exact (else None)."""
+        first_line = self._first_line
+        return None if first_line is None else self._split_header_line(first_line)
+
     def _header_names(self) -> list[str]:
         block = HEADER_BLOCK_BYTES
         first_line = self._first_line
-        names_of_line = None if first_line is None else self._split_header_line(first_line)
+        names_of_line = self._names_of_first_line
         if names_of_line is not None:
             names = names_of_line
             return [self._header_name(name) for name in names] if self.is_text_style else names
@@ -555,7 +561,7 @@ class CsvReader:
             or len(self.delimiter.encode()) != 1
             or (self.quote is not None and len(self.quote.encode()) != 1)
             or len(self.column_names()) < 2
-            or self._split_header_line(first_line) is None
+            or self._names_of_first_line is None
             or self._is_copy_only
         ):
             return None

@@ -145,7 +145,7 @@ def resolve_encoding(
     if not is_auto(declared):
         assert declared is not None
         return TextEncoding(codecs.lookup(declared).name, "declared")
-    whole = replace(file, chunk=None)
+    whole = file if file.chunk is None else replace(file, chunk=None)
     key = (local_path(whole), file.size, file.modified_ns, file.compression)
     with _cache_lock:
         known = _cache.get(key)

@@ -289,7 +289,7 @@ def sniff_file_dialect(
         delimiter = "\t"
     if delimiter != AUTO:  # as written (or TSV's TAB): nothing is sniffed, the quote neither
         return Dialect(delimiter, DEFAULT_QUOTE if quote == AUTO else quote)
-    whole = replace(file, chunk=None)
+    whole = file if file.chunk is None else replace(file, chunk=None)
     with open_text(whole) as stream:
         sample, is_complete = read_sample(stream, skip_lines=options.skip_rows)
     dialect = sniff_dialect(sample, quote=quote, is_complete=is_complete, path=file.path)

@@ -347,6 +347,20 @@ _INSERT_LOADED = """
 """
 
 
+# record_loaded_many: the same rows, from one array per column (the run's id is one value).
+_INSERT_LOADED_MANY = """
+    INSERT INTO pgingest.files
+        (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
+         status, stage, run_id, part)
+    SELECT path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
+        'loaded', 'done', %s, part
+    FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
+        %s::bigint[], %s::bigint[], %s::text[])
+        AS loaded (path, fingerprint, size, modified_ns, table_name, source, rows, rejected, part)
+"""
+_RUN_ID_INDEX = 8  # in _loaded_values
+
+
 @dataclass(frozen=True)
 class LoadedRecord:
     """A unit's loaded row, to be written with its rows (see ``record_loaded_many``)."""
@@ -392,13 +406,17 @@ def record_loaded_many(
 ) -> None:
     """The loaded rows of several units that land in one transaction: one row per unit.
 
-    psycopg's ``executemany`` sends them pipelined, so a group of files pays about
-    one round trip for its manifest rows instead of one per file.
+    One statement over arrays of the rows' values: a group of files pays one
+    round trip and one statement on the server for its manifest rows (issue 12:
+    an INSERT per file, even pipelined, was ~0.1 ms of server and client time
+    per 10-row file).
     """
     if not records:
         return
-    with conn.cursor() as cursor:
-        cursor.executemany(_INSERT_LOADED, [_loaded_values(r, run_id) for r in records])
+    columns = list(zip(*(_loaded_values(r, run_id) for r in records), strict=True))
+    run_column = columns.pop(_RUN_ID_INDEX)
+    assert set(run_column) == {run_id}
+    conn.execute(_INSERT_LOADED_MANY, [run_id, *(list(column) for column in columns)])
 
 
 def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_name: str) -> bool:
