@@ -18,6 +18,15 @@ from pgingest.parse.encoding import _is_clean_utf8
 
 _REPLACEMENT = "\ufffd".encode()
 
+
+@pytest.fixture(autouse=True, params=["decoded", "arrow"])
+def validator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: short blocks decoded by Python, and every block checked by Arrow."""
+    if request.param == "arrow":
+        monkeypatch.setattr(encoding, "_DECODED_BYTES", -1)
+    return str(request.param)
+
+
 _VALID = [
     b"a", b"abc,", b"\n", b"\x00", "é".encode(), "€".encode(), "😀".encode(), "\u07ff".encode(),
     "\u0800".encode(), "\uffff".encode(), "\U00010000".encode(), "\U0010ffff".encode(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -52,6 +53,7 @@ class TableName:
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
 
 
+@functools.lru_cache(maxsize=4096)  # a table's name is shown per file and per batch
 def _show(part: str) -> str:
     return part if _PLAIN.fullmatch(part) else '"' + part.replace('"', '""') + '"'
 

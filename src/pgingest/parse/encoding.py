@@ -245,8 +245,22 @@ def _cut_character(block: bytes) -> int:
     return 0
 
 
+# Blocks up to this size are validated by Python's decoder (see _is_valid_utf8).
+_DECODED_BYTES = 16 << 10
+
+
 def _is_valid_utf8(block: bytes, size: int) -> bool:
-    """Whether the block's first ``size`` bytes are valid UTF-8, checked by Arrow in place."""
+    """Whether the block's first ``size`` bytes are valid UTF-8, checked by Arrow in place.
+
+    A short block is decoded instead: the same verdict, without Arrow's ~15 µs of
+    fixed cost (a 10-row file, issue 12).
+    """
+    if size <= _DECODED_BYTES:
+        try:
+            block[:size].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
     offsets = pa.py_buffer(struct.pack("=qq", 0, size))  # one string: the block's first bytes
     text = pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(block))
     try:

@@ -116,6 +116,10 @@ class _Fit:
         )
 
 
+# The csv module refuses a longer field (its reader then gives no width, as here).
+_FIELD_LIMIT = csv.field_size_limit()
+
+
 def _reader(text: str, delimiter: str, quote: str | None) -> Iterator[list[str]]:
     return csv.reader(
         io.StringIO(text, newline=""),
@@ -149,6 +153,9 @@ def _header_width(text: str, delimiter: str, quote: str | None) -> int:
     if end >= 0 and line.strip("\r\n") and (quote is None or quote not in line):
         # The first record ends within the first line: its width is read off that line
         # alone (issue 12: the csv module's reader copies all of the text it is given).
+        stripped = line.rstrip("\r\n")
+        if "\r" not in stripped and "\x00" not in stripped and len(stripped) < _FIELD_LIMIT:
+            return stripped.count(delimiter) + 1  # one line, no quote: as the reader splits it
         text = line
     try:
         for row in _reader(text, delimiter, quote):

@@ -347,15 +347,16 @@ _INSERT_LOADED = """
 """
 
 
-# record_loaded_many: the same rows, from one array per column (the run's id is one value).
+# record_loaded_many: the same rows, from one array per column (the run's id is one value);
+# arrays sent in binary (psycopg quotes each element of a text array with a regex).
 _INSERT_LOADED_MANY = """
     INSERT INTO pgingest.files
         (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
          status, stage, run_id, part)
     SELECT path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
         'loaded', 'done', %s, part
-    FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
-        %s::bigint[], %s::bigint[], %s::text[])
+    FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::text[], %b::text[],
+        %b::bigint[], %b::bigint[], %b::text[])
         AS loaded (path, fingerprint, size, modified_ns, table_name, source, rows, rejected, part)
 """
 _RUN_ID_INDEX = 8  # in _loaded_values
