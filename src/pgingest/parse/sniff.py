@@ -146,16 +146,37 @@ def _records(text: str, delimiter: str, quote: str | None, *, is_complete: bool)
     return records[:SNIFF_RECORDS]
 
 
-def _header_width(text: str, delimiter: str, quote: str | None) -> int:
-    """The fields of the first record, as ``_records`` reads it (0: none, or not readable)."""
+def _first_line(text: str, quote: str | None) -> str | None:
+    """The text's first line when it holds the whole first record, else None.
+
+    A line with no quote in it and something besides its line break: the csv
+    module's reader then ends the first record there, whatever follows.
+    """
     end = text.find("\n")
     line = text[: end + 1]
-    if end >= 0 and line.strip("\r\n") and (quote is None or quote not in line):
-        # The first record ends within the first line: its width is read off that line
-        # alone (issue 12: the csv module's reader copies all of the text it is given).
-        stripped = line.rstrip("\r\n")
-        if "\r" not in stripped and "\x00" not in stripped and len(stripped) < _FIELD_LIMIT:
-            return stripped.count(delimiter) + 1  # one line, no quote: as the reader splits it
+    if end < 0 or not line.strip("\r\n") or (quote is not None and quote in line):
+        return None
+    return line
+
+
+def _plain_width(line: str, delimiter: str) -> int | None:
+    """The fields of a first line (``_first_line``) split on the delimiter, when the
+    reader splits it so: no CR or NUL inside it, no field past the reader's limit."""
+    stripped = line.rstrip("\r\n")
+    if "\r" in stripped or "\x00" in stripped or len(stripped) >= _FIELD_LIMIT:
+        return None
+    return stripped.count(delimiter) + 1
+
+
+def _header_width(text: str, delimiter: str, quote: str | None) -> int:
+    """The fields of the first record, as ``_records`` reads it (0: none, or not readable)."""
+    line = _first_line(text, quote)
+    if line is not None:
+        # The first record's width is read off its line alone (issue 12: the csv
+        # module's reader copies all of the text it is given).
+        width = _plain_width(line, delimiter)
+        if width is not None:
+            return width
         text = line
     try:
         for row in _reader(text, delimiter, quote):
@@ -209,7 +230,11 @@ def _sole_default_delimiter(text: str, quotes: Sequence[str | None]) -> Dialect 
     """
     if len(quotes) != 1:
         return None
-    widths = {d: _header_width(text, d, quotes[0]) for d in CANDIDATE_DELIMITERS}
+    line = _first_line(text, quotes[0])
+    widths = {
+        d: (line is not None and _plain_width(line, d)) or _header_width(text, d, quotes[0])
+        for d in CANDIDATE_DELIMITERS
+    }
     if widths[DEFAULT_DELIMITER] < 2 or any(
         width >= 2 for d, width in widths.items() if d != DEFAULT_DELIMITER
     ):
