@@ -193,6 +193,9 @@ def fold_aliases(files: list[SourceFile]) -> tuple[list[SourceFile], list[Folded
     kept: list[SourceFile] = []
     folded: list[FoldedPath] = []
     for group in groups.values():
+        if len(group) == 1:  # no alias: nothing to resolve (realpath is ~20 µs a file)
+            kept.append(group[0])
+            continue
         real = {os.path.realpath(f.path) for f in group}
         chosen = next((f for f in group if f.path in real), group[0])
         kept.append(chosen)
@@ -306,7 +309,7 @@ def _stat_file(path: str, source: Source) -> SourceFile:
         raise SourceError("file not found", path=path) from None
     except OSError as exc:
         raise file_error(exc, path) from None
-    if os.path.isdir(path):
+    if stat.S_ISDIR(info.st_mode):
         raise SourceError(
             "is a folder, not a file",
             hint="use a pattern such as folder/*.csv or folder/**/*.csv",

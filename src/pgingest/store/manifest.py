@@ -123,14 +123,57 @@ def fingerprint_files(
 ) -> dict[str, str | SourceError]:
     """Fingerprints of many files, in parallel; an unreadable file maps to its error."""
 
+    known = sizes or {}
+
     def one(path: str) -> str | SourceError:
         try:
-            return fingerprint_file(path, (sizes or {}).get(path))
+            return fingerprint_file(path, known.get(path))
         except SourceError as exc:
             return exc
 
+    def several(batch: Sequence[str]) -> list[str | SourceError]:
+        return [one(path) for path in batch]
+
+    batches = _hash_batches(paths, known)
+    if len(batches) == 1 or _mostly_tiny(paths, known):
+        return dict(zip(paths, several(paths), strict=True))
     with ThreadPoolExecutor(FINGERPRINT_THREADS, thread_name_prefix="pgingest-hash") as pool:
-        return dict(zip(paths, pool.map(one, paths), strict=True))
+        hashed = pool.map(several, batches)
+        return dict(zip(paths, (h for batch in hashed for h in batch), strict=True))
+
+
+# Small files are hashed several to a task: a task per 400-row file cost about as
+# much as its hashing (issue 12: 5,000 files, 0.9 s -> 0.45 s); a large file, or
+# one of unknown size, is a task of its own, so large files hash in parallel.
+HASH_BATCH_BYTES = 4 << 20
+HASH_BATCH_FILES = 64
+# Files this small on average are hashed by the calling thread alone: their time
+# is opening and reading, which threads only fight over for the GIL (20,000 files
+# of 10 rows: 1.4 s with four threads, 0.6 s with one).
+TINY_FILE_BYTES = 16 << 10
+
+
+def _mostly_tiny(paths: Sequence[str], sizes: Mapping[str, int]) -> bool:
+    if not paths or len(sizes) < len(paths):
+        return False
+    return sum(sizes.get(path, TINY_FILE_BYTES) for path in paths) < TINY_FILE_BYTES * len(paths)
+
+
+def _hash_batches(paths: Sequence[str], sizes: Mapping[str, int]) -> list[list[str]]:
+    """The paths in order, cut into consecutive batches of at most HASH_BATCH_* each."""
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    held = 0
+    for path in paths:
+        size = sizes.get(path, HASH_BATCH_BYTES)
+        if batch and (held + size > HASH_BATCH_BYTES or len(batch) >= HASH_BATCH_FILES):
+            batches.append(batch)
+            batch, held = [], 0
+        batch.append(path)
+        held += size
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 @dataclass(frozen=True)
