@@ -14,6 +14,7 @@ value by value instead (convert/text.py).
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,20 +39,30 @@ class Shape:
     def __init__(self, template: str) -> None:
         self.template = template
         self.width = len(template)
+
+    @functools.cached_property
+    def allowed(self) -> np.ndarray:
+        """(width, 256): whether a byte may stand at a position."""
         allowed = np.zeros((self.width, 256), dtype=bool)
-        for position, letter in enumerate(template):
+        for position, letter in enumerate(self.template):
             for byte in _CLASSES.get(letter, letter.encode()):
                 allowed[position, byte] = True
-        self.allowed = allowed  # (width, 256): whether a byte may stand at a position
-        self._starts, self._spans = _byte_runs(allowed)
+        return allowed
+
+    @functools.cached_property
+    def _runs(self) -> tuple[np.ndarray, np.ndarray]:
+        # Made when first matched: the module's 40-odd templates cost ~60 ms to build at
+        # import, which every `pgingest run` paid before its first COPY (issue 12).
+        return _byte_runs(self.allowed)
 
     def matches(self, matrix: np.ndarray) -> bool:
         """Whether every row of a (rows, width) byte matrix fits the template."""
         if matrix.shape[1] != self.width:
             raise ValueError(f"a matrix {matrix.shape[1]} bytes wide for a {self.width}-byte shape")
+        starts, spans = self._runs
         # uint8 arithmetic wraps: a byte below the run's start becomes large.
-        fits = np.subtract(matrix, self._starts[0], dtype=np.uint8) <= self._spans[0]
-        for start, span in zip(self._starts[1:], self._spans[1:], strict=True):
+        fits = np.subtract(matrix, starts[0], dtype=np.uint8) <= spans[0]
+        for start, span in zip(starts[1:], spans[1:], strict=True):
             fits |= np.subtract(matrix, start, dtype=np.uint8) <= span
         return bool(fits.all())
 
