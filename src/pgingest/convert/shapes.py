@@ -15,6 +15,7 @@ value by value instead (convert/text.py).
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc

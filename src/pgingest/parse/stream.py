@@ -315,17 +315,25 @@ def _read_plain_local(file: SourceFile) -> bytes | None:
     and says what is wrong in its own words.
     """
     try:
-        with open(file.path, "rb") as handle:
-            before = os.fstat(handle.fileno())
-            if not stat.S_ISREG(before.st_mode) or not _as_found(file, before):
-                return None
-            content = handle.read(file.size)
-            if not _as_found(file, os.fstat(handle.fileno())):
-                return None
+        # O_NONBLOCK: a FIFO put in the file's place since discovery must not block the open.
+        fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    if len(content) != file.size:
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode) or not _as_found(file, before):
+            return None
+        pieces, left = [], file.size
+        while left > 0 and (piece := os.read(fd, left)):
+            pieces.append(piece)
+            left -= len(piece)
+        if left or not _as_found(file, os.fstat(fd)):
+            return None
+    except OSError:
         return None
+    finally:
+        os.close(fd)
+    content = b"".join(pieces)
     if file.compression is None and (
         content.startswith(_ZIP_MAGIC) or any(content.startswith(m) for m, _ in _MAGIC)
     ):
