@@ -25,6 +25,7 @@ from pgingest.store.manifest import Decision
 from pgingest.summary import RunReport
 
 group_module = importlib.import_module("pgingest.pipeline.unit.group")
+together_module = importlib.import_module("pgingest.pipeline.unit.together")
 
 ROWS = 40  # per file
 
@@ -373,13 +374,13 @@ def test_a_groups_files_are_converted_together_each_row_counted_for_its_own_file
         "id,label,note\n" + "".join(f"{line},n{line.split(',')[0]}\n" for line in lines)
     )
     calls: list[int] = []
-    convert = group_module.convert_batch
+    convert = together_module.convert_batch
 
     def counted(batch: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(batch.num_rows)
         return convert(batch, *args, **kwargs)
 
-    monkeypatch.setattr(group_module, "convert_batch", counted)
+    monkeypatch.setattr(together_module, "convert_batch", counted)
     report = _run(database_url, tmp_path, settings={"batch_size": 200})
     assert report.failed_files == []
     assert report.records_inserted == expected
