@@ -175,3 +175,24 @@ def test_the_header_width_is_the_first_records_whole_samples_read() -> None:
             for quote in ('"', "'", None):
                 expected = _first_record_width(text, delimiter, quote)
                 assert sniff._header_width(text, delimiter, quote) == expected, (text, delimiter)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"a","b","c"\n1,2,3\n',  # quoted whole: read off the line
+        '"a,b",c\n1,2\n',  # a delimiter inside a quoted field
+        '"a\nb",c\n1,2\n',  # a quoted field over two lines
+        '"a""b",c\n1,2\n',  # a doubled quote
+        ' "a",b\n1,2\n',  # a quote after a space: not a quoted field
+        '"a"b,c\n1,2\n',  # text after the closing quote
+        '"",x\r\n1,2\r\n',  # an empty quoted field, CRLF
+        '"a";"b"|c\n',  # quoted whole on one delimiter, not on another
+        "'a','b'\n1,2\n",
+    ],
+)
+def test_quoted_header_lines_are_as_wide_as_the_reader_reads_them(text: str) -> None:
+    for delimiter in sniff.CANDIDATE_DELIMITERS:
+        for quote in ('"', "'", None):
+            expected = _first_record_width(text, delimiter, quote)
+            assert sniff._header_width(text, delimiter, quote) == expected, (delimiter, quote)

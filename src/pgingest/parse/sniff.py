@@ -146,38 +146,46 @@ def _records(text: str, delimiter: str, quote: str | None, *, is_complete: bool)
     return records[:SNIFF_RECORDS]
 
 
-def _first_line(text: str, quote: str | None) -> str | None:
-    """The text's first line when it holds the whole first record, else None.
-
-    A line with no quote in it and something besides its line break: the csv
-    module's reader then ends the first record there, whatever follows.
-    """
+def _first_line(text: str) -> str | None:
+    """The text's first line (with its line feed), unless there is none or it is blank."""
     end = text.find("\n")
     line = text[: end + 1]
-    if end < 0 or not line.strip("\r\n") or (quote is not None and quote in line):
-        return None
-    return line
+    return line if end >= 0 and line.strip("\r\n") else None
 
 
-def _plain_width(line: str, delimiter: str) -> int | None:
-    """The fields of a first line (``_first_line``) split on the delimiter, when the
-    reader splits it so: no CR or NUL inside it, no field past the reader's limit."""
+def _line_width(line: str, delimiter: str, quote: str | None) -> int | None:
+    """The fields of the first record, read off its first line, when that is exact; else None.
+
+    Exact when the reader would end the record at the line's end and split it
+    at each delimiter: no CR or NUL inside, no field past the reader's limit,
+    and each field either free of the quote or quoted whole (``"name"``, no
+    quote inside), so no quoted field runs on past the line.
+    """
     stripped = line.rstrip("\r\n")
     if "\r" in stripped or "\x00" in stripped or len(stripped) >= _FIELD_LIMIT:
         return None
-    return stripped.count(delimiter) + 1
+    if quote is None or quote not in stripped:
+        return stripped.count(delimiter) + 1
+    fields = stripped.split(delimiter)
+    for field in fields:
+        if quote in field and not (
+            len(field) >= 2 and field[0] == quote == field[-1] and quote not in field[1:-1]
+        ):
+            return None
+    return len(fields)
 
 
 def _header_width(text: str, delimiter: str, quote: str | None) -> int:
     """The fields of the first record, as ``_records`` reads it (0: none, or not readable)."""
-    line = _first_line(text, quote)
+    line = _first_line(text)
     if line is not None:
-        # The first record's width is read off its line alone (issue 12: the csv
-        # module's reader copies all of the text it is given).
-        width = _plain_width(line, delimiter)
+        # Read off the first line alone (issue 12: the csv module's reader copies all
+        # of the text it is given, and a header took four of its passes).
+        width = _line_width(line, delimiter, quote)
         if width is not None:
             return width
-        text = line
+        if quote is None or quote not in line:
+            text = line  # no quote: the first record ends with the line
     try:
         for row in _reader(text, delimiter, quote):
             if row:
@@ -230,11 +238,7 @@ def _sole_default_delimiter(text: str, quotes: Sequence[str | None]) -> Dialect 
     """
     if len(quotes) != 1:
         return None
-    line = _first_line(text, quotes[0])
-    widths = {
-        d: (line is not None and _plain_width(line, d)) or _header_width(text, d, quotes[0])
-        for d in CANDIDATE_DELIMITERS
-    }
+    widths = {d: _header_width(text, d, quotes[0]) for d in CANDIDATE_DELIMITERS}
     if widths[DEFAULT_DELIMITER] < 2 or any(
         width >= 2 for d, width in widths.items() if d != DEFAULT_DELIMITER
     ):
