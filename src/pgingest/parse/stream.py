@@ -305,6 +305,10 @@ def read_whole_if_small(file: SourceFile, limit: int) -> bytes | None:
     return content
 
 
+# Opening to read a small file whole (os flags absent on a platform count as 0).
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def _read_plain_local(file: SourceFile) -> bytes | None:
     """A local uncompressed file's bytes, with one open and two fstat calls (issue 12: the
     general path's three opens and three stats were ~0.17 ms of a 400-row file).
@@ -316,7 +320,7 @@ def _read_plain_local(file: SourceFile) -> bytes | None:
     """
     try:
         # O_NONBLOCK: a FIFO put in the file's place since discovery must not block the open.
-        fd = os.open(file.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(file.path, _READ_FLAGS)
     except OSError:
         return None
     try:

@@ -507,12 +507,12 @@ def overlaps_loaded_many(
     keys = sorted({_parts_lock_key(decision, table) for decision, table in units})
     conn.execute(
         "SELECT pg_advisory_xact_lock(h) FROM "
-        "(SELECT hashtextextended(k, 0) AS h, k FROM unnest(%s::text[]) AS k ORDER BY k) AS keys",
+        "(SELECT hashtextextended(k, 0) AS h, k FROM unnest(%b::text[]) AS k ORDER BY k) AS keys",
         (keys,),
     )
     rows = conn.execute(
         "SELECT table_name, path, fingerprint, part FROM pgingest.files "
-        "WHERE table_name = ANY(%s) AND path = ANY(%s) AND status = 'loaded'",
+        "WHERE table_name = ANY(%b::text[]) AND path = ANY(%b::text[]) AND status = 'loaded'",
         (list({table for _, table in units}), list({d.file.path for d, _ in units})),
     ).fetchall()
     loaded: dict[tuple[str, str, str], list[str]] = {}
