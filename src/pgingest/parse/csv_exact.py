@@ -13,6 +13,7 @@ raw bytes, and a file that fails the check is read here, record by record.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import numpy as np
 
 from pgingest.parse.text_rows import TextRow
 
-__all__ = ["CsvRules", "exact_rows", "has_mid_field_quotes"]
+__all__ = ["CsvRules", "exact_rows", "has_mid_field_quotes", "opens_in_mid_field"]
 
 # The raw check reads this much at a time (vectorised; only quote positions are kept).
 SCAN_BLOCK_BYTES = 4 << 20
@@ -50,9 +51,7 @@ def has_mid_field_quotes(stream: IO[bytes], *, delimiter: str, quote: str) -> bo
     quote, and the opening quotes taken as every other quote position, cost a
     third less than np.isin and a modulo per quote (50 MB: ~63 ms -> ~42 ms).
     """
-    quote_byte = ord(quote)
-    may_precede = np.zeros(256, dtype=np.bool_)  # a field (or a doubled quote) starts after these
-    may_precede[[ord(delimiter), _NEWLINE, _RETURN, quote_byte]] = True
+    quote_byte, delimiter_byte = ord(quote), ord(delimiter)
     quotes_before = 0
     previous = _NEWLINE  # the start of the file is the start of a field
     first = True
@@ -62,19 +61,54 @@ def has_mid_field_quotes(stream: IO[bytes], *, delimiter: str, quote: str) -> bo
             data = data[len(_BOM) :]
         first = False
         positions = np.flatnonzero(data == quote_byte)
-        # Quotes alternate between opening and closing a quoted part (a doubled quote
-        # closes one and opens the next): the opening ones are every other position.
-        opening = positions[quotes_before % 2 :: 2]
-        if opening.size and opening[0] == 0:
-            if not may_precede[previous]:
-                return True
-            opening = opening[1:]
-        if not may_precede[data[opening - 1]].all():
+        if opens_in_mid_field(
+            data,
+            positions,
+            delimiter=delimiter_byte,
+            quote=quote_byte,
+            quotes_before=quotes_before,
+            previous=previous,
+        ):
             return True
         quotes_before += positions.size
         if data.size:
             previous = int(data[-1])
     return False
+
+
+def opens_in_mid_field(
+    data: np.ndarray,
+    quotes: np.ndarray,
+    *,
+    delimiter: int,
+    quote: int,
+    quotes_before: int = 0,
+    previous: int = _NEWLINE,
+) -> bool:
+    """Whether a quote at ``quotes`` (its positions in ``data``) opens a quoted part
+    anywhere but at the start of a field.
+
+    Quotes alternate between opening and closing a quoted part (a doubled quote
+    closes one and opens the next), so the opening ones are every other position,
+    counting ``quotes_before`` (the quotes before ``data``). A field starts after a
+    delimiter or a line break, and a doubled quote's second quote follows a quote;
+    ``previous`` is the byte before ``data`` (a line feed: ``data`` starts a record).
+    """
+    may_precede = _may_precede(delimiter, quote)
+    opening = quotes[quotes_before % 2 :: 2]
+    if opening.size and opening[0] == 0:
+        if not may_precede[previous]:
+            return True
+        opening = opening[1:]
+    return not bool(may_precede[data[opening - 1]].all())
+
+
+@functools.cache
+def _may_precede(delimiter: int, quote: int) -> np.ndarray:
+    """A lookup table: the bytes after which a quote may open a quoted part."""
+    table = np.zeros(256, dtype=np.bool_)
+    table[[delimiter, _NEWLINE, _RETURN, quote]] = True
+    return table
 
 
 def _tokens(rules: CsvRules) -> re.Pattern[str]:

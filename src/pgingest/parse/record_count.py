@@ -13,8 +13,8 @@ the bodies this module accepts, and None for any other, which are read alone:
 * no quote opening a quoted part in mid-field, so that a line feed is inside a
   quoted field exactly when an odd number of quotes stands before it. Given
   the ``delimiter``, the count checks this itself, on the quote positions it
-  finds anyway (parse/csv_exact.py's ``has_mid_field_quotes`` for a body after
-  a closed header line: one scan of the bytes instead of two, issue 12);
+  finds anyway (parse/csv_exact.py's rule, ``opens_in_mid_field``, for a body
+  after a closed header line: one scan of the bytes instead of two, issue 12);
   without it, the caller must have checked.
 
 tests/test_record_count.py compares the count with pyarrow's on generated
@@ -25,6 +25,8 @@ pyarrow read from the whole text, and reads each file alone if they do not.
 from __future__ import annotations
 
 import numpy as np
+
+from pgingest.parse.csv_exact import opens_in_mid_field
 
 __all__ = ["count_records"]
 
@@ -54,7 +56,9 @@ def count_records(body: bytes, *, quote: str | None, delimiter: str | None = Non
         quotes = np.flatnonzero(data == ord(quote))
         if quotes.size % 2:
             return None
-        if delimiter is not None and _opens_in_mid_field(data, quotes, ord(delimiter), ord(quote)):
+        if delimiter is not None and opens_in_mid_field(
+            data, quotes, delimiter=ord(delimiter), quote=ord(quote)
+        ):
             return None
         # Quotes before each line feed: an odd number means it is inside a quoted field.
         newlines = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
@@ -85,30 +89,3 @@ def _count_small(body: bytes, quote: str | None, delimiter: str | None) -> int |
     lines = masked.split(b"\n")
     tail = lines.pop()  # after the last line feed: a record unless empty
     return len(lines) - lines.count(b"") - lines.count(b"\r") + (1 if tail else 0)
-
-
-def _opens_in_mid_field(data: np.ndarray, quotes: np.ndarray, delimiter: int, quote: int) -> bool:
-    """Whether a quote opening a quoted part stands anywhere but at the start of a field.
-
-    Quotes alternate between opening and closing (a doubled quote closes one
-    part and opens the next), so the opening ones are every other position; a
-    field starts at the body's start, after a delimiter or a line break, and
-    a doubled quote's second quote follows a quote.
-    """
-    opening = quotes[::2]
-    if opening.size and opening[0] == 0:
-        opening = opening[1:]  # the body's start is a record's
-    return not _MAY_PRECEDE[delimiter, quote][data[opening - 1]].all()
-
-
-class _Precede(dict[tuple[int, int], np.ndarray]):
-    """Lookup tables: the bytes after which a quote may open a quoted part, by dialect."""
-
-    def __missing__(self, key: tuple[int, int]) -> np.ndarray:
-        table = np.zeros(256, dtype=np.bool_)
-        table[[key[0], _LF, _CR, key[1]]] = True
-        self[key] = table
-        return table
-
-
-_MAY_PRECEDE = _Precede()

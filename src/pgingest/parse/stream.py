@@ -67,6 +67,11 @@ def sniff_compression(path: str, *, allow_zip: bool = False) -> str | None:
         return None  # a device or pipe is refused when opened; reading it here could block
     with open(path, "rb") as handle:
         head = handle.read(8)
+    return _announced_compression(head, allow_zip=allow_zip)
+
+
+def _announced_compression(head: bytes, *, allow_zip: bool) -> str | None:
+    """The compression whose magic number ``head`` starts with, or None."""
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name
@@ -164,7 +169,7 @@ class _RangeRaw(io.RawIOBase):
         if file is None:
             return
         info = os.fstat(self._handle.fileno())
-        if info.st_size != file.size or info.st_mtime_ns != file.modified_ns:
+        if not _as_found(file, info):
             raise SourceError(
                 f"the file changed while it was read ({file.size:,} bytes when it was found, "
                 f"{info.st_size:,} now); none of it was loaded",
@@ -338,9 +343,7 @@ def _read_plain_local(file: SourceFile) -> bytes | None:
     finally:
         os.close(fd)
     content = b"".join(pieces)
-    if file.compression is None and (
-        content.startswith(_ZIP_MAGIC) or any(content.startswith(m) for m, _ in _MAGIC)
-    ):
+    if file.compression is None and _announced_compression(content[:8], allow_zip=True):
         return None
     return content
 

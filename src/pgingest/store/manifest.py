@@ -382,17 +382,10 @@ def decide(
     return ordered, problems
 
 
+# A unit's loaded row, or a group's rows in one statement: one array per column (the
+# run's id is one value), sent in binary (psycopg quotes each element of a text array
+# with a regex).
 _INSERT_LOADED = """
-    INSERT INTO pgingest.files
-        (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
-         status, stage, run_id, part)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', 'done', %s, %s)
-"""
-
-
-# record_loaded_many: the same rows, from one array per column (the run's id is one value);
-# arrays sent in binary (psycopg quotes each element of a text array with a regex).
-_INSERT_LOADED_MANY = """
     INSERT INTO pgingest.files
         (path, fingerprint, size, modified_ns, table_name, source, rows, rejected,
          status, stage, run_id, part)
@@ -402,7 +395,6 @@ _INSERT_LOADED_MANY = """
         %b::bigint[], %b::bigint[], %b::text[])
         AS loaded (path, fingerprint, size, modified_ns, table_name, source, rows, rejected, part)
 """
-_RUN_ID_INDEX = 8  # in _loaded_values
 
 
 @dataclass(frozen=True)
@@ -415,7 +407,8 @@ class LoadedRecord:
     rejected: int
 
 
-def _loaded_values(record: LoadedRecord, run_id: uuid.UUID) -> tuple[Any, ...]:
+def _loaded_values(record: LoadedRecord) -> tuple[Any, ...]:
+    """A loaded row's values, in _INSERT_LOADED's order of arrays."""
     file = record.decision.file
     return (
         file.path,
@@ -426,7 +419,6 @@ def _loaded_values(record: LoadedRecord, run_id: uuid.UUID) -> tuple[Any, ...]:
         file.source,
         record.rows,
         record.rejected,
-        run_id,
         file.part,
     )
 
@@ -442,7 +434,7 @@ def record_loaded(
 ) -> None:
     """The loaded row of a unit; call inside the transaction that copied its rows."""
     record = LoadedRecord(decision, table_name, rows, rejected)
-    conn.execute(_INSERT_LOADED, _loaded_values(record, run_id))
+    record_loaded_many(conn, [record], run_id=run_id)
 
 
 def record_loaded_many(
@@ -457,10 +449,8 @@ def record_loaded_many(
     """
     if not records:
         return
-    columns = list(zip(*(_loaded_values(r, run_id) for r in records), strict=True))
-    run_column = columns.pop(_RUN_ID_INDEX)
-    assert set(run_column) == {run_id}
-    conn.execute(_INSERT_LOADED_MANY, [run_id, *(list(column) for column in columns)])
+    columns = zip(*(_loaded_values(record) for record in records), strict=True)
+    conn.execute(_INSERT_LOADED, [run_id, *(list(column) for column in columns)])
 
 
 def overlaps_loaded(conn: psycopg.Connection[Any], *, decision: Decision, table_name: str) -> bool:
