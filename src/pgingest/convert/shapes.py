@@ -52,8 +52,8 @@ class Shape:
 
     @functools.cached_property
     def _runs(self) -> tuple[np.ndarray, np.ndarray]:
-        # Made when first matched: the module's 40-odd templates cost ~60 ms to build at
-        # import, which every `pgingest run` paid before its first COPY (issue 12).
+        # Made when first matched: building convert/text.py's 40-odd templates at import
+        # was most of its 78 ms there, paid by every `pgingest run` (issue 12).
         return _byte_runs(self.allowed)
 
     def matches(self, matrix: np.ndarray) -> bool:
